@@ -1,0 +1,18 @@
+"""Train a landmark model: `python scripts/train.py model=alexnet trainer.max_epochs=30`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints.cli import friendly_errors
+from keypoints.training import train
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@friendly_errors
+def main(cfg: DictConfig) -> float | None:
+    results = train(cfg)
+    return results["best_val_nme"]  # the objective a Hydra sweeper (e.g. Optuna) minimises
+
+
+if __name__ == "__main__":
+    main()

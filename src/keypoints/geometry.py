@@ -1,0 +1,63 @@
+"""Where training and inference meet: image or face box -> network input, and back.
+
+Every sample carries a 2x3 affine `to_input` (original pixels -> network-input pixels). The
+network predicts keypoints normalised to about [-1, 1] of its input; `to_original` undoes both
+steps, so metrics and the detector always report keypoints in the original photo's pixels.
+"""
+
+import cv2
+import numpy as np
+import torch
+
+
+def normalize(points: np.ndarray, size: int) -> np.ndarray:
+    """Input-pixel coordinates -> centred and scaled to [-1, 1] of a `size` x `size` input."""
+    half = size / 2.0
+    return (points - half) / half
+
+
+def denormalize(points, size: int):
+    """Inverse of `normalize`; works on NumPy arrays and tensors alike."""
+    half = size / 2.0
+    return points * half + half
+
+
+def affine_from_probes(original_wh: tuple[int, int], probes_after: np.ndarray) -> np.ndarray:
+    """The affine that a geometric augmentation applied, recovered from three probe points.
+
+    The transform pipeline moves the image corners (0,0), (w,0), (0,h) along with the keypoints;
+    any composition of resizes, crops, flips, rotations and shifts is affine, so three point pairs
+    determine it exactly. This keeps the geometry honest without re-implementing albumentations.
+    """
+    return cv2.getAffineTransform(probes(original_wh), np.asarray(probes_after, np.float32))
+
+
+def probes(original_wh: tuple[int, int]) -> np.ndarray:
+    w, h = original_wh
+    return np.array([[0, 0], [w, 0], [0, h]], np.float32)
+
+
+def invert(affine: np.ndarray) -> np.ndarray:
+    return cv2.invertAffineTransform(affine.astype(np.float64))
+
+
+def apply(affine, points):
+    """Apply 2x3 affine(s) to (..., N, 2) points; NumPy (one affine) or torch (batched, B x 2 x 3)."""
+    if isinstance(points, torch.Tensor):
+        affine = affine.to(points.dtype)
+        return points @ affine[..., :2].transpose(-1, -2) + affine[..., None, :, 2]
+    return points @ affine[:, :2].T + affine[:, 2]
+
+
+def to_original(pred_normalized, from_input, size: int):
+    """Network output (B, 68, 2) normalised -> original-image pixels, using the inverse affines."""
+    return apply(from_input, denormalize(pred_normalized, size))
+
+
+def box_to_input(box: tuple[float, float, float, float], size: int, scale: float = 1.0) -> np.ndarray:
+    """Affine mapping a square around a face box (x, y, w, h), grown by `scale`, onto the input."""
+    x, y, w, h = box
+    cx, cy = x + w / 2.0, y + h / 2.0
+    side = max(w, h) * scale
+    s = size / side
+    return np.array([[s, 0, size / 2.0 - s * cx], [0, s, size / 2.0 - s * cy]], np.float64)

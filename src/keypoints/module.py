@@ -1,0 +1,80 @@
+"""The LightningModule shared by every landmark model: loss, metrics and optimisers from config.
+
+Constructor arguments are plain config dicts saved into every checkpoint, so
+`KeypointModule.load_from_checkpoint(path)` rebuilds the network (and knows the data pipeline it
+was trained with, `data_config`) without Hydra or the original command line.
+"""
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+
+from keypoints import geometry
+from keypoints.metrics import LandmarkMetrics
+
+
+class KeypointModule(L.LightningModule):
+    def __init__(
+        self,
+        net: dict,
+        input_size: int,
+        loss: dict,
+        optimizer: dict,
+        scheduler: dict | None = None,
+        channels_last: bool = False,
+        data_config: dict | None = None,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = instantiate(net)
+        if channels_last:  # faster convolutions on CPU and GPU; `.to(device)` keeps the format
+            self.net = self.net.to(memory_format=torch.channels_last)
+        self.loss_fn = instantiate(loss)
+        self.metrics = torch.nn.ModuleDict({"val": LandmarkMetrics(), "test": LandmarkMetrics()})
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """(B, C, S, S) images in [0, 1] -> (B, 68, 2) keypoints normalised to the input."""
+        if self.hparams.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return self.net(images)
+
+    def predict_pixels(self, batch: dict) -> torch.Tensor:
+        """Keypoints in the original images' pixels."""
+        return geometry.to_original(self(batch["image"]), batch["from_input"], self.hparams.input_size)
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        loss = self.loss_fn(self(batch["image"]), batch["keypoints"])
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]))
+        return loss
+
+    def _eval_step(self, stage: str, batch: dict) -> None:
+        pred = self(batch["image"])
+        loss = self.loss_fn(pred, batch["keypoints"])
+        self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch["image"]))
+        pred_px = geometry.to_original(pred, batch["from_input"], self.hparams.input_size)
+        self.metrics[stage].update(pred_px, batch["keypoints_px"])
+
+    def _eval_epoch_end(self, stage: str) -> None:
+        values = self.metrics[stage].compute()  # already reduced across processes
+        self.log_dict({f"{stage}/{k}": v.float() for k, v in values.items() if k != "n"}, sync_dist=True)
+        self.last_metrics = {stage: {k: v.item() for k, v in values.items()}}
+        self.metrics[stage].reset()
+
+    def validation_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step("val", batch)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        self._eval_step("test", batch)
+
+    def on_validation_epoch_end(self) -> None:
+        self._eval_epoch_end("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._eval_epoch_end("test")
+
+    def configure_optimizers(self):
+        optimizer = instantiate(self.hparams.optimizer)(self.parameters())
+        if not self.hparams.scheduler:
+            return optimizer
+        scheduler = instantiate(self.hparams.scheduler)(optimizer)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/nme"}}
