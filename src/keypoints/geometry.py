@@ -1,7 +1,8 @@
 """Where training and inference meet: image or face box -> network input, and back.
 
 Every sample carries a 2x3 affine `to_input` (original pixels -> network-input pixels). The
-network predicts keypoints normalised to about [-1, 1] of its input; `to_original` undoes both
+network predicts keypoints normalised to about [-1, 1] of its input (centre at S/2, unit S/4: a
+face filling about half of the input spans [-1, 1], as in the Udacity project's (p - 100) / 50); `to_original` undoes both
 steps, so metrics and the detector always report keypoints in the original photo's pixels.
 """
 
@@ -11,15 +12,13 @@ import torch
 
 
 def normalize(points: np.ndarray, size: int) -> np.ndarray:
-    """Input-pixel coordinates -> centred and scaled to [-1, 1] of a `size` x `size` input."""
-    half = size / 2.0
-    return (points - half) / half
+    """Input-pixel coordinates of a `size` x `size` input -> centred, in units of size / 4."""
+    return (points - size / 2.0) / (size / 4.0)
 
 
 def denormalize(points, size: int):
     """Inverse of `normalize`; works on NumPy arrays and tensors alike."""
-    half = size / 2.0
-    return points * half + half
+    return points * (size / 4.0) + size / 2.0
 
 
 def affine_from_probes(original_wh: tuple[int, int], probes_after: np.ndarray) -> np.ndarray:

@@ -78,3 +78,19 @@ class KeypointModule(L.LightningModule):
             return optimizer
         scheduler = instantiate(self.hparams.scheduler)(optimizer)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/nme"}}
+
+
+def load_checkpoint(path) -> KeypointModule:
+    """A trained module on the CPU in eval mode; a wrong path or file is one clear error."""
+    from pathlib import Path
+
+    from keypoints.errors import KeypointsError
+
+    path = Path(path)
+    if not path.is_file():
+        raise KeypointsError(f"{path}: checkpoint not found (ckpt_path=...)")
+    try:
+        module = KeypointModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # pickle, zip and key errors alike mean "not one of our checkpoints"
+        raise KeypointsError(f"{path}: not a keypoints checkpoint ({type(e).__name__}: {e})") from None
+    return module.eval()

@@ -7,6 +7,7 @@ consistent (227 -conv1-> 56 -pool-> 27 -pool-> 13 -pool-> 6).
 
 from torch import nn
 
+from keypoints.models.init import start_at_centre
 from keypoints.models.dropout import stage_rates
 
 
@@ -36,6 +37,7 @@ class AlexNet(nn.Module):
             nn.Flatten(), *fc(6 * 6 * 256, 4096, p_fc), *fc(4096, 4096, p_fc), nn.Linear(4096, num_points * 2)
         )
         self.num_points = num_points
+        start_at_centre(self.head[-1])
 
     def forward(self, x):
         return self.head(self.features(x)).view(-1, self.num_points, 2)

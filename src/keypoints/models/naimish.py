@@ -3,6 +3,7 @@ Network - NaimishNet"): 1x96x96 in, four conv blocks, two dense layers, 68 (x, y
 
 from torch import nn
 
+from keypoints.models.init import start_at_centre
 from keypoints.models.dropout import stage_rates
 
 
@@ -24,6 +25,7 @@ class NaimishNet(nn.Module):
             nn.Linear(1000, num_points * 2),
         )  # fmt: skip
         self.num_points = num_points
+        start_at_centre(self.head[-1])
 
     def forward(self, x):
         return self.head(self.features(x)).view(-1, self.num_points, 2)

@@ -1,0 +1,20 @@
+"""Test a checkpoint on the test split: `python scripts/evaluate.py ckpt_path=...`; writes metrics.json."""
+
+import json
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints.cli import friendly_errors
+from keypoints.evaluation import evaluate
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    metrics = evaluate(cfg)
+    print(json.dumps(metrics, indent=2))
+
+
+if __name__ == "__main__":
+    main()

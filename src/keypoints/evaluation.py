@@ -1,0 +1,23 @@
+"""Test a saved checkpoint with the data pipeline it was trained with."""
+
+import json
+from pathlib import Path
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from keypoints.module import load_checkpoint
+
+
+def evaluate(cfg: DictConfig) -> dict:
+    module = load_checkpoint(cfg.ckpt_path)
+    data_config = dict(module.hparams.data_config, root=cfg.data_root)  # same transforms, the user's data
+    datamodule = instantiate(data_config)
+    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
+    trainer.test(module, datamodule=datamodule, verbose=False)
+    metrics = dict(module.last_metrics["test"], n=int(module.last_metrics["test"]["n"]), ckpt_path=str(cfg.ckpt_path))
+    if trainer.is_global_zero:
+        out = Path(cfg.metrics_file)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(metrics, indent=2) + "\n")
+    return metrics

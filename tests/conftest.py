@@ -1,0 +1,72 @@
+"""Shared fixtures: a tiny real data root built from ../shared, and a runner for the real CLIs."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("KEYPOINTS_SHARED", REPO.parent / "shared"))
+DATA = SHARED / "data" / "facial-keypoints"
+PHOTOS = SHARED / "data" / "photos"
+OVERLAYS = SHARED / "data" / "overlays"
+
+
+def _copy_split(src_csv: Path, src_dir: Path, dst_csv: Path, dst_dir: Path, rows: int) -> None:
+    """The first `rows` faces of a split; every third image re-saved as the public download's
+    RGBA PNG named .jpg, every third as grayscale, so all three decoders are exercised."""
+    dst_dir.mkdir(parents=True)
+    lines = src_csv.read_text().splitlines()
+    dst_csv.write_text("\n".join(lines[: rows + 1]) + "\n")
+    for i, line in enumerate(lines[1 : rows + 1]):
+        name = line.split(",", 1)[0]
+        image = cv2.imread(str(src_dir / name))
+        if i % 3 == 1:
+            ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_BGR2BGRA))
+        elif i % 3 == 2:
+            ok, data = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_BGR2GRAY))
+        else:
+            ok, data = cv2.imencode(".jpg", image)
+        assert ok
+        (dst_dir / name).write_bytes(data.tobytes())
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory) -> Path:
+    """12 training and 8 test faces from the real data set, in the public download's layout."""
+    if not DATA.is_dir():
+        pytest.fail(f"{DATA} not found: the tests read the real data set from ../shared (or KEYPOINTS_SHARED)")
+    root = tmp_path_factory.mktemp("data") / "facial-keypoints"
+    _copy_split(DATA / "training_frames_keypoints.csv", DATA / "training", root / "training_frames_keypoints.csv", root / "training", 12)
+    _copy_split(DATA / "test_frames_keypoints.csv", DATA / "test", root / "test_frames_keypoints.csv", root / "test", 8)
+    return root
+
+
+def tiny_overrides(root: Path, run_dir: Path) -> list[str]:
+    """Hydra overrides that make a training run take seconds on the tiny data."""
+    return [
+        f"paths.data_dir={root}",
+        f"hydra.run.dir={run_dir}",
+        "data.val_fraction=0.25",
+        "data.batch_size=4",
+        "data.eval_batch_size=4",
+        "trainer.accelerator=cpu",
+        "trainer.enable_progress_bar=false",
+        "trainer.enable_model_summary=false",
+    ]
+
+
+def run_script(script: str, *overrides: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run one of scripts/*.py as a user would, from the repository root."""
+    env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
+    env.pop("KEYPOINTS_DATA", None)
+    proc = subprocess.run(
+        [sys.executable, f"scripts/{script}", *overrides],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+    return proc

@@ -1,0 +1,29 @@
+import pytest
+import torch
+
+from keypoints.models import AlexNet, NaimishNet
+
+
+def n_params(net):
+    return sum(p.numel() for p in net.parameters())
+
+
+# Counted by hand from the layer list (weights + biases + batch-norm scale/shift):
+# AlexNet: conv 1632 + 614656 + 885120 + 1327488 + 884992, BN 512 + 768 + 768 + 512,
+#          fc 37752832 + 16781312 + 557192, BN 8192 + 8192                       = 58,824,168
+# Naimish: conv 544 + 18496 + 32896 + 33024, fc 6401000 + 1001000 + 136136       =  7,623,096
+@pytest.mark.parametrize("net_cls, size, params", [(AlexNet, 227, 58_824_168), (NaimishNet, 96, 7_623_096)])
+def test_output_shape_and_parameter_count(net_cls, size, params):
+    net = net_cls().eval()
+    out = net(torch.rand(2, 1, size, size))
+    assert out.shape == (2, 68, 2)
+    assert n_params(net) == params
+
+
+def test_dropout_scalar_sets_every_stage_and_list_sets_each():
+    rates = lambda net: [m.p for m in net.modules() if isinstance(m, torch.nn.Dropout)]  # noqa: E731
+    assert rates(AlexNet()) == [0.2, 0.4, 0.4, 0.4, 0.6, 0.6]
+    assert set(rates(AlexNet(dropout=0.5))) == {0.5}
+    assert rates(NaimishNet()) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
+    with pytest.raises(ValueError, match="model.dropout"):
+        NaimishNet(dropout=[0.1, 0.2])
