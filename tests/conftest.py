@@ -70,3 +70,17 @@ def run_script(script: str, *overrides: str, check: bool = True, timeout: int = 
     if check and proc.returncode != 0:
         raise AssertionError(f"{script} exited {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
     return proc
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_root, tmp_path_factory) -> Path:
+    """A real 2-epoch Naimish training run on the tiny data (seconds); its folder has checkpoints/."""
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    run_script("train.py", "model=naimish", "logger=csv", "trainer.max_epochs=2", *tiny_overrides(tiny_root, run_dir))
+    return run_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tiny_run) -> Path:
+    """A checkpoint that tests of inference code can load; accuracy is not what they check."""
+    return tiny_run / "checkpoints" / "last.ckpt"

@@ -8,6 +8,7 @@ import lightning as L
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from keypoints.errors import KeypointsError
 from keypoints.module import KeypointModule
 
 
@@ -31,6 +32,8 @@ def build_module(cfg: DictConfig) -> KeypointModule:
 
 def train(cfg: DictConfig) -> dict:
     """Fit on train, select on val, then test the best checkpoint; returns and writes metrics.json."""
+    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
+        raise KeypointsError(f"{cfg.ckpt_path}: checkpoint not found (ckpt_path=... resumes from a .ckpt file)")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)

@@ -1,0 +1,127 @@
+"""The real CLIs end to end on tiny data: Hydra overrides, Lightning Trainer, loggers, DDP, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import REPO, run_script, tiny_overrides
+from keypoints.module import load_checkpoint
+
+
+@pytest.mark.parametrize("model", ["alexnet", "naimish"])
+def test_fast_dev_run_of_each_model(tiny_root, tmp_path, model):
+    proc = run_script("train.py", f"model={model}", "logger=none", "trainer.fast_dev_run=true", "model.dropout=0.3",
+                      *tiny_overrides(tiny_root, tmp_path))
+    results = json.loads((tmp_path / "metrics.json").read_text())
+    assert results["test"]["n"] == 4  # fast_dev_run tests one batch of data.eval_batch_size=4
+    assert 0 < results["test"]["nme"] < float("inf")
+    assert "Error" not in proc.stderr
+
+
+def test_run_folder_has_config_checkpoints_metrics_and_offline_wandb(tiny_root, tmp_path):
+    run_script("train.py", "model=naimish", "trainer.max_epochs=2", "logger=wandb", "logger.wandb.group=g1",
+               *tiny_overrides(tiny_root, tmp_path))
+    assert (tmp_path / ".hydra" / "config.yaml").is_file()
+    ckpts = {p.name for p in (tmp_path / "checkpoints").iterdir()}
+    assert "last.ckpt" in ckpts and any(name.startswith("epoch") for name in ckpts)
+    results = json.loads((tmp_path / "metrics.json").read_text())
+    assert results["epochs"] == 2 and results["best_val_nme"] > 0 and results["test"]["n"] == 8
+    offline = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1, "W&B logs offline by default"
+    run_file = next(offline[0].glob("run-*.wandb"))
+    assert b"g1" in run_file.read_bytes()  # the group is recorded for `wandb sync`
+
+
+def test_same_seed_same_weights_on_cpu(tiny_root, tmp_path):
+    for name in ("a", "b"):
+        run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=1", "test=false", "seed=7",
+                   *tiny_overrides(tiny_root, tmp_path / name))
+    a, b = (torch.load(tmp_path / n / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"] for n in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_evaluate_writes_metrics_json_and_matches_training_test(tiny_run, tiny_root, tmp_path):
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
+    run_script("evaluate.py", f"ckpt_path={ckpt}", f"data_root={tiny_root}", f"hydra.run.dir={tmp_path}",
+               "trainer.accelerator=cpu", "trainer.enable_progress_bar=false")
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert {"nme", "fr10", "rmse_px", "n"} <= metrics.keys() and metrics["n"] == 8
+    assert metrics["nme"] > 0 and 0 <= metrics["fr10"] <= 1 and metrics["rmse_px"] > 0
+
+
+def test_resume_continues_from_the_checkpoint(tiny_run, tiny_root, tmp_path):
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
+    run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=3", f"ckpt_path={ckpt}", "test=false",
+               *tiny_overrides(tiny_root, tmp_path))
+    before = torch.load(ckpt, weights_only=False)
+    after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    steps_per_epoch = before["global_step"] // 2
+    assert before["epoch"] == 1 and after["epoch"] == 2  # only the third epoch ran
+    assert after["global_step"] == before["global_step"] + steps_per_epoch
+
+
+def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp_path):
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
+    nme = {}
+    for devices in (1, 2):
+        out = tmp_path / f"d{devices}"
+        strategy = "ddp" if devices > 1 else "auto"
+        run_script("evaluate.py", f"ckpt_path={ckpt}", f"data_root={tiny_root}", f"hydra.run.dir={out}",
+                   "trainer.accelerator=cpu", f"trainer.devices={devices}", f"trainer.strategy={strategy}",
+                   "trainer.enable_progress_bar=false")
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["n"] == 8  # no face padded in twice across processes
+        nme[devices] = metrics["nme"]
+    assert nme[1] == pytest.approx(nme[2], abs=1e-9)
+
+
+def test_ddp_training_runs_two_processes(tiny_root, tmp_path):
+    proc = run_script("train.py", "model=naimish", "logger=csv", "trainer=ddp", "trainer.accelerator=cpu",
+                      "trainer.devices=2", "trainer.max_epochs=1", *tiny_overrides(tiny_root, tmp_path))
+    assert "distributed_backend=gloo" in proc.stdout + proc.stderr
+    assert "All distributed processes registered. Starting with 2 processes" in proc.stdout + proc.stderr
+    results = json.loads((tmp_path / "metrics.json").read_text())
+    assert results["test"]["n"] == 8
+    load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
+
+
+def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
+    # save_top_k=0 and no last.ckpt: any checkpoint on disk can only come from the SIGTERM path.
+    proc = subprocess.Popen(
+        [sys.executable, "scripts/train.py", "model=naimish", "logger=csv", "trainer.max_epochs=100000",
+         "callbacks.model_checkpoint.save_top_k=0", "callbacks.model_checkpoint.save_last=false",
+         *tiny_overrides(tiny_root, tmp_path)],
+        cwd=REPO, env={**os.environ, "WANDB_SILENT": "true"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    logged = tmp_path / "csv" / "version_0" / "metrics.csv"
+    deadline = time.time() + 120
+    while not logged.is_file() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.2)  # training is under way once the first epoch's metrics are written
+    assert logged.is_file(), "training never started"
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    saved = list((tmp_path / "checkpoints").glob("*.ckpt"))
+    assert len(saved) == 1, f"expected the checkpoint written on SIGTERM, found {saved}"
+    assert torch.load(saved[0], weights_only=False)["global_step"] > 0
+    assert load_checkpoint(saved[0]).hparams.input_size == 96
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["paths.data_dir=/nonexistent/faces"], "error: data root /nonexistent/faces does not exist"),
+        (["ckpt_path=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
+    ],
+)
+def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, message):
+    proc = run_script("train.py", "model=naimish", "logger=none", *tiny_overrides(tiny_root, tmp_path), *overrides,
+                      check=False)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
+    assert message in proc.stderr
