@@ -27,3 +27,22 @@ def test_dropout_scalar_sets_every_stage_and_list_sets_each():
     assert rates(NaimishNet()) == [0.1, 0.2, 0.3, 0.4, 0.5, 0.6]
     with pytest.raises(ValueError, match="model.dropout"):
         NaimishNet(dropout=[0.1, 0.2])
+
+
+def test_batchnorm_recalibration_measures_statistics_with_dropout_off():
+    from keypoints.models import batchnorm
+
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.6), torch.nn.BatchNorm1d(8))
+    batches = [torch.randn(256, 4) for _ in range(4)]
+    net.train()
+    with torch.no_grad():
+        for x in batches:
+            net(x)  # running statistics of dropout-noised activations
+        clean = torch.cat([net[0](x) for x in batches])
+    assert not torch.allclose(net[2].running_var, clean.var(0), rtol=0.05)
+    batchnorm.recalibrate(net, batches)
+    # momentum=None averages per-batch statistics: equal to the pooled ones up to batch-to-batch spread
+    torch.testing.assert_close(net[2].running_mean, clean.mean(0), rtol=0, atol=1e-5)
+    torch.testing.assert_close(net[2].running_var, torch.stack([net[0](x).var(0) for x in batches]).mean(0).detach(), rtol=1e-4, atol=1e-5)
+    assert net.training and net[2].momentum == 0.1  # restored

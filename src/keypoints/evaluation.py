@@ -14,8 +14,9 @@ def evaluate(cfg: DictConfig) -> dict:
     data_config = dict(module.hparams.data_config, root=cfg.data_root)  # same transforms, the user's data
     datamodule = instantiate(data_config)
     trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
-    trainer.test(module, datamodule=datamodule, verbose=False)
-    metrics = dict(module.last_metrics["test"], n=int(module.last_metrics["test"]["n"]), ckpt_path=str(cfg.ckpt_path))
+    (tested,) = trainer.test(module, datamodule=datamodule, verbose=False)
+    metrics = {key.removeprefix("test/"): value for key, value in tested.items()}
+    metrics.update(n=int(metrics["n"]), ckpt_path=str(cfg.ckpt_path))
     if trainer.is_global_zero:
         out = Path(cfg.metrics_file)
         out.parent.mkdir(parents=True, exist_ok=True)

@@ -60,3 +60,27 @@ def box_to_input(box: tuple[float, float, float, float], size: int, scale: float
     side = max(w, h) * scale
     s = size / side
     return np.array([[s, 0, size / 2.0 - s * cx], [0, s, size / 2.0 - s * cy]], np.float64)
+
+
+def framed_box_to_input(box, size: int, scale: float, shift_x: float = 0.0, shift_y: float = 0.0) -> np.ndarray:
+    """`box_to_input` for a framing measured on training images: the crop is `scale` times the box
+    side and its centre sits (shift_x, shift_y) box sides away from the box centre."""
+    x, y, w, h = box
+    side = max(w, h)
+    return box_to_input((x + shift_x * side, y + shift_y * side, w, h), size, scale)
+
+
+def crop(image: np.ndarray, to_input: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
+    """The `size` x `size` network input that `to_input` (original -> input pixels) cuts out of `image`.
+
+    Pixels are sampled the way cv2.resize made every training input: it aligns pixel centres,
+    x -> (x + 0.5) s - 0.5, while keypoints move by x -> s x; the models learned that half-pixel
+    offset, so the crop reproduces it. A downscale beyond 2x first halves the image with cv2.pyrDown
+    (Gaussian pre-filter): a face in a large photo would otherwise alias under bilinear sampling.
+    """
+    a = np.asarray(to_input, np.float64)
+    a = np.hstack([a[:, :2], a[:, 2:] + a[:, :2].sum(axis=1, keepdims=True) / 2 - 0.5])
+    while np.sqrt(abs(np.linalg.det(a[:, :2]))) < 0.5 and min(image.shape[:2]) >= 2:
+        image = cv2.pyrDown(image)  # pixel i of the half-size image is centred on pixel 2i
+        a[:, :2] *= 2
+    return cv2.warpAffine(image, a, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)

@@ -11,6 +11,7 @@ from hydra.utils import instantiate
 
 from keypoints import geometry
 from keypoints.metrics import LandmarkMetrics
+from keypoints.models import batchnorm
 
 
 class KeypointModule(L.LightningModule):
@@ -22,6 +23,7 @@ class KeypointModule(L.LightningModule):
         optimizer: dict,
         scheduler: dict | None = None,
         channels_last: bool = False,
+        bn_recalibration_batches: int = 0,
         data_config: dict | None = None,
     ):
         super().__init__()
@@ -55,10 +57,19 @@ class KeypointModule(L.LightningModule):
         self.metrics[stage].update(pred_px, batch["keypoints_px"])
 
     def _eval_epoch_end(self, stage: str) -> None:
-        values = self.metrics[stage].compute()  # already reduced across processes
-        self.log_dict({f"{stage}/{k}": v.float() for k, v in values.items() if k != "n"}, sync_dist=True)
-        self.last_metrics = {stage: {k: v.item() for k, v in values.items()}}
+        values = self.metrics[stage].compute()  # already reduced across processes: n counts every face
+        for key, value in values.items():
+            self.log(f"{stage}/{key}", value.float(), sync_dist=True, prog_bar=key == "nme")
         self.metrics[stage].reset()
+
+    def on_validation_start(self) -> None:
+        """Before each epoch's validation (and so before its checkpoint), re-estimate batch-norm
+        statistics with dropout off; see keypoints.models.batchnorm for why."""
+        n = self.hparams.bn_recalibration_batches
+        if n and not self.trainer.sanity_checking and self.trainer.training and batchnorm.has_batchnorm(self.net):
+            loader = self.trainer.train_dataloader
+            batches = (b["image"].to(self.device) for _, b in zip(range(n), loader))
+            batchnorm.recalibrate(self, batches)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         self._eval_step("val", batch)

@@ -5,10 +5,13 @@ import time
 from pathlib import Path
 
 import lightning as L
+import wandb
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.errors import KeypointsError
+from keypoints import sweep
 from keypoints.module import KeypointModule
 
 
@@ -26,6 +29,7 @@ def build_module(cfg: DictConfig) -> KeypointModule:
         optimizer=plain(cfg.optimizer),
         scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
         channels_last=cfg.model.get("channels_last", False),
+        bn_recalibration_batches=cfg.model.get("bn_recalibration_batches", 0),
         data_config=plain(cfg.data),
     )
 
@@ -36,13 +40,24 @@ def train(cfg: DictConfig) -> dict:
         raise KeypointsError(f"{cfg.ckpt_path}: checkpoint not found (ckpt_path=... resumes from a .ckpt file)")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(cfg.paths.output_dir)
+    sweep.prepare(cfg)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")),
                                      logger=instantiate_group(cfg.get("logger")) or False)
+    # Under DDP each process takes data.batch_size; gradients are averaged over all of them.
+    effective_batch = cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
     for logger in trainer.loggers:
-        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "effective_batch_size": effective_batch})
+    try:
+        return _fit_and_test(cfg, trainer, module, datamodule)
+    finally:
+        if any(isinstance(logger, WandbLogger) for logger in trainer.loggers):
+            wandb.finish()  # a sweep's next job must start a fresh W&B run
+
+
+def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, datamodule) -> dict:
+    output_dir = Path(cfg.paths.output_dir)
 
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -53,8 +68,8 @@ def train(cfg: DictConfig) -> dict:
     results = {"epochs": trainer.current_epoch, "fit_seconds": round(fit_seconds, 1),
                "best_val_nme": None if best_val is None else float(best_val), "best_ckpt": best_ckpt}
     if cfg.get("test", True) and not trainer.interrupted:
-        trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)
-        results["test"] = module.last_metrics["test"]
+        (tested,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)
+        results["test"] = {key.removeprefix("test/"): value for key, value in tested.items()}
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
         (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")

@@ -1,0 +1,41 @@
+# Everyday commands. Data: KEYPOINTS_DATA points at the data set (default data/facial-keypoints).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+export KEYPOINTS_DATA ?= data/facial-keypoints
+DATA_URL := https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/5aea1b91_train-test-data/train-test-data.zip
+# CPU-only machines take the CPU wheel of torch; with an NVIDIA driver, pip's default (CUDA) build.
+TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
+ARGS ?=
+
+.PHONY: setup data train test sweep clean
+
+setup: $(BIN)/python
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[dev]"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# Downloads and unpacks the public archive unless the data set is already there; then checks it.
+data:
+	@if [ ! -f "$(KEYPOINTS_DATA)/training_frames_keypoints.csv" ]; then \
+		mkdir -p "$(KEYPOINTS_DATA)" && \
+		curl -fL -o "$(KEYPOINTS_DATA)/archive.zip" "$(DATA_URL)" && \
+		unzip -q -o "$(KEYPOINTS_DATA)/archive.zip" -d "$(KEYPOINTS_DATA)" && rm "$(KEYPOINTS_DATA)/archive.zip"; \
+	fi
+	$(BIN)/python scripts/check_data.py
+
+train:
+	$(BIN)/python scripts/train.py $(ARGS)
+
+test:
+	$(BIN)/python -m pytest -q $(ARGS)
+
+sweep:
+	$(BIN)/python scripts/train.py -m model.dropout=0.2,0.4,0.6 $(ARGS)
+
+clean:
+	find outputs -mindepth 1 -not -name .gitkeep -delete
+	rm -rf .pytest_cache wandb lightning_logs

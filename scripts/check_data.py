@@ -1,0 +1,24 @@
+"""Check a data root's layout and that every labelled image decodes: `python scripts/check_data.py [ROOT]`."""
+
+import os
+import sys
+from pathlib import Path
+
+from keypoints.cli import friendly_errors
+from keypoints.data.datamodule import SPLITS
+from keypoints.data.dataset import read_annotations
+from keypoints.io import read_image
+
+
+@friendly_errors
+def main() -> None:
+    root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("KEYPOINTS_DATA", "data/facial-keypoints"))
+    for split, (folder, csv_name) in SPLITS.items():
+        names, _ = read_annotations(root / csv_name)
+        for name in names:
+            read_image(root / folder / name)
+        print(f"{root}: {split}: {len(names)} labelled faces, all images readable")
+
+
+if __name__ == "__main__":
+    main()

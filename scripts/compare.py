@@ -1,0 +1,28 @@
+"""Compare a sweep's jobs: `python scripts/compare.py outputs/multirun/<date_time>`.
+
+Prints a table of every job's overrides and metrics, and writes comparison.md and comparison.png
+into the sweep folder.
+"""
+
+import sys
+from pathlib import Path
+
+from keypoints import compare
+from keypoints.cli import friendly_errors
+
+
+@friendly_errors
+def main() -> None:
+    if len(sys.argv) != 2:
+        sys.exit("usage: python scripts/compare.py outputs/multirun/<date_time>")
+    sweep_dir = Path(sys.argv[1])
+    rows = compare.collect(sweep_dir)
+    table = compare.markdown_table(rows)
+    print(table)
+    (sweep_dir / "comparison.md").write_text(table + "\n")
+    compare.plot(rows, sweep_dir / "comparison.png")
+    print(f"\nwrote {sweep_dir / 'comparison.md'} and {sweep_dir / 'comparison.png'}")
+
+
+if __name__ == "__main__":
+    main()

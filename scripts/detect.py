@@ -1,0 +1,17 @@
+"""Faces and 68 keypoints: `python scripts/detect.py input=PATH output=DIR ckpt_path=CKPT`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints import detect, viz
+from keypoints.cli import friendly_errors
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="detect")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    detect.run(cfg, render=viz.draw_faces)
+
+
+if __name__ == "__main__":
+    main()

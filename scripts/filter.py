@@ -1,0 +1,17 @@
+"""Overlays on faces: `python scripts/filter.py input=PATH output=DIR overlay=sunglasses ckpt_path=CKPT`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints import filters
+from keypoints.cli import friendly_errors
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="filter")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    filters.run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,17 @@
+"""Training samples, predictions and conv1 filters as PNGs: `python scripts/visualize.py ckpt_path=CKPT`."""
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints import viz
+from keypoints.cli import friendly_errors
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="visualize")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    viz.run(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,35 @@
+"""Lightning callbacks of the training framework."""
+
+from pathlib import Path
+
+import cv2
+import lightning as L
+import torch
+from lightning.pytorch.loggers import WandbLogger
+
+from keypoints import viz
+
+
+class ValidationFaces(L.Callback):
+    """Each validation epoch, a row of the first `num_faces` validation inputs with ground truth
+    (green) and predictions (red): logged to W&B as `val/faces`, else written to
+    `dirpath/epoch<NNN>.png`. One small forward pass on the first batch: cheap."""
+
+    def __init__(self, dirpath: str, num_faces: int = 4, tile: int = 160):
+        self.dirpath, self.num_faces, self.tile = Path(dirpath), num_faces, tile
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx != 0 or dataloader_idx != 0 or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        images = batch["image"][: self.num_faces]
+        with torch.no_grad():
+            pred = pl_module(images)
+        picture = viz.input_faces(images, batch["keypoints"][: self.num_faces], pred,
+                                  pl_module.hparams.input_size, self.tile)
+        wandb = [logger for logger in trainer.loggers if isinstance(logger, WandbLogger)]
+        for logger in wandb:
+            logger.log_image(key="val/faces", images=[cv2.cvtColor(picture, cv2.COLOR_BGR2RGB)],
+                             caption=[f"epoch {trainer.current_epoch}"], step=trainer.global_step)
+        if not wandb:
+            self.dirpath.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(self.dirpath / f"epoch{trainer.current_epoch:03d}.png"), picture)

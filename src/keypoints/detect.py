@@ -1,0 +1,234 @@
+"""Photo -> faces -> 68 keypoints each, in the photo's pixels.
+
+    det = keypoints.Detector.from_checkpoint("model.ckpt")
+    for face in det("photo.jpg"):
+        print(face.box, face.score, face.keypoints.shape)  # (x, y, w, h), float, (68, 2)
+
+Faces come from OpenCV's Haar cascade; each box is framed the way the model's training images
+framed a face (see conf/detector/haar.yaml), cut out through `geometry`, and all faces of a photo
+go through the network in one batch.
+"""
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from hydra.utils import instantiate
+
+from keypoints import geometry
+from keypoints.errors import KeypointsError
+from keypoints.io import read_image, to_bgr
+from keypoints.module import KeypointModule, load_checkpoint
+
+# Haar box -> training-frame framing, measured by `measure_framing` below (figures: conf/detector/haar.yaml).
+FRAMING = {"scale": 2.16, "shift_x": 0.0, "shift_y": 0.05}
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+@dataclass
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
+    score: float | None  # the cascade's last-stage weight: higher is surer; not a probability
+    keypoints: np.ndarray  # (68, 2) float32, x and y in the photo's pixels
+
+    def to_json(self) -> dict:
+        return {"box": [int(v) for v in self.box], "score": None if self.score is None else float(self.score),
+                "keypoints": self.keypoints.astype(float).round(2).tolist()}
+
+
+class FaceDetector:
+    """OpenCV's Haar cascade. It runs on a copy whose longest side is at most `max_side` and ignores
+    faces smaller than `min_size` px or `min_size_fraction` of the shorter side: on a full-size
+    3648 px photo it also "finds" faces in drums and shirts."""
+
+    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", scale_factor: float = 1.1,
+                 min_neighbors: int = 5, min_size: int = 30, min_size_fraction: float = 0.05, max_side: int = 1000):
+        path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
+        self.classifier = cv2.CascadeClassifier(str(path))
+        if self.classifier.empty():
+            raise KeypointsError(f"{cascade}: not a Haar cascade (detector.cascade=a file in {cv2.data.haarcascades} or a path)")
+        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
+        self.min_size, self.min_size_fraction, self.max_side = min_size, min_size_fraction, max_side
+
+    def __call__(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], float]]:
+        """BGR image -> [(box, score)], left to right, boxes in the image's pixels."""
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        f = min(1.0, self.max_side / max(gray.shape))
+        if f < 1.0:
+            gray = cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+        side = max(self.min_size, round(self.min_size_fraction * min(gray.shape)))
+        if min(gray.shape) < side:
+            return []
+        # outputRejectLevels gives each box a confidence (the same boxes as detectMultiScale).
+        boxes, _, weights = self.classifier.detectMultiScale3(
+            gray, self.scale_factor, self.min_neighbors, minSize=(side, side), outputRejectLevels=True)
+        found = [(tuple(int(round(v / f)) for v in box), float(w)) for box, w in zip(boxes, np.ravel(weights))]
+        return sorted(found, key=lambda bw: bw[0][0])
+
+
+class Detector:
+    """A landmark model behind a face detector: `Detector.from_checkpoint(path)(image) -> [Face]`."""
+
+    def __init__(self, module: KeypointModule, faces: FaceDetector | None = None, framing: dict | None = None,
+                 device: str | torch.device = "cpu"):
+        self.module = module.to(device).eval()
+        self.device = torch.device(device)
+        self.faces = faces or FaceDetector()
+        self.size = module.hparams.input_size
+        data_config = module.hparams.get("data_config") or {}
+        # A checkpoint trained on face crops records its framing; the seed's whole-frame configs don't.
+        self.framing = {**FRAMING, **(data_config.get("framing") or framing or {})}
+        # The model's own eval pipeline turns a crop into its input (grayscale, [0, 1], ...).
+        self.to_input = instantiate(data_config["eval_transform"]) if "eval_transform" in data_config else None
+
+    @classmethod
+    def from_checkpoint(cls, path, device: str | torch.device = "cpu", framing: dict | None = None,
+                        **face_detector) -> "Detector":
+        """`face_detector` keywords go to FaceDetector (scale_factor=..., min_neighbors=..., ...)."""
+        return cls(load_checkpoint(path), FaceDetector(**face_detector), framing, device)
+
+    def __call__(self, image) -> list[Face]:
+        """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
+        image = read_image(image) if isinstance(image, (str, Path)) else to_bgr(np.asarray(image))
+        found = self.faces(image)
+        points = self.keypoints(image, [box for box, _ in found])
+        return [Face(box, score, p) for (box, score), p in zip(found, points)]
+
+    def keypoints(self, image: np.ndarray, boxes: list) -> np.ndarray:
+        """BGR image and face boxes -> (N, 68, 2) keypoints in the image's pixels, one forward pass."""
+        if not boxes:
+            return np.zeros((0, 68, 2), np.float32)
+        to_input = [geometry.framed_box_to_input(box, self.size, **self.framing) for box in boxes]
+        crops = [self._convert(geometry.crop(image, a, self.size)) for a in to_input]
+        batch = torch.from_numpy(np.stack(crops)).to(self.device)
+        from_input = torch.from_numpy(np.stack([geometry.invert(a) for a in to_input])).to(self.device)
+        with torch.inference_mode():
+            points = geometry.to_original(self.module(batch), from_input, self.size)
+        return points.float().cpu().numpy()
+
+    def _convert(self, crop: np.ndarray) -> np.ndarray:
+        """S x S BGR crop -> (C, S, S) float32, as KeypointsDataset hands images to the model."""
+        pixels = self.to_input(image=crop)["image"] if self.to_input else crop.astype(np.float32) / 255.0
+        pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+        return np.ascontiguousarray(pixels, np.float32)
+
+
+def load_detector(cfg) -> Detector:
+    """The CLIs' one way to a Detector (later: a shipped model when ckpt_path is not given)."""
+    knobs = {k: v for k, v in cfg.detector.items() if k != "framing"}
+    return Detector.from_checkpoint(cfg.ckpt_path, device=cfg.get("device", "cpu"),
+                                    framing=dict(cfg.detector.get("framing") or {}), **knobs)
+
+
+def record(faces: list[Face], pixels: np.ndarray, **source) -> dict:
+    """The JSON record of one image (or video frame); `source` says which (image=..., or video=..., frame=...)."""
+    height, width = pixels.shape[:2]
+    return {**source, "width": width, "height": height, "faces": [face.to_json() for face in faces]}
+
+
+Render = Callable[[np.ndarray, list[Face]], np.ndarray]
+
+
+def run(cfg, render: Render, write_json: bool = True) -> None:
+    """CLI body: every image of `cfg.input` (an image, a folder, or a video) through the detector;
+    writes `<stem>.png` (what `render` draws) and `<stem>.json` into `cfg.output`. In a folder, a
+    file that fails is reported and skipped, and the run fails at the end with a summary."""
+    source, out = Path(cfg.input), Path(cfg.output)
+    if not source.exists():
+        raise KeypointsError(f"{source}: input not found (input=an image, a folder of images or a video file)")
+    files = [source]
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)")
+    detector = load_detector(cfg)
+    out.mkdir(parents=True, exist_ok=True)
+    failures = []
+    for path in files:
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES:
+                _video(path, out, detector, render, write_json)
+            else:
+                _image(path, out, detector, render, write_json)
+        except KeypointsError as e:
+            if not source.is_dir():
+                raise
+            print(f"error: {e}", file=sys.stderr)
+            reason = str(e).removeprefix(f"{path}: ").split(" (")[0]  # the full message is printed above
+            failures.append(f"{path.name} ({reason})")
+    if failures:
+        raise KeypointsError(f"{len(failures)} of {len(files)} files failed: {', '.join(failures)}")
+
+
+def _image(path: Path, out: Path, detector: Detector, render: Render, write_json: bool) -> None:
+    image = read_image(path)
+    faces = detector(image)
+    if not cv2.imwrite(str(out / f"{path.stem}.png"), render(image, faces)):
+        raise KeypointsError(f"{out / path.stem}.png: could not write (is output= a writable folder?)")
+    if write_json:
+        (out / f"{path.stem}.json").write_text(json.dumps(record(faces, image, image=str(path))) + "\n")
+    print(f"{path.name}: {len(faces)} face(s)")
+
+
+def _video(path: Path, out: Path, detector: Detector, render: Render, write_json: bool) -> None:
+    """`<stem>.mp4` with every frame rendered, and one JSON line per frame in `<stem>.jsonl`."""
+    capture = cv2.VideoCapture(str(path))
+    ok, frame = capture.read()
+    if not ok:
+        capture.release()
+        raise KeypointsError(f"{path}: not a readable video (empty, corrupt or an unsupported codec)")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    height, width = frame.shape[:2]
+    writer = cv2.VideoWriter(str(out / f"{path.stem}.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        capture.release()
+        raise KeypointsError(f"{out / path.stem}.mp4: OpenCV cannot write an mp4v video here (is output= writable?)")
+    lines = open(out / f"{path.stem}.jsonl", "w") if write_json else None
+    index = 0
+    try:
+        while ok:
+            faces = detector(frame)
+            writer.write(render(frame, faces))
+            if lines:
+                lines.write(json.dumps(record(faces, frame, video=str(path), frame=index)) + "\n")
+            index += 1
+            ok, frame = capture.read()
+    finally:
+        capture.release()
+        writer.release()
+        if lines:
+            lines.close()
+    print(f"{path.name}: {index} frame(s)")
+
+
+def measure_framing(root, n: int = 300, seed: int = 0, faces: FaceDetector | None = None) -> dict:
+    """Medians over `n` random training frames of how each frame (and its keypoints' bounding box)
+    sits around the Haar box of its labelled face, in box sides: where `framing` comes from.
+
+    python -c "from keypoints.detect import measure_framing as m; print(m('../shared/data/facial-keypoints'))"
+    """
+    from keypoints.data import read_annotations
+
+    faces, root = faces or FaceDetector(), Path(root)
+    names, points = read_annotations(root / "training_frames_keypoints.csv")
+    ratios = []
+    for i in np.random.default_rng(seed).choice(len(names), min(n, len(names)), replace=False):
+        image = read_image(root / "training" / names[i])
+        low, high = points[i].min(axis=0), points[i].max(axis=0)
+        found = [box for box, _ in faces(image)]
+        if not found:
+            continue
+        # the box whose centre is nearest the keypoints' centre is the labelled face
+        x, y, w, h = min(found, key=lambda b: np.hypot(*(np.array(b[:2]) + np.array(b[2:]) / 2 - (low + high) / 2)))
+        centre, (fh, fw) = np.array([x + w / 2, y + h / 2]), image.shape[:2]
+        ratios.append([fw / w, fh / w, np.sqrt(fw * fh) / w, *((np.array([fw, fh]) / 2 - centre) / w),
+                       *((high - low) / w), *(((low + high) / 2 - centre) / w)])
+    keys = ["frame_w", "frame_h", "scale", "shift_x", "shift_y", "keypoints_w", "keypoints_h",
+            "keypoints_shift_x", "keypoints_shift_y"]
+    return {"found": round(len(ratios) / min(n, len(names)), 3),
+            **{k: round(float(v), 3) for k, v in zip(keys, np.median(ratios, axis=0))}}

@@ -1,0 +1,168 @@
+"""The detection pipeline on real photos: Haar boxes, framing, one batch through a real model, the CLI."""
+
+import inspect
+import json
+import math
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+import keypoints
+from conftest import PHOTOS, REPO, run_script
+from keypoints import detect, geometry
+from keypoints.errors import KeypointsError
+from keypoints.module import load_checkpoint
+
+
+@pytest.fixture(scope="module")
+def detector(tiny_checkpoint):
+    return keypoints.Detector.from_checkpoint(tiny_checkpoint)
+
+
+@pytest.mark.parametrize("name, count", [("obamas.jpg", 2), ("the_beatles.jpg", 4), ("mona_lisa.jpg", 1)])
+def test_finds_each_face_with_68_finite_keypoints_inside_the_photo(detector, name, count):
+    faces = detector(PHOTOS / name)
+    height, width = cv2.imread(str(PHOTOS / name)).shape[:2]
+    assert len(faces) == count
+    for face in faces:
+        x, y, w, h = face.box
+        assert 0 <= x and 0 <= y and x + w <= width and y + h <= height and w > 0.02 * width
+        assert isinstance(face.score, float)
+        assert face.keypoints.shape == (68, 2) and np.isfinite(face.keypoints).all()
+        assert (face.keypoints >= 0).all() and (face.keypoints[:, 0] < width).all() and (face.keypoints[:, 1] < height).all()
+    assert [f.box[0] for f in faces] == sorted(f.box[0] for f in faces)  # left to right
+
+
+def test_path_bgr_gray_and_bgra_give_the_same_faces(detector):
+    bgr = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    gray = cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY)
+    by_path, by_bgr = detector(PHOTOS / "obamas.jpg"), detector(bgr)
+    by_bgra, by_gray = detector(cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)), detector(gray)
+    assert [f.box for f in by_path] == [f.box for f in by_bgr] == [f.box for f in by_bgra]
+    np.testing.assert_array_equal(by_path[0].keypoints, by_bgra[0].keypoints)
+    assert len(by_gray) == 2  # the model is grayscale: a gray photo is nothing special
+
+
+@pytest.mark.parametrize("shape", [(480, 640, 3), (8, 8), (1, 1, 3)])
+def test_a_photo_without_a_face_gives_an_empty_list(detector, shape):
+    assert detector(np.full(shape, 128, np.uint8)) == []
+
+
+def test_keypoints_follow_the_face_into_the_photos_pixels(detector):
+    """The same face pasted at an offset gives the same keypoints moved by that offset: the crop
+    and the mapping back use one affine, in the photo's pixels."""
+    photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    box = detector(photo)[0].box
+    canvas = cv2.copyMakeBorder(photo, 100, 0, 60, 0, cv2.BORDER_REPLICATE)  # as the crop pads
+    moved_box = (box[0] + 60, box[1] + 100, box[2], box[3])
+    here, there = detector.keypoints(photo, [box])[0], detector.keypoints(canvas, [moved_box])[0]
+    np.testing.assert_allclose(there - here, np.broadcast_to([60, 100], here.shape), atol=1e-3)
+
+
+def test_faces_of_one_photo_go_through_the_model_in_one_batch(detector):
+    photo = cv2.imread(str(PHOTOS / "the_beatles.jpg"))
+    boxes = [f.box for f in detector(photo)]
+    calls = []
+    hook = detector.module.register_forward_hook(lambda _m, inputs, _o: calls.append(inputs[0].shape[0]))
+    try:
+        together = detector.keypoints(photo, boxes)
+    finally:
+        hook.remove()
+    assert calls == [4]
+    np.testing.assert_allclose(together[2], detector.keypoints(photo, [boxes[2]])[0], atol=1e-3)
+
+
+def test_crop_samples_like_the_training_resize():
+    """geometry.crop with a plain scaling reproduces cv2.resize (what made every training input),
+    down to half size; beyond that it pre-filters, which a bilinear resize does not."""
+    rng = np.random.default_rng(0)
+    image = cv2.GaussianBlur(rng.integers(0, 256, (200, 200, 3), dtype=np.uint8), (5, 5), 2)
+    for size in (227, 120):
+        s = size / 200
+        cropped = geometry.crop(image, np.array([[s, 0, 0], [0, s, 0]]), size).astype(int)
+        assert np.abs(cropped - cv2.resize(image, (size, size)).astype(int)).max() <= 1
+
+
+def test_framing_comes_from_the_checkpoint_when_it_has_one(tiny_checkpoint):
+    module = load_checkpoint(tiny_checkpoint)
+    assert keypoints.Detector(module, framing={"scale": 3.0}).framing["scale"] == 3.0
+    module.hparams.data_config = {**module.hparams.data_config, "framing": {"scale": 1.4, "shift_y": 0.1}}
+    framing = keypoints.Detector(module, framing={"scale": 3.0}).framing
+    assert framing == {"scale": 1.4, "shift_x": 0.0, "shift_y": 0.1}
+
+
+def test_detect_config_matches_the_python_defaults():
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("detect")
+    knobs = dict(cfg.detector)
+    assert knobs.pop("framing") == detect.FRAMING
+    assert knobs == {k: v.default for k, v in inspect.signature(detect.FaceDetector).parameters.items()}
+
+
+def test_unreadable_files_and_bad_cascades_are_keypoints_errors(detector, tmp_path):
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    with pytest.raises(KeypointsError, match="empty.jpg: not a readable image"):
+        detector(tmp_path / "empty.jpg")
+    with pytest.raises(KeypointsError, match="missing.jpg: image file not found"):
+        detector(tmp_path / "missing.jpg")
+    with pytest.raises(KeypointsError, match="nope.xml: not a Haar cascade"):
+        detect.FaceDetector(cascade="nope.xml")
+
+
+def _check_record(record: dict, width: int, height: int, faces: int) -> None:
+    """The documented JSON schema, field by field."""
+    assert set(record) == {"image", "width", "height", "faces"} and isinstance(record["image"], str)
+    assert (record["width"], record["height"]) == (width, height)
+    assert len(record["faces"]) == faces
+    for face in record["faces"]:
+        assert set(face) == {"box", "score", "keypoints"}
+        assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
+        assert face["score"] is None or isinstance(face["score"], float)
+        assert len(face["keypoints"]) == 68
+        assert all(len(p) == 2 and all(isinstance(v, float) and math.isfinite(v) for v in p) for p in face["keypoints"])
+
+
+def test_cli_on_a_folder_writes_json_png_and_video_and_reports_bad_files(tiny_checkpoint, tmp_path):
+    source, out = tmp_path / "in", tmp_path / "out"
+    source.mkdir()
+    for name in ("obamas.jpg", "the_beatles.jpg"):
+        shutil.copy(PHOTOS / name, source / name)
+    (source / "truncated.jpg").write_bytes((PHOTOS / "obamas.jpg").read_bytes()[:2000])
+    (source / "empty.png").write_bytes(b"")
+    (source / "notes.txt").write_text("not a picture")
+    photo = cv2.resize(cv2.imread(str(PHOTOS / "obamas.jpg")), (380, 250))
+    writer = cv2.VideoWriter(str(source / "clip.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 5, (380, 250))
+    for i in range(3):
+        writer.write(cv2.flip(photo, 1) if i % 2 else photo)
+    writer.release()
+
+    proc = run_script("detect.py", f"input={source}", f"output={out}", f"ckpt_path={tiny_checkpoint}",
+                      f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    for bad in ("truncated.jpg", "empty.png", "notes.txt"):
+        assert f"{source / bad}: not a readable image" in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: 3 of 6 files failed: empty.png (not a readable image), notes.txt (not a readable image), "
+        "truncated.jpg (not a readable image)")
+
+    for name, count in (("obamas", 2), ("the_beatles", 4)):
+        photo = cv2.imread(str(PHOTOS / f"{name}.jpg"))
+        _check_record(json.loads((out / f"{name}.json").read_text()), photo.shape[1], photo.shape[0], count)
+        drawn = cv2.imread(str(out / f"{name}.png"))
+        assert drawn.shape == photo.shape and np.abs(drawn.astype(int) - photo).max() > 100
+    lines = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
+    assert [line["frame"] for line in lines] == [0, 1, 2] and all(len(line["faces"]) == 1 for line in lines)
+    video = cv2.VideoCapture(str(out / "clip.mp4"))
+    assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and video.read()[1].shape == (250, 380, 3)
+    assert not (out / "truncated.json").exists()
+
+
+def test_cli_on_one_bad_file_is_one_line_naming_it(tiny_checkpoint, tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
+    proc = run_script("detect.py", f"input={tmp_path / 'broken.jpg'}", f"output={tmp_path / 'out'}",
+                      f"ckpt_path={tiny_checkpoint}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"error: {tmp_path / 'broken.jpg'}: not a readable image (empty, corrupt or not an image format)"
