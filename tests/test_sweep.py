@@ -41,3 +41,20 @@ def test_multirun_with_two_devices_is_refused_with_what_to_do_not_a_hang(tiny_ro
 def test_compare_names_a_missing_sweep_folder(tmp_path):
     proc = run_script("compare.py", str(tmp_path / "nope"), check=False)
     assert proc.returncode == 2 and "nope: sweep folder not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_submitit_local_launcher_runs_two_jobs(tiny_root, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run_script("train.py", "-m", "hydra/launcher=local", "seed=1,2", "logger=none", *sweep_overrides(tiny_root, sweep_dir))
+    for job in ("0", "1"):
+        assert json.loads((sweep_dir / job / "metrics.json").read_text())["test"]["n"] == 8
+
+
+def test_optuna_search_minimises_best_val_nme(tiny_root, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    run_script("train.py", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "logger=none",
+               *sweep_overrides(tiny_root, sweep_dir))
+    best = (sweep_dir / "optimization_results.yaml").read_text()
+    assert "best_params" in best and "optimizer.lr" in best
+    values = [json.loads((sweep_dir / j / "metrics.json").read_text())["best_val_nme"] for j in ("0", "1")]
+    assert f"best_value: {min(values)}" in best
