@@ -154,7 +154,7 @@ def test_cli_on_a_folder_writes_json_png_and_video_and_reports_bad_files(tiny_ch
         drawn = cv2.imread(str(out / f"{name}.png"))
         assert drawn.shape == photo.shape and np.abs(drawn.astype(int) - photo).max() > 100
     lines = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
-    assert [line["frame"] for line in lines] == [0, 1, 2] and all(len(line["faces"]) == 1 for line in lines)
+    assert [line["frame"] for line in lines] == [0, 1, 2] and all(len(line["faces"]) == 2 for line in lines)
     video = cv2.VideoCapture(str(out / "clip.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and video.read()[1].shape == (250, 380, 3)
     assert not (out / "truncated.json").exists()

@@ -67,8 +67,12 @@ class FaceDetector:
         # outputRejectLevels gives each box a confidence (the same boxes as detectMultiScale).
         boxes, _, weights = self.classifier.detectMultiScale3(
             gray, self.scale_factor, self.min_neighbors, minSize=(side, side), outputRejectLevels=True)
-        found = [(tuple(int(round(v / f)) for v in box), float(w)) for box, w in zip(boxes, np.ravel(weights))]
-        return sorted(found, key=lambda bw: bw[0][0])
+        height, width = image.shape[:2]
+        found = []
+        for (x, y, w, h), weight in zip(np.asarray(boxes).reshape(-1, 4) / f, np.ravel(weights)):
+            x, y = max(0, round(x)), max(0, round(y))  # back to full size; rounding stays inside the photo
+            found.append(((x, y, min(round(w), width - x), min(round(h), height - y)), float(weight)))
+        return sorted(found, key=lambda found_box: found_box[0][0])
 
 
 class Detector:

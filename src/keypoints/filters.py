@@ -16,7 +16,7 @@ from keypoints.errors import KeypointsError
 
 PLACEMENTS = {
     "sunglasses": {"points": list(range(36, 48)), "width": 1.0, "pivot": [0.5, 0.4], "lift": 0.0},
-    "moustache": {"points": [33, 51], "width": 0.6, "pivot": [0.5, 0.3], "lift": 0.0},
+    "moustache": {"points": [33, 51], "width": 0.6, "pivot": [0.5, 0.45], "lift": 0.0},
     "hat": {"points": list(range(17, 27)), "width": 1.7, "pivot": [0.5, 0.8], "lift": 0.3},
 }
 OVERLAY_FILES = {"sunglasses": "sunglasses.png", "moustache": "moustache.png", "hat": "straw_hat.png"}
@@ -45,14 +45,15 @@ def load_overlay(spec: str, overlay_dir: str | Path = "data/overlays", kind: str
         if not path.is_file():
             if spec == "sunglasses":
                 return default_sunglasses(), kind
-            raise KeypointsError(f"{path}: overlay '{spec}' not found (set overlay_dir=... or KEYPOINTS_OVERLAYS to a folder with {files[spec]})")
+            raise KeypointsError(f"{path}: overlay '{spec}' not found "
+                                 f"(set overlay_dir=... or KEYPOINTS_OVERLAYS to a folder with {files[spec]})")
     else:
         path = Path(spec)
+        if not path.is_file():
+            raise KeypointsError(f"{path}: overlay file not found (overlay=sunglasses|moustache|hat or the path of an RGBA PNG)")
         kind = kind or next((k for k in PLACEMENTS if k in path.stem.lower()), None)
         if kind is None:
             raise KeypointsError(f"{path}: can't tell where this overlay goes; add kind=sunglasses, moustache or hat")
-    if not path.is_file():
-        raise KeypointsError(f"{path}: overlay file not found (overlay=sunglasses|moustache|hat or an RGBA PNG)")
     image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED) if path.stat().st_size else None
     if image is None:
         raise KeypointsError(f"{path}: not a readable image (the overlay must be an RGBA PNG)")

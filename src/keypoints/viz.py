@@ -36,7 +36,7 @@ def draw_faces(image: np.ndarray, faces) -> np.ndarray:
         if face.score is not None:
             cv2.putText(out, f"{face.score:.1f}", (x, max(0, y - 4 * unit)), cv2.FONT_HERSHEY_SIMPLEX,
                         0.5 * unit, BOX, unit, cv2.LINE_AA)
-        draw_points(out, face.keypoints, PREDICTION, radius=max(2, round(w / 80)))
+        draw_points(out, face.keypoints, PREDICTION, radius=max(1, round(w / 60)))
     return out
 
 
