@@ -1,0 +1,99 @@
+"""Train / val / test splits of the Udacity facial keypoints data as a LightningDataModule."""
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch.utils.data import DataLoader
+
+from keypoints.data.dataset import KeypointsDataset, read_annotations
+from keypoints.errors import KeypointsError
+
+SPLITS = {"train": ("training", "training_frames_keypoints.csv"), "test": ("test", "test_frames_keypoints.csv")}
+
+
+def seed_augmentation(worker_id: int | None = None) -> None:
+    """albumentations draws from its own generator, untouched by `seed=`; derive it from torch's
+    seed so runs repeat, and so that each DataLoader worker augments differently."""
+    info = torch.utils.data.get_worker_info()
+    if info is not None:
+        info.dataset.transform.set_random_seed(torch.initial_seed() % 2**32)
+
+
+class KeypointsDataModule(L.LightningDataModule):
+    """Val is a seeded slice of the training CSV; the test CSV is never used for model selection."""
+
+    def __init__(
+        self,
+        root: str,
+        input_size: int,
+        train_transform,
+        eval_transform,
+        val_fraction: float = 0.1,
+        split_seed: int = 0,
+        batch_size: int = 32,
+        eval_batch_size: int = 64,
+        num_workers: int = 0,
+    ):
+        super().__init__()
+        if not 0.0 < val_fraction < 1.0:
+            raise KeypointsError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
+        self.root = Path(root)
+        self.input_size, self.train_transform, self.eval_transform = input_size, train_transform, eval_transform
+        self.val_fraction, self.split_seed = val_fraction, split_seed
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.datasets: dict[str, KeypointsDataset] = {}
+
+    def _check_root(self) -> None:
+        if not self.root.is_dir():
+            raise KeypointsError(
+                f"data root {self.root} does not exist: set data.root=... or KEYPOINTS_DATA, or run `make data`"
+            )
+
+    def _dataset(self, split: str, names, points, transform) -> KeypointsDataset:
+        return KeypointsDataset(self.root / SPLITS[split][0], names, points, transform, self.input_size)
+
+    def setup(self, stage: str | None = None) -> None:
+        self._check_root()
+        if stage in ("fit", "validate", None) and "train" not in self.datasets:
+            names, points = read_annotations(self.root / SPLITS["train"][1])
+            order = np.random.default_rng(self.split_seed).permutation(len(names))
+            n_val = max(1, round(len(names) * self.val_fraction))
+            val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+            self.datasets["train"] = self._dataset("train", [names[i] for i in train], points[train], self.train_transform)
+            self.datasets["val"] = self._dataset("train", [names[i] for i in val], points[val], self.eval_transform)
+            self.train_transform.set_random_seed(torch.initial_seed() % 2**32)  # set by `seed=`
+        if stage in ("test", None) and "test" not in self.datasets:
+            names, points = read_annotations(self.root / SPLITS["test"][1])
+            self.datasets["test"] = self._dataset("test", names, points, self.eval_transform)
+
+    def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
+        sampler = None
+        if split != "train" and self.trainer is not None and self.trainer.world_size > 1:
+            # Lightning's default sampler pads the split with repeats to divide it evenly across
+            # processes, which would count some faces twice; this one gives every face exactly once.
+            ds = self.datasets[split]
+            sampler = UnrepeatedDistributedSampler(
+                ds, num_replicas=self.trainer.world_size, rank=self.trainer.global_rank, shuffle=False
+            )
+        return DataLoader(
+            self.datasets[split],
+            batch_size=batch_size,
+            shuffle=shuffle,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            worker_init_fn=seed_augmentation,
+            drop_last=shuffle,  # a last train batch of one would break batch norm; eval keeps every face
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", True, self.batch_size)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", False, self.eval_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", False, self.eval_batch_size)

@@ -1,0 +1,79 @@
+"""The Udacity / YouTube Faces CSV format: file name, then x0,y0,...,x67,y67 in pixels."""
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from keypoints import geometry
+from keypoints.errors import KeypointsError
+from keypoints.io import read_image
+
+NUM_POINTS = 68
+
+
+def read_annotations(csv_path: Path) -> tuple[list[str], np.ndarray]:
+    """File names and (N, 68, 2) float32 keypoints; any malformed row stops with its row number."""
+    if not csv_path.is_file():
+        raise KeypointsError(f"{csv_path}: annotation CSV not found (set data.root, or run `make data`)")
+    names, points = [], []
+    with open(csv_path, newline="") as f:
+        rows = csv.reader(f)
+        next(rows, None)  # header: ",0,1,...,135"
+        for line, row in enumerate(rows, start=2):
+            if len(row) != 1 + 2 * NUM_POINTS:
+                raise KeypointsError(
+                    f"{csv_path}:{line}: expected {1 + 2 * NUM_POINTS} columns (file name + 136 coordinates), got {len(row)}"
+                )
+            try:
+                values = [float(v) for v in row[1:]]
+            except ValueError as e:
+                raise KeypointsError(f"{csv_path}:{line}: non-numeric coordinate ({e})") from None
+            if not all(math.isfinite(v) for v in values):
+                raise KeypointsError(f"{csv_path}:{line}: NaN or infinite coordinate for {row[0]}")
+            names.append(row[0])
+            points.append(values)
+    if not names:
+        raise KeypointsError(f"{csv_path}: no annotated rows")
+    return names, np.asarray(points, np.float32).reshape(-1, NUM_POINTS, 2)
+
+
+class KeypointsDataset(Dataset):
+    """Faces with their 68 keypoints; images decoded once and kept in memory.
+
+    Each item: `image` (C, S, S) float in [0, 1], `keypoints` (68, 2) normalised to [-1, 1] of the
+    input, `keypoints_px` (68, 2) in original pixels, and `from_input` (2, 3), the affine from
+    network-input pixels back to the original image.
+    """
+
+    def __init__(self, image_dir: Path, names: list[str], points: np.ndarray, transform, input_size: int):
+        self.image_dir, self.names, self.points = Path(image_dir), names, points
+        self.transform, self.input_size = transform, input_size
+        # Decoding up front surfaces a bad file before training starts, and worker processes forked
+        # afterwards share these arrays instead of re-decoding every epoch.
+        self.images = [read_image(self.image_dir / name) for name in names]
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, i: int) -> dict:
+        image, points = self.images[i], self.points[i]
+        h, w = image.shape[:2]
+        # Image corners ride along as three extra keypoints to recover the affine (see geometry).
+        moved = self.transform(image=image, keypoints=np.concatenate([points, geometry.probes((w, h))]))
+        out_points = np.asarray(moved["keypoints"], np.float32)
+        to_input = geometry.affine_from_probes((w, h), out_points[NUM_POINTS:])
+        pixels = moved["image"]
+        if pixels.ndim == 2:
+            pixels = pixels[None]
+        else:
+            pixels = pixels.transpose(2, 0, 1)
+        return {
+            "image": torch.from_numpy(np.ascontiguousarray(pixels, np.float32)),
+            "keypoints": torch.from_numpy(geometry.normalize(out_points[:NUM_POINTS], self.input_size)),
+            "keypoints_px": torch.from_numpy(points),
+            "from_input": torch.from_numpy(geometry.invert(to_input).astype(np.float32)),
+        }
