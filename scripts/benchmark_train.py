@@ -13,7 +13,7 @@ from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
 from keypoints.throughput import StepTimer, bare_loop_seconds
-from keypoints.training import build_module, instantiate_group
+from keypoints.training import build_module, instantiate_group, make_trainer
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_train")
@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     batch_size, bf16 = cfg.data.batch_size, str(cfg.trainer.precision).startswith("bf16")
 
     timer = StepTimer(cfg.warmup)
-    trainer = instantiate(cfg.trainer, max_epochs=-1, max_steps=cfg.warmup + cfg.steps, limit_val_batches=0,
+    trainer = make_trainer(cfg.trainer, max_epochs=-1, max_steps=cfg.warmup + cfg.steps, limit_val_batches=0,
                           enable_checkpointing=False, callbacks=[timer], logger=instantiate_group(cfg.get("logger")) or False)
     trainer.fit(build_module(cfg), datamodule=datamodule)
     framework = timer.batches * batch_size / timer.seconds

@@ -13,7 +13,8 @@ from keypoints.evaluation import evaluate
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     metrics = evaluate(cfg)
-    print(json.dumps(metrics, indent=2))
+    if metrics is not None:
+        print(json.dumps(metrics, indent=2))
 
 
 if __name__ == "__main__":

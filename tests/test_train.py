@@ -117,6 +117,7 @@ def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
     [
         (["paths.data_dir=/nonexistent/faces"], "error: data root /nonexistent/faces does not exist"),
         (["ckpt_path=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
+        (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, message):

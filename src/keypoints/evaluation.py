@@ -7,18 +7,20 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from keypoints.module import load_checkpoint
+from keypoints.training import make_trainer
 
 
-def evaluate(cfg: DictConfig) -> dict:
+def evaluate(cfg: DictConfig) -> dict | None:
     module = load_checkpoint(cfg.ckpt_path)
     data_config = dict(module.hparams.data_config, root=cfg.data_root)  # same transforms, the user's data
     datamodule = instantiate(data_config)
-    trainer = instantiate(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
+    trainer = make_trainer(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
     (tested,) = trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = {key.removeprefix("test/"): value for key, value in tested.items()}
     metrics.update(n=int(metrics["n"]), ckpt_path=str(cfg.ckpt_path))
-    if trainer.is_global_zero:
-        out = Path(cfg.metrics_file)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(metrics, indent=2) + "\n")
+    if not trainer.is_global_zero:
+        return None  # under DDP, rank zero reports
+    out = Path(cfg.metrics_file)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(metrics, indent=2) + "\n")
     return metrics

@@ -20,6 +20,15 @@ def instantiate_group(group: DictConfig | None) -> list:
     return [instantiate(c) for c in (group or {}).values() if c is not None and "_target_" in c]
 
 
+def make_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
+    """The Trainer from config, refusing a launcher whose metrics came out wrong here."""
+    trainer = instantiate(trainer_cfg, **kwargs)
+    if getattr(trainer.strategy, "_start_method", None) in ("spawn", "forkserver"):
+        # Measured with 2 CPU processes: test n=16 for 8 faces (each face counted twice).
+        raise KeypointsError(f"trainer.strategy={trainer_cfg.strategy} double-counts metrics here: use trainer.strategy=ddp")
+    return trainer
+
+
 def build_module(cfg: DictConfig) -> KeypointModule:
     plain = lambda node: OmegaConf.to_container(node, resolve=True)  # noqa: E731 - checkpoints hold plain dicts
     return KeypointModule(
@@ -43,8 +52,8 @@ def train(cfg: DictConfig) -> dict:
     sweep.prepare(cfg)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")),
-                                     logger=instantiate_group(cfg.get("logger")) or False)
+    trainer = make_trainer(cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")),
+                           logger=instantiate_group(cfg.get("logger")) or False)
     # Under DDP each process takes data.batch_size; gradients are averaged over all of them.
     effective_batch = cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
     for logger in trainer.loggers:
