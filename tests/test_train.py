@@ -92,10 +92,10 @@ def test_ddp_training_runs_two_processes(tiny_root, tmp_path):
 
 
 def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
-    # save_top_k=0 and no last.ckpt: any checkpoint on disk can only come from the SIGTERM path.
+    # save_top_k=0 and no last-checkpoint callback: a checkpoint on disk can only come from SIGTERM.
     proc = subprocess.Popen(
         [sys.executable, "scripts/train.py", "model=naimish", "logger=csv", "trainer.max_epochs=100000",
-         "callbacks.model_checkpoint.save_top_k=0", "callbacks.model_checkpoint.save_last=false",
+         "callbacks.model_checkpoint.save_top_k=0", "callbacks.last_checkpoint=null",
          *tiny_overrides(tiny_root, tmp_path)],
         cwd=REPO, env={**os.environ, "WANDB_SILENT": "true"}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
@@ -126,3 +126,13 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, m
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert message in proc.stderr
+
+
+def test_alexnet_batchnorm_statistics_are_recalibrated_before_validation(tiny_root, tmp_path):
+    # 9 training faces in batches of 4: 2 steps per epoch; recalibration resets the counters and
+    # averages over 1 batch, so every BN layer of the saved net has seen exactly 1 batch, not 2 steps.
+    run_script("train.py", "model=alexnet", "logger=none", "trainer.max_epochs=1", "test=false",
+               "model.bn_recalibration_batches=1", *tiny_overrides(tiny_root, tmp_path))
+    state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    tracked = [v.item() for k, v in state.items() if k.endswith("num_batches_tracked")]
+    assert len(tracked) == 6 and set(tracked) == {1}  # BN after conv2-5 and fc1-2

@@ -8,6 +8,7 @@ was trained with, `data_config`) without Hydra or the original command line.
 import lightning as L
 import torch
 from hydra.utils import instantiate
+from lightning.pytorch.trainer.states import TrainerFn
 
 from keypoints import geometry
 from keypoints.metrics import LandmarkMetrics
@@ -66,7 +67,8 @@ class KeypointModule(L.LightningModule):
         """Before each epoch's validation (and so before its checkpoint), re-estimate batch-norm
         statistics with dropout off; see keypoints.models.batchnorm for why."""
         n = self.hparams.bn_recalibration_batches
-        if n and not self.trainer.sanity_checking and self.trainer.training and batchnorm.has_batchnorm(self.net):
+        fitting = self.trainer.state.fn == TrainerFn.FITTING  # not in trainer.validate() / test()
+        if n and fitting and not self.trainer.sanity_checking and batchnorm.has_batchnorm(self.net):
             loader = self.trainer.train_dataloader
             batches = (b["image"].to(self.device) for _, b in zip(range(n), loader))
             batchnorm.recalibrate(self, batches)
