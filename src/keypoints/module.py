@@ -5,12 +5,15 @@ Constructor arguments are plain config dicts saved into every checkpoint, so
 was trained with, `data_config`) without Hydra or the original command line.
 """
 
+from pathlib import Path
+
 import lightning as L
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.trainer.states import TrainerFn
 
 from keypoints import geometry
+from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
 from keypoints.models import batchnorm
 
@@ -95,10 +98,6 @@ class KeypointModule(L.LightningModule):
 
 def load_checkpoint(path) -> KeypointModule:
     """A trained module on the CPU in eval mode; a wrong path or file is one clear error."""
-    from pathlib import Path
-
-    from keypoints.errors import KeypointsError
-
     path = Path(path)
     if not path.is_file():
         raise KeypointsError(f"{path}: checkpoint not found (ckpt_path=...)")
