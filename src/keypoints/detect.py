@@ -21,6 +21,7 @@ import torch
 from hydra.utils import instantiate
 
 from keypoints import geometry
+from keypoints.data.transforms import to_chw
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image, to_bgr
 from keypoints.module import KeypointModule, load_checkpoint
@@ -118,8 +119,7 @@ class Detector:
     def _convert(self, crop: np.ndarray) -> np.ndarray:
         """S x S BGR crop -> (C, S, S) float32, as KeypointsDataset hands images to the model."""
         pixels = self.to_input(image=crop)["image"] if self.to_input else crop.astype(np.float32) / 255.0
-        pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-        return np.ascontiguousarray(pixels, np.float32)
+        return to_chw(pixels)
 
 
 def load_detector(cfg) -> Detector:

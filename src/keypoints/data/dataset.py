@@ -9,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from keypoints import geometry
+from keypoints.data.transforms import to_chw
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
 
@@ -44,8 +45,8 @@ def read_annotations(csv_path: Path) -> tuple[list[str], np.ndarray]:
 class KeypointsDataset(Dataset):
     """Faces with their 68 keypoints; images decoded once and kept in memory.
 
-    Each item: `image` (C, S, S) float in [0, 1], `keypoints` (68, 2) normalised to [-1, 1] of the
-    input, `keypoints_px` (68, 2) in original pixels, and `from_input` (2, 3), the affine from
+    Each item: `image` (C, S, S) float in [0, 1], `keypoints` (68, 2) normalised to the input
+    (geometry.normalize), `keypoints_px` (68, 2) in original pixels, and `from_input` (2, 3), the affine from
     network-input pixels back to the original image.
     """
 
@@ -66,13 +67,8 @@ class KeypointsDataset(Dataset):
         moved = self.transform(image=image, keypoints=np.concatenate([points, geometry.probes((w, h))]))
         out_points = np.asarray(moved["keypoints"], np.float32)
         to_input = geometry.affine_from_probes((w, h), out_points[NUM_POINTS:])
-        pixels = moved["image"]
-        if pixels.ndim == 2:
-            pixels = pixels[None]
-        else:
-            pixels = pixels.transpose(2, 0, 1)
         return {
-            "image": torch.from_numpy(np.ascontiguousarray(pixels, np.float32)),
+            "image": torch.from_numpy(to_chw(moved["image"])),
             "keypoints": torch.from_numpy(geometry.normalize(out_points[:NUM_POINTS], self.input_size)),
             "keypoints_px": torch.from_numpy(points),
             "from_input": torch.from_numpy(geometry.invert(to_input).astype(np.float32)),

@@ -1,6 +1,7 @@
 """Keypoint-aware augmentation pipelines (albumentations); each ends in a float image in [0, 1]."""
 
 import albumentations as A
+import numpy as np
 
 
 def _compose(steps: list) -> A.Compose:
@@ -22,3 +23,9 @@ def seed_train(input_size: int, crop_fraction: float = 0.908, grayscale: bool = 
 def seed_eval(input_size: int, grayscale: bool = True) -> A.Compose:
     """The seed's test pipeline: resize straight to the input size."""
     return _compose([A.Resize(input_size, input_size), *_finish(grayscale)])
+
+
+def to_chw(pixels: np.ndarray) -> np.ndarray:
+    """A pipeline's output, (S, S) gray or (S, S, C), as the (C, S, S) float32 the models take."""
+    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return np.ascontiguousarray(pixels, np.float32)
