@@ -1,5 +1,7 @@
 """Lightning callbacks of the training framework."""
 
+import logging
+import time
 from pathlib import Path
 
 import cv2
@@ -8,6 +10,25 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from keypoints import viz
+
+log = logging.getLogger(__name__)
+
+
+class EpochSummary(L.Callback):
+    """One plain log line per epoch (epoch, seconds, train loss, val metrics): readable in a
+    `nohup ... > log` file and in Hydra's train.log, where a progress bar leaves nothing useful."""
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        self.start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero or not hasattr(self, "start"):
+            return
+        m = trainer.callback_metrics
+        parts = [f"{key}={m[key].item():.4f}" for key in ("train/loss_epoch", "val/loss", "val/nme", "val/fr10")
+                 if key in m]
+        log.info(f"epoch {trainer.current_epoch + 1}/{trainer.max_epochs} "
+                 f"{time.perf_counter() - self.start:.0f}s " + " ".join(parts))
 
 
 class ValidationFaces(L.Callback):
