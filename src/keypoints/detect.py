@@ -25,6 +25,7 @@ from keypoints.data.transforms import to_chw
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image, to_bgr
 from keypoints.module import KeypointModule, load_checkpoint
+from keypoints.predictors import make_predictor
 
 # Haar box -> training-frame framing, measured by `measure_framing` below (figures: conf/detector/haar.yaml).
 FRAMING = {"scale": 2.16, "shift_x": 0.0, "shift_y": 0.05}
@@ -80,9 +81,9 @@ class Detector:
     """A landmark model behind a face detector: `Detector.from_checkpoint(path)(image) -> [Face]`."""
 
     def __init__(self, module: KeypointModule, faces: FaceDetector | None = None, framing: dict | None = None,
-                 device: str | torch.device = "cpu"):
-        self.module = module.to(device).eval()
-        self.device = torch.device(device)
+                 device: str | torch.device = "cpu", backend: str = "torch"):
+        self.module = module.eval()
+        self.predict = make_predictor(module, backend, device)  # inputs -> normalised keypoints
         self.faces = faces or FaceDetector()
         self.size = module.hparams.input_size
         data_config = module.hparams.get("data_config") or {}
@@ -93,9 +94,9 @@ class Detector:
 
     @classmethod
     def from_checkpoint(cls, path, device: str | torch.device = "cpu", framing: dict | None = None,
-                        **face_detector) -> "Detector":
+                        backend: str = "torch", **face_detector) -> "Detector":
         """`face_detector` keywords go to FaceDetector (scale_factor=..., min_neighbors=..., ...)."""
-        return cls(load_checkpoint(path), FaceDetector(**face_detector), framing, device)
+        return cls(load_checkpoint(path), FaceDetector(**face_detector), framing, device, backend)
 
     def __call__(self, image) -> list[Face]:
         """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
@@ -110,11 +111,9 @@ class Detector:
             return np.zeros((0, 68, 2), np.float32)
         to_input = [geometry.framed_box_to_input(box, self.size, **self.framing) for box in boxes]
         crops = [self._convert(geometry.crop(image, a, self.size)) for a in to_input]
-        batch = torch.from_numpy(np.stack(crops)).to(self.device)
-        from_input = torch.from_numpy(np.stack([geometry.invert(a) for a in to_input])).to(self.device)
-        with torch.inference_mode():
-            points = geometry.to_original(self.module(batch), from_input, self.size)
-        return points.float().cpu().numpy()
+        normalised = self.predict(np.stack(crops))
+        points = [geometry.apply(geometry.invert(a), geometry.denormalize(p, self.size)) for a, p in zip(to_input, normalised)]
+        return np.stack(points).astype(np.float32)
 
     def _convert(self, crop: np.ndarray) -> np.ndarray:
         """S x S BGR crop -> (C, S, S) float32, as KeypointsDataset hands images to the model."""
@@ -126,7 +125,8 @@ def load_detector(cfg) -> Detector:
     """The CLIs' one way to a Detector (later: a shipped model when ckpt_path is not given)."""
     knobs = {k: v for k, v in cfg.detector.items() if k != "framing"}
     return Detector.from_checkpoint(cfg.ckpt_path, device=cfg.get("device", "cpu"),
-                                    framing=dict(cfg.detector.get("framing") or {}), **knobs)
+                                    framing=dict(cfg.detector.get("framing") or {}),
+                                    backend=cfg.get("backend", "torch"), **knobs)
 
 
 def record(faces: list[Face], pixels: np.ndarray, **source) -> dict:
