@@ -84,3 +84,12 @@ def tiny_run(tiny_root, tmp_path_factory) -> Path:
 def tiny_checkpoint(tiny_run) -> Path:
     """A checkpoint that tests of inference code can load; accuracy is not what they check."""
     return tiny_run / "checkpoints" / "last.ckpt"
+
+
+@pytest.fixture(scope="session")
+def tiny_face_checkpoint(tiny_root, tmp_path_factory) -> Path:
+    """A face-crop model (experiment=face_resnet, the shipped default's recipe) after 1 tiny epoch."""
+    run_dir = tmp_path_factory.mktemp("tiny_face_run")
+    run_script("train.py", "experiment=face_resnet", "logger=none", "trainer.max_epochs=1",
+               *tiny_overrides(tiny_root, run_dir))
+    return run_dir / "checkpoints" / "last.ckpt"

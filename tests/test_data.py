@@ -4,9 +4,11 @@ import pytest
 import torch
 
 from keypoints import geometry
-from keypoints.data import KeypointsDataModule, KeypointsDataset
-from keypoints.data.transforms import seed_eval, seed_train
+from keypoints.data import KeypointsDataModule, KeypointsDataset, read_annotations
+from keypoints.data.framing import FaceFrame
+from keypoints.data.transforms import face_eval, face_train, seed_eval, seed_train
 from keypoints.errors import KeypointsError
+from keypoints.landmarks import FLIP
 
 
 def marked_face(tmp_path, h: int = 180, w: int = 160):
@@ -20,22 +22,46 @@ def marked_face(tmp_path, h: int = 180, w: int = 160):
     return points
 
 
-@pytest.mark.parametrize("transform, size", [(seed_train(227), 227), (seed_train(96), 96), (seed_eval(227), 227)])
-def test_augmented_points_stay_on_their_marks_and_map_back(tmp_path, transform, size):
+def face_frame(size: int, random: bool = True) -> FaceFrame:
+    return FaceFrame(size, 1.4, 0.2, 0.15, 30, 0.5) if random else FaceFrame(size, 1.4)
+
+
+@pytest.mark.parametrize("transform, size, frame", [
+    (seed_train(227), 227, None), (seed_train(96), 96, None), (seed_eval(227), 227, None),
+    (face_train(brightness=0, contrast=0, blur=0, occlusion=0), 227, face_frame(227)),  # about 1:1
+    (face_eval(), 227, face_frame(227, random=False)),
+])  # fmt: skip
+def test_augmented_points_stay_on_their_marks_and_map_back(tmp_path, transform, size, frame):
     points = marked_face(tmp_path)
-    ds = KeypointsDataset(tmp_path, ["marks.png"], points[None], transform, size)
-    for _ in range(5):  # several random crops
+    ds = KeypointsDataset(tmp_path, ["marks.png"], points[None], transform, size, frame)
+    for _ in range(8):  # several random crops (and mirrors)
         item = ds[0]
         image = item["image"][0].numpy()
         assert item["image"].shape == (1, size, size) and 0.0 <= image.min() and image.max() <= 1.0
         px = geometry.denormalize(item["keypoints"].numpy(), size)
         inside = ((px >= 1) & (px <= size - 2)).all(1)
         assert inside.sum() > 50
-        xs, ys = px[inside].round().astype(int).T
+        xs, ys = np.floor(px[inside]).astype(int).T  # pixel i spans [i, i + 1)
         assert (image[ys, xs] > 0.25).all(), "a keypoint left its mark"
         # ...and the carried affine takes the network's coordinates back to the original pixels.
         back = geometry.to_original(item["keypoints"][None], item["from_input"][None], size)[0]
-        torch.testing.assert_close(back, torch.from_numpy(points), atol=1e-3, rtol=0)
+        torch.testing.assert_close(back, item["keypoints_px"], atol=1e-3, rtol=0)
+        mirrored = np.linalg.det(item["from_input"][:, :2].numpy()) < 0
+        np.testing.assert_array_equal(item["keypoints_px"].numpy(), points[FLIP] if mirrored else points)
+
+
+def test_mirrored_faces_are_relabelled(tiny_root):
+    """On a mirrored face, point 36 (the outer corner of the eye on the image's left) is still on
+    the left: the labels move with the pixels."""
+    names, points = read_annotations(tiny_root / "training_frames_keypoints.csv")
+    frame = FaceFrame(112, 1.4, flip=1.0)
+    ds = KeypointsDataset(tiny_root / "training", names, points, face_eval(), 112, frame)
+    for i in range(len(ds)):
+        item = ds[i]
+        assert np.linalg.det(item["from_input"][:, :2].numpy()) < 0
+        assert item["keypoints"][36, 0] < item["keypoints"][45, 0]  # left of the image, as labelled
+        assert points[i][36, 0] < points[i][45, 0]
+    assert sorted(FLIP[FLIP]) == list(range(68)) and (FLIP[FLIP] == np.arange(68)).all()
 
 
 def test_normalisation_round_trips_and_spans_the_input():

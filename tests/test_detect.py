@@ -14,6 +14,7 @@ import keypoints
 from conftest import PHOTOS, REPO, run_script
 from keypoints import detect, geometry
 from keypoints.errors import KeypointsError
+from keypoints.landmarks import FLIP
 from keypoints.module import load_checkpoint
 
 
@@ -86,12 +87,32 @@ def test_crop_samples_like_the_training_resize():
         assert np.abs(cropped - cv2.resize(image, (size, size)).astype(int)).max() <= 1
 
 
-def test_framing_comes_from_the_checkpoint_when_it_has_one(tiny_checkpoint):
-    module = load_checkpoint(tiny_checkpoint)
-    assert keypoints.Detector(module, framing={"scale": 3.0}).framing["scale"] == 3.0
-    module.hparams.data_config = {**module.hparams.data_config, "framing": {"scale": 1.4, "shift_y": 0.1}}
-    framing = keypoints.Detector(module, framing={"scale": 3.0}).framing
-    assert framing == {"scale": 1.4, "shift_x": 0.0, "shift_y": 0.1}
+def test_face_crop_models_are_framed_refined_and_flip_averaged(tiny_face_checkpoint):
+    """A face-crop model frames each Haar box by the keypoint box it predicts, then re-frames on its
+    own keypoints: two passes, each with the crops and their mirror images in one batch."""
+    detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint)
+    assert detector.frame is not None and detector.frame.scale == 1.4 and not detector.frame.random
+    batches = []
+    predict = detector.predict
+    detector.predict = lambda batch: batches.append(batch.shape) or predict(batch)
+    faces = detector(PHOTOS / "obamas.jpg")
+    assert len(faces) == 2 and batches == [(4, 1, 112, 112), (4, 1, 112, 112)]
+    assert all(np.isfinite(face.keypoints).all() for face in faces)
+
+
+def test_flip_averaging_is_mirror_symmetric(tiny_face_checkpoint):
+    """Averaging a crop with its mirror makes the result exactly mirror-symmetric: the mirrored
+    photo gives the mirrored keypoints with left and right swapped. A wrong un-mirroring breaks it."""
+    detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint)
+    image = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    width, size = image.shape[1], detector.size
+    to_input = detector._first_frame(detector.faces(image)[0][0])
+    photo_mirror = np.array([[-1.0, 0, width], [0, 1, 0]])
+    input_mirror = geometry.square_to_input((size / 2, size / 2), size, size, mirror=True)
+    points = detector.run(image, [to_input], flip=True)[0]
+    mirrored = detector.run(image[:, ::-1].copy(), [geometry.compose(input_mirror, geometry.compose(to_input, photo_mirror))], flip=True)[0]
+    np.testing.assert_allclose(geometry.apply(photo_mirror, mirrored)[FLIP], points, atol=1e-3)
+    assert np.abs(detector.run(image, [to_input])[0] - points).max() > 1e-3  # the averaging did something
 
 
 def test_detect_config_matches_the_python_defaults():
@@ -99,6 +120,9 @@ def test_detect_config_matches_the_python_defaults():
         cfg = compose("detect")
     knobs = dict(cfg.detector)
     assert knobs.pop("framing") == detect.FRAMING
+    assert knobs.pop("keypoint_box") == detect.KEYPOINT_BOX
+    stage = inspect.signature(detect.Detector).parameters
+    assert knobs.pop("refine") == stage["refine"].default and knobs.pop("flip") == stage["flip"].default
     assert knobs == {k: v.default for k, v in inspect.signature(detect.FaceDetector).parameters.items()}
 
 

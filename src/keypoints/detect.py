@@ -24,11 +24,14 @@ from keypoints import geometry
 from keypoints.data.transforms import to_chw
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image, to_bgr
+from keypoints.landmarks import FLIP
 from keypoints.module import KeypointModule, load_checkpoint
 from keypoints.predictors import make_predictor
 
-# Haar box -> training-frame framing, measured by `measure_framing` below (figures: conf/detector/haar.yaml).
+# Haar box -> the seed's whole-frame framing, and -> the keypoints' bounding box (longer side, centre
+# shift; in box sides), measured by `measure_framing` below (figures: conf/detector/haar.yaml).
 FRAMING = {"scale": 2.16, "shift_x": 0.0, "shift_y": 0.05}
+KEYPOINT_BOX = {"side": 0.878, "shift_x": -0.006, "shift_y": 0.158}
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 
 
@@ -78,25 +81,37 @@ class FaceDetector:
 
 
 class Detector:
-    """A landmark model behind a face detector: `Detector.from_checkpoint(path)(image) -> [Face]`."""
+    """A landmark model behind a face detector: `Detector.from_checkpoint(path)(image) -> [Face]`.
+
+    Whole-frame models (the seed's) see a square `framing` around the Haar box. Face-crop models
+    (trained with `data=face`) see the frame they were trained on: a first pass frames the face
+    from the keypoint box that the Haar box predicts (`keypoint_box`), then `refine` more passes
+    frame it from the model's own keypoints, exactly as in training; `flip` averages each pass
+    with its mirror image (labels swapped back).
+    """
 
     def __init__(self, module: KeypointModule, faces: FaceDetector | None = None, framing: dict | None = None,
-                 device: str | torch.device = "cpu", backend: str = "torch"):
+                 device: str | torch.device = "cpu", backend: str = "torch", keypoint_box: dict | None = None,
+                 refine: int = 1, flip: bool = True):
         self.module = module.eval()
         self.predict = make_predictor(module, backend, device)  # inputs -> normalised keypoints
         self.faces = faces or FaceDetector()
         self.size = module.hparams.input_size
         data_config = module.hparams.get("data_config") or {}
-        # A checkpoint trained on face crops records its framing; the seed's whole-frame configs don't.
-        self.framing = {**FRAMING, **(data_config.get("framing") or framing or {})}
+        self.framing = {**FRAMING, **(framing or {})}
+        self.keypoint_box = {**KEYPOINT_BOX, **(keypoint_box or {})}
+        self.frame = instantiate(data_config["eval_frame"]) if data_config.get("eval_frame") else None
+        self.refine, self.flip = refine, flip
         # The model's own eval pipeline turns a crop into its input (grayscale, [0, 1], ...).
         self.to_input = instantiate(data_config["eval_transform"]) if "eval_transform" in data_config else None
 
     @classmethod
     def from_checkpoint(cls, path, device: str | torch.device = "cpu", framing: dict | None = None,
-                        backend: str = "torch", **face_detector) -> "Detector":
+                        backend: str = "torch", keypoint_box: dict | None = None, refine: int = 1,
+                        flip: bool = True, **face_detector) -> "Detector":
         """`face_detector` keywords go to FaceDetector (scale_factor=..., min_neighbors=..., ...)."""
-        return cls(load_checkpoint(path), FaceDetector(**face_detector), framing, device, backend)
+        return cls(load_checkpoint(path), FaceDetector(**face_detector), framing, device, backend,
+                   keypoint_box, refine, flip)
 
     def __call__(self, image) -> list[Face]:
         """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
@@ -106,14 +121,38 @@ class Detector:
         return [Face(box, score, p) for (box, score), p in zip(found, points)]
 
     def keypoints(self, image: np.ndarray, boxes: list) -> np.ndarray:
-        """BGR image and face boxes -> (N, 68, 2) keypoints in the image's pixels, one forward pass."""
+        """BGR image and face boxes -> (N, 68, 2) keypoints in the image's pixels."""
         if not boxes:
             return np.zeros((0, 68, 2), np.float32)
-        to_input = [geometry.framed_box_to_input(box, self.size, **self.framing) for box in boxes]
+        if self.frame is None:
+            # the seed models never saw a mirror image in training: no flip averaging for them
+            return self.run(image, [geometry.framed_box_to_input(box, self.size, **self.framing) for box in boxes])
+        points = self.run(image, [self._first_frame(box) for box in boxes], self.flip)
+        for _ in range(self.refine):
+            points = self.run(image, [self.frame(p) for p in points], self.flip)
+        return points
+
+    def _first_frame(self, box) -> np.ndarray:
+        """The face-crop frame around the keypoint box that a Haar box predicts."""
+        x, y, w, h = box
+        k = self.keypoint_box
+        centre = (x + w / 2 + k["shift_x"] * w, y + h / 2 + k["shift_y"] * w)
+        return geometry.square_to_input(centre, self.frame.scale * k["side"] * w, self.size)
+
+    def run(self, image: np.ndarray, to_input: list[np.ndarray], flip: bool = False) -> np.ndarray:
+        """The network on the crops that the affines cut out of `image`, all in one batch (with their
+        mirror images when `flip`) -> (N, 68, 2) keypoints in the image's pixels."""
+        if flip:
+            mirror = geometry.square_to_input((self.size / 2, self.size / 2), self.size, self.size, mirror=True)
+            to_input = to_input + [geometry.compose(mirror, a) for a in to_input]
         crops = [self._convert(geometry.crop(image, a, self.size)) for a in to_input]
         normalised = self.predict(np.stack(crops))
-        points = [geometry.apply(geometry.invert(a), geometry.denormalize(p, self.size)) for a, p in zip(to_input, normalised)]
-        return np.stack(points).astype(np.float32)
+        points = np.stack([geometry.apply(geometry.invert(a), geometry.denormalize(p, self.size))
+                           for a, p in zip(to_input, normalised)])
+        if flip:
+            n = len(points) // 2
+            points = (points[:n] + points[n:, FLIP]) / 2  # the mirror's point i is the face's FLIP[i]
+        return points.astype(np.float32)
 
     def _convert(self, crop: np.ndarray) -> np.ndarray:
         """S x S BGR crop -> (C, S, S) float32, as KeypointsDataset hands images to the model."""
@@ -123,9 +162,12 @@ class Detector:
 
 def load_detector(cfg) -> Detector:
     """The CLIs' one way to a Detector (later: a shipped model when ckpt_path is not given)."""
-    knobs = {k: v for k, v in cfg.detector.items() if k != "framing"}
+    model_stage = ("framing", "keypoint_box", "refine", "flip")
+    knobs = {k: v for k, v in cfg.detector.items() if k not in model_stage}
     return Detector.from_checkpoint(cfg.ckpt_path, device=cfg.get("device", "cpu"),
                                     framing=dict(cfg.detector.get("framing") or {}),
+                                    keypoint_box=dict(cfg.detector.get("keypoint_box") or {}),
+                                    refine=cfg.detector.get("refine", 1), flip=cfg.detector.get("flip", True),
                                     backend=cfg.get("backend", "torch"), **knobs)
 
 
@@ -230,9 +272,18 @@ def measure_framing(root, n: int = 300, seed: int = 0, faces: FaceDetector | Non
         # the box whose centre is nearest the keypoints' centre is the labelled face
         x, y, w, h = min(found, key=lambda b: np.hypot(*(np.array(b[:2]) + np.array(b[2:]) / 2 - (low + high) / 2)))
         centre, (fh, fw) = np.array([x + w / 2, y + h / 2]), image.shape[:2]
+        side = (high - low).max()
         ratios.append([fw / w, fh / w, np.sqrt(fw * fh) / w, *((np.array([fw, fh]) / 2 - centre) / w),
-                       *((high - low) / w), *(((low + high) / 2 - centre) / w)])
-    keys = ["frame_w", "frame_h", "scale", "shift_x", "shift_y", "keypoints_w", "keypoints_h",
-            "keypoints_shift_x", "keypoints_shift_y"]
+                       side / w, *(((low + high) / 2 - centre) / w)])
+    ratios = np.array(ratios)
+    keys = ["frame_w", "frame_h", "scale", "shift_x", "shift_y", "keypoints_side", "keypoints_shift_x",
+            "keypoints_shift_y"]
+    median = np.median(ratios, axis=0)
+    # How far a Haar box's guess of the keypoint box is off, in keypoint-box sides: the jitter that
+    # face-crop training (conf/data/face.yaml) has to cover.
+    spread = {"keypoints_side_log_std": np.log(ratios[:, 5] / median[5]).std(),
+              "keypoints_shift_x_std": ((ratios[:, 6] - median[6]) / ratios[:, 5]).std(),
+              "keypoints_shift_y_std": ((ratios[:, 7] - median[7]) / ratios[:, 5]).std()}
     return {"found": round(len(ratios) / min(n, len(names)), 3),
-            **{k: round(float(v), 3) for k, v in zip(keys, np.median(ratios, axis=0))}}
+            **{k: round(float(v), 3) for k, v in zip(keys, median)},
+            **{k: round(float(v), 3) for k, v in spread.items()}}

@@ -53,13 +53,27 @@ def to_original(pred_normalized, from_input, size: int):
     return apply(from_input, denormalize(pred_normalized, size))
 
 
+def square_to_input(centre, side: float, size: int, angle: float = 0.0, mirror: bool = False) -> np.ndarray:
+    """Affine mapping a square (centre, side, rotated by `angle` degrees) onto a `size` x `size` input,
+    optionally mirrored left-right (x -> size - x, the continuous mirror that `crop` samples exactly)."""
+    s = size / side
+    c, r = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    linear = s * np.array([[c, r], [-r, c]])  # positive angle: the face turns anticlockwise in the input
+    if mirror:
+        linear[0] *= -1
+    offset = np.array([size / 2.0, size / 2.0]) - linear @ np.asarray(centre, np.float64)
+    return np.hstack([linear, offset[:, None]])
+
+
 def box_to_input(box: tuple[float, float, float, float], size: int, scale: float = 1.0) -> np.ndarray:
     """Affine mapping a square around a face box (x, y, w, h), grown by `scale`, onto the input."""
     x, y, w, h = box
-    cx, cy = x + w / 2.0, y + h / 2.0
-    side = max(w, h) * scale
-    s = size / side
-    return np.array([[s, 0, size / 2.0 - s * cx], [0, s, size / 2.0 - s * cy]], np.float64)
+    return square_to_input((x + w / 2.0, y + h / 2.0), max(w, h) * scale, size)
+
+
+def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
+    """The 2x3 affine `outer` after `inner`."""
+    return np.hstack([outer[:, :2] @ inner[:, :2], outer[:, :2] @ inner[:, 2:] + outer[:, 2:]])
 
 
 def framed_box_to_input(box, size: int, scale: float, shift_x: float = 0.0, shift_y: float = 0.0) -> np.ndarray:

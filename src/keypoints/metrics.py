@@ -8,7 +8,7 @@ RMSE: root mean squared error over all x and y coordinates, in pixels.
 import torch
 from torchmetrics import Metric
 
-LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 36, 45
+from keypoints.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 
 
 def per_face_nme(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -42,7 +42,9 @@ class KeypointModule(L.LightningModule):
         """(B, C, S, S) images in [0, 1] -> (B, 68, 2) keypoints normalised to the input."""
         if self.hparams.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return self.net(images)
+        # float32 out, also under bf16 autocast: mapped back to photo pixels (hundreds), bf16's 8-bit
+        # mantissa would round keypoints to whole pixels.
+        return self.net(images).float()
 
     def predict_pixels(self, batch: dict) -> torch.Tensor:
         """Keypoints in the original images' pixels."""

@@ -9,6 +9,7 @@ from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import DataLoader
 
 from keypoints.data.dataset import KeypointsDataset, read_annotations
+from keypoints.data.framing import FaceFrame
 from keypoints.errors import KeypointsError
 
 SPLITS = {"train": ("training", "training_frames_keypoints.csv"), "test": ("test", "test_frames_keypoints.csv")}
@@ -19,7 +20,13 @@ def seed_augmentation(worker_id: int | None = None) -> None:
     seed so runs repeat, and so that each DataLoader worker augments differently."""
     info = torch.utils.data.get_worker_info()
     if info is not None:
-        info.dataset.transform.set_random_seed(torch.initial_seed() % 2**32)
+        _seed(info.dataset, torch.initial_seed() % 2**32)
+
+
+def _seed(dataset: KeypointsDataset, seed: int) -> None:
+    dataset.transform.set_random_seed(seed)
+    if dataset.frame is not None:
+        dataset.frame.set_random_seed(seed + 1)
 
 
 class KeypointsDataModule(L.LightningDataModule):
@@ -36,7 +43,10 @@ class KeypointsDataModule(L.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int = 64,
         num_workers: int = 0,
+        train_frame: FaceFrame | None = None,
+        eval_frame: FaceFrame | None = None,
     ):
+        """`train_frame` / `eval_frame`: face-framed crops (keypoints.data.framing); None: whole frames."""
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
             raise KeypointsError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
@@ -44,6 +54,7 @@ class KeypointsDataModule(L.LightningDataModule):
         self.input_size, self.train_transform, self.eval_transform = input_size, train_transform, eval_transform
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.train_frame, self.eval_frame = train_frame, eval_frame
         self.datasets: dict[str, KeypointsDataset] = {}
 
     def _check_root(self) -> None:
@@ -52,8 +63,8 @@ class KeypointsDataModule(L.LightningDataModule):
                 f"data root {self.root} does not exist: set data.root=... or KEYPOINTS_DATA, or run `make data`"
             )
 
-    def _dataset(self, split: str, names, points, transform) -> KeypointsDataset:
-        return KeypointsDataset(self.root / SPLITS[split][0], names, points, transform, self.input_size)
+    def _dataset(self, split: str, names, points, transform, frame) -> KeypointsDataset:
+        return KeypointsDataset(self.root / SPLITS[split][0], names, points, transform, self.input_size, frame)
 
     def setup(self, stage: str | None = None) -> None:
         self._check_root()
@@ -62,12 +73,12 @@ class KeypointsDataModule(L.LightningDataModule):
             order = np.random.default_rng(self.split_seed).permutation(len(names))
             n_val = max(1, round(len(names) * self.val_fraction))
             val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-            self.datasets["train"] = self._dataset("train", [names[i] for i in train], points[train], self.train_transform)
-            self.datasets["val"] = self._dataset("train", [names[i] for i in val], points[val], self.eval_transform)
-            self.train_transform.set_random_seed(torch.initial_seed() % 2**32)  # set by `seed=`
+            self.datasets["train"] = self._dataset("train", [names[i] for i in train], points[train], self.train_transform, self.train_frame)
+            self.datasets["val"] = self._dataset("train", [names[i] for i in val], points[val], self.eval_transform, self.eval_frame)
+            _seed(self.datasets["train"], torch.initial_seed() % 2**32)  # set by `seed=`
         if stage in ("test", None) and "test" not in self.datasets:
             names, points = read_annotations(self.root / SPLITS["test"][1])
-            self.datasets["test"] = self._dataset("test", names, points, self.eval_transform)
+            self.datasets["test"] = self._dataset("test", names, points, self.eval_transform, self.eval_frame)
 
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         sampler = None

@@ -9,9 +9,11 @@ import torch
 from torch.utils.data import Dataset
 
 from keypoints import geometry
+from keypoints.data.framing import FaceFrame
 from keypoints.data.transforms import to_chw
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
+from keypoints.landmarks import FLIP
 
 NUM_POINTS = 68
 
@@ -50,9 +52,11 @@ class KeypointsDataset(Dataset):
     network-input pixels back to the original image.
     """
 
-    def __init__(self, image_dir: Path, names: list[str], points: np.ndarray, transform, input_size: int):
+    def __init__(self, image_dir: Path, names: list[str], points: np.ndarray, transform, input_size: int,
+                 frame: FaceFrame | None = None):
+        """`frame`: cut each face out of its frame first (face-crop models); None: the whole frame."""
         self.image_dir, self.names, self.points = Path(image_dir), names, points
-        self.transform, self.input_size = transform, input_size
+        self.transform, self.input_size, self.frame = transform, input_size, frame
         # Decoding up front surfaces a bad file before training starts, and worker processes forked
         # afterwards share these arrays instead of re-decoding every epoch.
         self.images = [read_image(self.image_dir / name) for name in names]
@@ -62,14 +66,22 @@ class KeypointsDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         image, points = self.images[i], self.points[i]
+        to_frame = np.eye(2, 3)
+        if self.frame is not None:  # the same warp the detector makes, so training matches inference
+            to_frame = self.frame(points)
+            image = geometry.crop(image, to_frame, self.input_size)
         h, w = image.shape[:2]
         # Image corners ride along as three extra keypoints to recover the affine (see geometry).
-        moved = self.transform(image=image, keypoints=np.concatenate([points, geometry.probes((w, h))]))
+        framed = geometry.apply(to_frame, points).astype(np.float32)
+        moved = self.transform(image=image, keypoints=np.concatenate([framed, geometry.probes((w, h))]))
         out_points = np.asarray(moved["keypoints"], np.float32)
-        to_input = geometry.affine_from_probes((w, h), out_points[NUM_POINTS:])
+        to_input = geometry.compose(geometry.affine_from_probes((w, h), out_points[NUM_POINTS:]), to_frame)
+        target, truth = out_points[:NUM_POINTS], points
+        if np.linalg.det(to_input[:, :2]) < 0:  # a mirror image: its left eye is the original's right
+            target, truth = target[FLIP], points[FLIP]
         return {
             "image": torch.from_numpy(to_chw(moved["image"])),
-            "keypoints": torch.from_numpy(geometry.normalize(out_points[:NUM_POINTS], self.input_size)),
-            "keypoints_px": torch.from_numpy(points),
+            "keypoints": torch.from_numpy(geometry.normalize(target, self.input_size)),
+            "keypoints_px": torch.from_numpy(np.ascontiguousarray(truth)),
             "from_input": torch.from_numpy(geometry.invert(to_input).astype(np.float32)),
         }

@@ -1,0 +1,26 @@
+"""The 68-point iBUG / Multi-PIE markup: which index is which (0-based)."""
+
+import numpy as np
+
+LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 36, 45  # the 300-W "inter-ocular" pair that NME divides by
+
+
+def _mirror_pairs() -> list[tuple[int, int]]:
+    jaw = [(i, 16 - i) for i in range(8)]
+    brows = [(17 + i, 26 - i) for i in range(5)]
+    nose = [(31, 35), (32, 34)]
+    eyes = [(36, 45), (37, 44), (38, 43), (39, 42), (40, 47), (41, 46)]
+    mouth = [(48, 54), (49, 53), (50, 52), (55, 59), (56, 58), (60, 64), (61, 63), (65, 67)]
+    return jaw + brows + nose + eyes + mouth
+
+
+def _flip_permutation() -> np.ndarray:
+    perm = np.arange(68)
+    for a, b in _mirror_pairs():
+        perm[a], perm[b] = b, a
+    return perm
+
+
+# A mirrored face's point i is the original's point FLIP[i] (left jaw <-> right jaw, ...): a flip must
+# move the labels with the pixels, which albumentations' HorizontalFlip does not do.
+FLIP = _flip_permutation()
