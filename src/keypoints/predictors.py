@@ -1,13 +1,17 @@
 """The network behind the Detector, as one call: (N, C, S, S) float32 inputs -> (N, 68, 2) keypoints
 normalised to the input (geometry.normalize). One class per inference backend."""
 
+import tempfile
+from pathlib import Path
+
 import numpy as np
 import torch
 
+from keypoints import export
 from keypoints.errors import KeypointsError
 from keypoints.module import KeypointModule
 
-BACKENDS = ("torch",)
+BACKENDS = ("torch", "onnxruntime")
 
 
 class TorchPredictor:
@@ -23,7 +27,58 @@ class TorchPredictor:
         return out.float().cpu().numpy()
 
 
+class OnnxPredictor:
+    """ONNX Runtime on a model written by keypoints.export: `OnnxPredictor.from_file("model.onnx")`
+    for a file from scripts/export.py, `from_module(module)` for a loaded checkpoint. `metadata` is
+    what the file says about its input and output (export.metadata). CUDA when `device` asks for it
+    and this onnxruntime build has the CUDA provider, else the CPU; threads are ORT's default."""
+
+    def __init__(self, session, metadata: dict):
+        self.session, self.metadata = session, metadata
+        self.input_name = session.get_inputs()[0].name
+
+    @classmethod
+    def from_file(cls, path, device: str | torch.device = "cpu") -> "OnnxPredictor":
+        ort = _onnxruntime()
+        path = Path(path)
+        if not path.is_file():
+            raise KeypointsError(f"{path}: ONNX model not found")
+        try:
+            session = ort.InferenceSession(str(path), providers=_providers(ort, torch.device(device)))
+        except Exception as e:  # ORT raises its own Fail / InvalidProtobuf types for any unreadable file
+            raise KeypointsError(f"{path}: not an ONNX model ({str(e).splitlines()[0]})") from None
+        return cls(session, export.decode(session.get_modelmeta().custom_metadata_map, path))
+
+    @classmethod
+    def from_module(cls, module: KeypointModule, device: str | torch.device = "cpu") -> "OnnxPredictor":
+        """Export `module` to a temporary ONNX file and load it (a few seconds for the models here)."""
+        _onnxruntime()  # fail before the export, not after
+        with tempfile.TemporaryDirectory(prefix="keypoints-onnx-") as tmp:
+            # the session holds the model in memory: the file can go once it is loaded
+            return cls.from_file(export.export(module, Path(tmp) / "model.onnx", "onnx"), device)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+
 def make_predictor(module: KeypointModule, backend: str = "torch", device: str | torch.device = "cpu"):
     if backend == "torch":
         return TorchPredictor(module, device)
+    if backend == "onnxruntime":
+        return OnnxPredictor.from_module(module, device)
     raise KeypointsError(f"backend={backend!r}: unknown inference backend (one of {', '.join(BACKENDS)})")
+
+
+def _onnxruntime():
+    try:
+        import onnxruntime
+    except ImportError:
+        raise KeypointsError("backend='onnxruntime': onnxruntime is not installed "
+                             "(pip install -e '.[onnx]', or backend=torch)") from None
+    return onnxruntime
+
+
+def _providers(ort, device: torch.device) -> list:
+    if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        return [("CUDAExecutionProvider", {"device_id": device.index or 0}), "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]

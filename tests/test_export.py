@@ -1,0 +1,89 @@
+"""Export to ONNX and TorchScript through the real CLI, and the onnxruntime backend on real photos."""
+
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import keypoints
+from conftest import PHOTOS, run_script
+from keypoints import export, geometry
+from keypoints.errors import KeypointsError
+from keypoints.module import load_checkpoint
+from keypoints.predictors import OnnxPredictor, make_predictor
+
+
+@pytest.fixture(scope="module")
+def module(tiny_checkpoint):
+    return load_checkpoint(tiny_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def exported(tiny_checkpoint, tmp_path_factory) -> dict:
+    """Both formats, each written by scripts/export.py to its default place (the run's folder)."""
+    runs = tmp_path_factory.mktemp("export")
+    for fmt in ("onnx", "torchscript"):
+        proc = run_script("export.py", f"ckpt_path={tiny_checkpoint}", f"format={fmt}", f"hydra.run.dir={runs / fmt}")
+        assert proc.stderr.count("\n") <= 1  # no exporter chatter
+    return {"onnx": runs / "onnx" / "model.onnx", "torchscript": runs / "torchscript" / "model.pt"}
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
+def test_metadata_round_trips(exported, module, tiny_checkpoint, fmt):
+    meta = export.read_metadata(exported[fmt])
+    size = module.hparams.input_size
+    assert meta["input_size"] == size and meta["channels"] == 1 and meta["num_points"] == 68
+    assert meta["data_config"] == {"eval_transform": dict(module.hparams.data_config["eval_transform"])}
+    assert meta["checkpoint"] == str(tiny_checkpoint)
+    # the recorded normalisation is geometry.normalize's
+    corner = np.array([[0.0, size]])
+    norm = meta["keypoint_normalization"]
+    np.testing.assert_allclose((corner - norm["centre"]) / norm["unit"], geometry.normalize(corner, size))
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_exported_models_match_eager_torch_at_any_batch_size(exported, module, batch):
+    size = module.hparams.input_size
+    images = np.random.default_rng(batch).random((batch, 1, size, size), dtype=np.float32)
+    with torch.no_grad():
+        eager = module(torch.from_numpy(images)).numpy()
+    onnx_out = OnnxPredictor.from_file(exported["onnx"])(images)
+    traced, _ = export.load_torchscript(exported["torchscript"])
+    with torch.no_grad():
+        script_out = traced(torch.from_numpy(images)).numpy()
+    for out in (onnx_out, script_out):
+        assert out.shape == (batch, 68, 2) and out.dtype == np.float32
+        assert np.abs(out - eager).max() < 1e-4
+
+
+def test_onnxruntime_detector_finds_the_same_faces_and_keypoints(module):
+    by_torch, by_onnx = keypoints.Detector(module), keypoints.Detector(module, backend="onnxruntime")
+    assert isinstance(by_onnx.predict, OnnxPredictor)
+    for name in ("obamas.jpg", "the_beatles.jpg"):
+        expected, faces = by_torch(PHOTOS / name), by_onnx(PHOTOS / name)
+        assert len(faces) == len(expected) > 0
+        assert [f.box for f in faces] == [f.box for f in expected]
+        assert max(np.abs(f.keypoints - e.keypoints).max() for f, e in zip(faces, expected)) < 1e-3
+
+
+@pytest.mark.parametrize("script, overrides, message", [
+    ("export.py", ["ckpt_path={tmp}/missing.ckpt"], "{tmp}/missing.ckpt: checkpoint not found"),
+    ("export.py", ["ckpt_path={ckpt}", "format=tflite"], "format='tflite': unknown export format"),
+    ("detect.py", ["ckpt_path={ckpt}", f"input={PHOTOS / 'obamas.jpg'}", "output={tmp}/out", "backend=tensorrt"],
+     "backend='tensorrt': unknown inference backend"),
+])  # fmt: skip
+def test_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path, script, overrides, message):
+    fill = {"tmp": tmp_path, "ckpt": tiny_checkpoint}
+    proc = run_script(script, *[o.format(**fill) for o in overrides], f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(f"error: {message.format(**fill)}")
+
+
+def test_missing_onnxruntime_or_a_bad_file_names_the_problem(module, tmp_path, monkeypatch):
+    (tmp_path / "model.onnx").write_bytes(b"not a model")
+    with pytest.raises(KeypointsError, match="model.onnx: not an ONNX model"):
+        OnnxPredictor.from_file(tmp_path / "model.onnx")
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` sees when it is not installed
+    with pytest.raises(KeypointsError, match="backend='onnxruntime': onnxruntime is not installed"):
+        make_predictor(module, "onnxruntime")
