@@ -90,10 +90,11 @@ class Detector:
     with its mirror image (labels swapped back).
     """
 
-    def __init__(self, module: KeypointModule, faces: FaceDetector | None = None, framing: dict | None = None,
+    def __init__(self, module: KeypointModule | None = None, faces: FaceDetector | None = None, framing: dict | None = None,
                  device: str | torch.device = "cpu", backend: str = "torch", keypoint_box: dict | None = None,
                  refine: int = 1, flip: bool = True):
-        self.module = module.eval()
+        module = load_checkpoint() if module is None else module.eval()  # None: the shipped default model
+        self.module = module
         self.predict = make_predictor(module, backend, device)  # inputs -> normalised keypoints
         self.faces = faces or FaceDetector()
         self.size = module.hparams.input_size
@@ -106,10 +107,11 @@ class Detector:
         self.to_input = instantiate(data_config["eval_transform"]) if "eval_transform" in data_config else None
 
     @classmethod
-    def from_checkpoint(cls, path, device: str | torch.device = "cpu", framing: dict | None = None,
+    def from_checkpoint(cls, path=None, device: str | torch.device = "cpu", framing: dict | None = None,
                         backend: str = "torch", keypoint_box: dict | None = None, refine: int = 1,
                         flip: bool = True, **face_detector) -> "Detector":
-        """`face_detector` keywords go to FaceDetector (scale_factor=..., min_neighbors=..., ...)."""
+        """`path` None: the shipped default model. `face_detector` keywords go to FaceDetector
+        (scale_factor=..., min_neighbors=..., ...)."""
         return cls(load_checkpoint(path), FaceDetector(**face_detector), framing, device, backend,
                    keypoint_box, refine, flip)
 
@@ -160,11 +162,11 @@ class Detector:
         return to_chw(pixels)
 
 
-def load_detector(cfg) -> Detector:
-    """The CLIs' one way to a Detector (later: a shipped model when ckpt_path is not given)."""
+def load_detector(cfg, ckpt_path: str | None = None) -> Detector:
+    """The CLIs' one way to a Detector; `ckpt_path` None: the model shipped with the package."""
     model_stage = ("framing", "keypoint_box", "refine", "flip")
     knobs = {k: v for k, v in cfg.detector.items() if k not in model_stage}
-    return Detector.from_checkpoint(cfg.ckpt_path, device=cfg.get("device", "cpu"),
+    return Detector.from_checkpoint(ckpt_path, device=cfg.get("device", "cpu"),
                                     framing=dict(cfg.detector.get("framing") or {}),
                                     keypoint_box=dict(cfg.detector.get("keypoint_box") or {}),
                                     refine=cfg.detector.get("refine", 1), flip=cfg.detector.get("flip", True),
@@ -192,7 +194,7 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
         files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
         if not files:
             raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)")
-    detector = load_detector(cfg)
+    detector = load_detector(cfg, cfg.ckpt_path)
     out.mkdir(parents=True, exist_ok=True)
     failures = []
     for path in files:

@@ -98,13 +98,31 @@ class KeypointModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/nme"}}
 
 
-def load_checkpoint(path) -> KeypointModule:
-    """A trained module on the CPU in eval mode; a wrong path or file is one clear error."""
-    path = Path(path)
+# The model shipped inside the package (conf/experiment/face_resnet.yaml; docs/MODEL_CARD.md).
+DEFAULT_MODEL = Path(__file__).parent / "weights" / "face_resnet.ckpt"
+
+
+def load_checkpoint(path=None) -> KeypointModule:
+    """A trained module on the CPU in eval mode (path None: the shipped default model); a wrong path
+    or file is one clear error."""
+    path = Path(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
-        raise KeypointsError(f"{path}: checkpoint not found (ckpt_path=...)")
+        hint = "ckpt_path=..." if path != DEFAULT_MODEL else "this install has no default model; pass ckpt_path=..."
+        raise KeypointsError(f"{path}: checkpoint not found ({hint})")
     try:
         module = KeypointModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
     except Exception as e:  # pickle, zip and key errors alike mean "not one of our checkpoints"
         raise KeypointsError(f"{path}: not a keypoints checkpoint ({type(e).__name__}: {e})") from None
     return module.eval()
+
+
+def slim_checkpoint(source, target) -> Path:
+    """A checkpoint with only what inference needs (weights, hyper-parameters, where training
+    stopped): no optimiser state, a third of the size. `load_checkpoint` reads it like any other."""
+    load_checkpoint(source)  # one clear error if it is not a keypoints checkpoint
+    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    keep = ("state_dict", "hyper_parameters", "pytorch-lightning_version", "epoch", "global_step")
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({k: checkpoint[k] for k in keep if k in checkpoint}, target)
+    return target

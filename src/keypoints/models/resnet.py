@@ -1,6 +1,6 @@
-"""A compact ResNet-style regressor for face crops (about 3.2 M parameters at widths 32-256).
+"""A compact ResNet-style regressor for face crops (3.1 M parameters as conf/model/resnet.yaml sets it).
 
-Four stages of basic residual blocks (two 3x3 convolutions with batch norm) take a 112 px crop
+A stride-2 stem and stages of basic residual blocks (two 3x3 convolutions with batch norm) take a 112 px crop
 down to 7x7; a 1x1 convolution narrows the channels and one linear layer reads all 68 points from
 the whole 7x7 map, keeping where each feature was (global pooling would throw that away).
 """
@@ -26,7 +26,7 @@ class BasicBlock(nn.Module):
 
 
 class ResNetRegressor(nn.Module):
-    def __init__(self, input_size: int = 112, widths=(32, 64, 128, 256), blocks=(1, 2, 2, 2), head_channels: int = 64,
+    def __init__(self, input_size: int = 112, widths=(32, 64, 128, 256), blocks=(0, 1, 2, 2), head_channels: int = 64,
                  dropout: float = 0.0, in_channels: int = 1, num_points: int = 68):
         super().__init__()
         layers = [conv_bn(in_channels, widths[0], 3, 2), nn.ReLU(inplace=True)]  # stem: /2

@@ -1,0 +1,43 @@
+"""End-to-end accuracy side by side on the test split: `python scripts/benchmark.py ckpt_paths=[...]`.
+
+Prints and writes a markdown table (faces found, NME, FR@0.10, AUC@0.10, ms per image) and a
+cumulative error curve (ced.png); see keypoints.benchmark for the protocol.
+"""
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints import benchmark
+from keypoints.cli import friendly_errors
+from keypoints.detect import load_detector
+from keypoints.errors import KeypointsError
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    images, truths = benchmark.load_test_split(cfg.data_root, cfg.limit)
+    methods = {}
+    if cfg.default_model:
+        methods["keypoints default (Haar)"] = benchmark.ours(load_detector(cfg, ckpt_path=None))
+    for path in cfg.ckpt_paths:
+        methods[f"{Path(path).parent.parent.name}/{Path(path).stem} (Haar)"] = benchmark.ours(load_detector(cfg, ckpt_path=path))
+    if cfg.peers:
+        try:
+            methods["dlib HOG + 68-pt ERT"] = benchmark.DlibPeer()
+        except KeypointsError as e:
+            if cfg.peers != "auto":
+                raise
+            print(f"skipping dlib: {e}")
+    results = {}
+    for name, method in methods.items():
+        results[name] = benchmark.run_method(method, images, truths)
+        print(f"{name}: done")
+    print(benchmark.write_report(results, Path(cfg.output)))
+    print(f"wrote {cfg.output}/benchmark.md, benchmark.json, ced.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,27 @@
+"""Make a checkpoint the package's default model: `python scripts/ship_model.py ckpt_path=CKPT`.
+
+Writes a slim copy (weights and hyper-parameters, no optimiser state) to src/keypoints/weights/,
+where `keypoints.Detector()` and the CLIs find it when no ckpt_path is given.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints.cli import friendly_errors
+from keypoints.errors import KeypointsError
+from keypoints.module import DEFAULT_MODEL, slim_checkpoint
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="ship_model")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    target = slim_checkpoint(cfg.ckpt_path, cfg.target or DEFAULT_MODEL)
+    megabytes = target.stat().st_size / 1e6
+    if megabytes > cfg.max_megabytes:
+        target.unlink()
+        raise KeypointsError(f"{cfg.ckpt_path}: {megabytes:.1f} MB slimmed, over max_megabytes={cfg.max_megabytes}")
+    print(f"{target}: {megabytes:.1f} MB, from {cfg.ckpt_path}")
+
+
+if __name__ == "__main__":
+    main()

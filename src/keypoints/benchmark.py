@@ -1,0 +1,135 @@
+"""Side by side on the test split, end to end: each method finds the faces in the whole test image
+itself (no ground-truth boxes) and its 68 points are scored against the labels.
+
+A labelled face counts as found when a returned face box contains the centre of its keypoints'
+bounding box (the nearest such box is used). NME is over found faces; FR@0.10 and AUC@0.10 count a
+miss as a failure (error = infinity), so a method cannot look better by giving up on hard faces.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from keypoints.data import read_annotations
+from keypoints.data.datamodule import SPLITS
+from keypoints.errors import KeypointsError
+from keypoints.io import read_image
+from keypoints.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
+
+
+class DlibPeer:
+    """dlib's HOG face detector and 68-point shape predictor (the `peers` extra), as a Detector."""
+
+    def __init__(self, upsample: int = 1):
+        try:
+            import dlib
+            import face_recognition_models
+        except ImportError as e:
+            raise KeypointsError(f"dlib peer not installed ({e.name}): pip install -e '.[peers]'") from None
+        self.faces = dlib.get_frontal_face_detector()
+        self.shape = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
+        self.upsample = upsample
+
+    def __call__(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+        rgb = np.ascontiguousarray(image[:, :, ::-1])
+        found = []
+        for r in self.faces(rgb, self.upsample):
+            shape = self.shape(rgb, r)
+            points = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
+            found.append(((r.left(), r.top(), r.width(), r.height()), points))
+        return found
+
+
+def ours(detector):
+    """The project's Detector as a method: image -> [(box, keypoints)]."""
+    return lambda image: [(face.box, face.keypoints) for face in detector(image)]
+
+
+def match(found: list, truth: np.ndarray) -> np.ndarray | None:
+    """The keypoints of the returned face whose box holds the labelled face's centre, or None."""
+    centre = (truth.min(axis=0) + truth.max(axis=0)) / 2
+    inside = [(np.hypot(*(np.array(box[:2]) + np.array(box[2:]) / 2 - centre)), points)
+              for box, points in found
+              if box[0] <= centre[0] <= box[0] + box[2] and box[1] <= centre[1] <= box[1] + box[3]]
+    return min(inside, key=lambda item: item[0])[1] if inside else None
+
+
+def nme(pred: np.ndarray, truth: np.ndarray) -> float:
+    iod = np.linalg.norm(truth[LEFT_EYE_OUTER] - truth[RIGHT_EYE_OUTER])
+    return float(np.linalg.norm(pred - truth, axis=1).mean() / iod)
+
+
+def run_method(method, images: list[np.ndarray], truths: np.ndarray) -> dict:
+    """Per-face errors (inf for a miss) and the time per image, detection included."""
+    method(images[0])  # warm-up: first-call allocations and lazy initialisation
+    errors, seconds = [], 0.0
+    for image, truth in zip(images, truths):
+        start = time.perf_counter()
+        found = method(image)
+        seconds += time.perf_counter() - start
+        pred = match(found, truth)
+        errors.append(np.inf if pred is None else nme(pred, truth))
+    return {"errors": np.array(errors), "ms_per_image": 1000 * seconds / len(images)}
+
+
+def summarise(errors: np.ndarray, threshold: float = 0.10) -> dict:
+    found = np.isfinite(errors)
+    steps = np.linspace(0, threshold, 1001)
+    ced = (errors[None, :] <= steps[:, None]).mean(axis=1)
+    return {
+        "found": float(found.mean()),
+        "nme": float(errors[found].mean()) if found.any() else float("nan"),
+        "fr10": float((errors > threshold).mean()),
+        "auc10": float(np.trapezoid(ced, steps) / threshold),
+        "n": int(len(errors)),
+    }
+
+
+def load_test_split(root, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    root = Path(root)
+    if not root.is_dir():
+        raise KeypointsError(f"data root {root} does not exist: set data_root=... or KEYPOINTS_DATA, or run `make data`")
+    folder, csv_name = SPLITS["test"]
+    names, points = read_annotations(root / csv_name)
+    names, points = names[:limit], points[:limit]
+    return [read_image(root / folder / name) for name in names], points
+
+
+def table(rows: dict[str, dict]) -> str:
+    lines = ["| method | faces found | NME (found) | FR@0.10 (misses fail) | AUC@0.10 | ms / image |",
+             "|---|---|---|---|---|---|"]
+    for name, r in rows.items():
+        lines.append(f"| {name} | {100 * r['found']:.1f}% | {100 * r['nme']:.2f}% | {100 * r['fr10']:.1f}% "
+                     f"| {r['auc10']:.3f} | {r['ms_per_image']:.1f} |")
+    return "\n".join(lines)
+
+
+def plot_ced(errors: dict[str, np.ndarray], path: Path, threshold: float = 0.10) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = np.linspace(0, threshold, 501)
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    for name, e in errors.items():
+        ax.plot(steps * 100, [(e <= s).mean() for s in steps], label=name)
+    ax.set(xlabel="NME (%)", ylabel="share of test faces", title="Cumulative error, end to end (misses fail)",
+           xlim=(0, threshold * 100), ylim=(0, 1))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(results: dict[str, dict], out: Path) -> str:
+    out.mkdir(parents=True, exist_ok=True)
+    rows = {name: {**summarise(r["errors"]), "ms_per_image": r["ms_per_image"]} for name, r in results.items()}
+    text = table(rows)
+    (out / "benchmark.md").write_text(text + "\n")
+    (out / "benchmark.json").write_text(json.dumps(rows, indent=2) + "\n")
+    plot_ced({name: r["errors"] for name, r in results.items()}, out / "ced.png")
+    return text
