@@ -4,8 +4,8 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
-from keypoints.export import FORMATS, export
 from keypoints.errors import KeypointsError
+from keypoints.export import FORMATS, export
 from keypoints.module import load_checkpoint
 
 

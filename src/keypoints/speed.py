@@ -1,0 +1,148 @@
+"""Inference speed: the keypoint stage per checkpoint and backend, whole photos through the Detector,
+the Haar cascade alone, and dlib's HOG + 68-point shape predictor as a peer.
+
+Every figure is the median of repeated timed runs after untimed warm-up runs, on inputs already in
+memory: decoding a JPEG is not what is measured.
+"""
+
+import importlib.util
+import os
+import statistics
+import time
+from importlib import metadata
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from keypoints.detect import Detector, load_detector
+from keypoints.errors import KeypointsError
+from keypoints.export import input_channels
+from keypoints.io import read_image
+
+COLUMNS = ("method", "backend", "input", "keypoints, batch 1 (ms/face)", "keypoints, batch {batch} (faces/s)",
+           "photos/s", "faces found")
+
+
+def median_seconds(fn, repeats: int, warmup: int) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def read_photos(folder) -> list[np.ndarray]:
+    folder = Path(folder)
+    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    if not files:
+        raise KeypointsError(f"{folder}: no photos to time (photos=a folder of images)")
+    return [read_image(p) for p in files]
+
+
+def photos_per_second(per_photo, photos: list, cfg) -> tuple[float, int]:
+    """Photos/s over passes through all photos, and the faces one pass finds."""
+    seconds = median_seconds(lambda: [per_photo(p) for p in photos], cfg.photo_repeats, cfg.photo_warmup)
+    return len(photos) / seconds, sum(len(per_photo(p)) for p in photos)
+
+
+def model_row(detector: Detector, label: str, backend: str, photos: list, cfg) -> dict:
+    """The keypoint stage alone on random inputs (batch 1 and cfg.batch), then whole photos."""
+    size, channels = detector.size, input_channels(detector.module)
+    rng = np.random.default_rng(0)
+    one, many = (rng.random((n, channels, size, size), dtype=np.float32) for n in (1, cfg.batch))
+    latency = median_seconds(lambda: detector.predict(one), cfg.repeats, cfg.warmup)
+    batched = median_seconds(lambda: detector.predict(many), cfg.repeats, cfg.warmup)
+    photos_s, faces = photos_per_second(detector, photos, cfg)
+    return {"method": label, "backend": backend, "input": f"{channels}x{size}x{size}", "latency_ms": 1000 * latency,
+            "faces_per_s": cfg.batch / batched, "photos_per_s": photos_s, "faces": faces}
+
+
+def dlib_row(photos: list, cfg) -> tuple[dict | None, str | None]:
+    """dlib's HOG detector and 68-point shape predictor on the same downscaled gray copy the Haar
+    cascade sees; (None, why) when the `peers` extra is not installed."""
+    try:
+        import dlib
+    except ImportError:
+        return None, "dlib skipped: not installed (pip install -e '.[peers]')"
+    # The package's __init__ imports pkg_resources, which setuptools 81+ no longer has: find the
+    # model file without running it.
+    spec = importlib.util.find_spec("face_recognition_models")
+    model = spec and Path(spec.submodule_search_locations[0], "models", "shape_predictor_68_face_landmarks.dat")
+    if not model or not model.is_file():
+        return None, "dlib skipped: face_recognition_models not installed (pip install -e '.[peers]')"
+    hog, shapes = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model))
+
+    def gray(image):
+        f = min(1.0, cfg.dlib.max_side / max(image.shape[:2]))
+        return cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
+
+    def per_photo(image):
+        pixels = gray(image)
+        return [shapes(pixels, box) for box in hog(pixels, cfg.dlib.upsample)]
+
+    photos_s, faces = photos_per_second(per_photo, photos, cfg)
+    # per-face latency of the shape predictor alone, on the faces HOG finds in the photos
+    found = [(gray(p), list(hog(gray(p), cfg.dlib.upsample))) for p in photos]
+    seconds = median_seconds(lambda: [shapes(g, b) for g, boxes in found for b in boxes], cfg.repeats, cfg.warmup)
+    return {"method": "dlib HOG + 68-point shape predictor", "backend": f"dlib {dlib.__version__}", "input": "gray box",
+            "latency_ms": 1000 * seconds / max(faces, 1), "faces_per_s": None, "photos_per_s": photos_s,
+            "faces": faces}, None
+
+
+def run(cfg) -> dict:
+    """Every checkpoint under every backend, then the Haar cascade alone and the dlib peer."""
+    photos = read_photos(cfg.photos)
+    rows, notes, detector = [], [], None
+    for path in cfg.ckpt_paths:
+        for backend in cfg.backends:
+            # the CLIs' own way to a Detector, so the timed pipeline is the one detect.py runs
+            one = OmegaConf.create({"backend": backend, "device": cfg.device, "detector": cfg.detector})
+            detector = load_detector(one, str(path))
+            label = f"{type(detector.module.net).__name__} ({Path(path).parent.parent.name}/{Path(path).name})"
+            rows.append(model_row(detector, label, backend, photos, cfg))
+    if detector is not None:
+        photos_s, faces = photos_per_second(detector.faces, photos, cfg)
+        rows.append({"method": "Haar cascade alone", "backend": f"OpenCV {cv2.__version__}", "input": "",
+                     "latency_ms": None, "faces_per_s": None, "photos_per_s": photos_s, "faces": faces})
+    if cfg.peers:
+        row, note = dlib_row(photos, cfg)
+        rows += [row] if row else []
+        notes += [note] if note else []
+    machine = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
+               "onnxruntime": _version("onnxruntime"), "onnxruntime_threads": "ORT's default (one per physical core)"}
+    setup = {"photos": str(cfg.photos), "n_photos": len(photos), "batch": cfg.batch, "repeats": cfg.repeats,
+             "warmup": cfg.warmup, "photo_repeats": cfg.photo_repeats, "device": cfg.device}
+    return {"machine": machine, "setup": setup, "rows": rows, "notes": notes}
+
+
+def markdown(result: dict) -> str:
+    m, s = result["machine"], result["setup"]
+    lines = [f"{m['cpu_count']} CPUs (os.cpu_count()), torch {m['torch']} on {m['torch_threads']} threads "
+             f"(torch.get_num_threads()), onnxruntime {m['onnxruntime']} on its default threads; device {s['device']}.",
+             f"Keypoint stage: medians of {s['repeats']} calls after {s['warmup']} warm-up calls on random inputs. "
+             f"Photos: {s['n_photos']} from {s['photos']}, decoded beforehand, medians of {s['photo_repeats']} passes; "
+             "faces found are per pass.", ""]
+    header = [c.format(batch=s["batch"]) for c in COLUMNS]
+    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in result["rows"]:
+        cells = [r["method"], r["backend"], r["input"], _fmt(r["latency_ms"], 2), _fmt(r["faces_per_s"], 0),
+                 _fmt(r["photos_per_s"], 2), str(r["faces"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""] + [f"Note: {n}" for n in result["notes"]]).rstrip() + "\n"
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _fmt(value, digits: int) -> str:
+    return "—" if value is None else f"{value:,.{digits}f}"

@@ -1,0 +1,26 @@
+"""scripts/benchmark_speed.py, tiny: every checkpoint under every backend, Haar alone, dlib or a note."""
+
+import json
+import shutil
+
+from conftest import PHOTOS, run_script
+
+
+def test_benchmark_speed_writes_a_row_per_model_and_backend(tiny_checkpoint, tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    shutil.copy(PHOTOS / "obamas.jpg", photos)
+    proc = run_script("benchmark_speed.py", f"ckpt_paths=[{tiny_checkpoint},{tiny_checkpoint}]", f"photos={photos}",
+                      "warmup=1", "repeats=2", "batch=4", "photo_repeats=1", f"hydra.run.dir={tmp_path / 'run'}")
+    table = (tmp_path / "run" / "speed.md").read_text()
+    result = json.loads((tmp_path / "run" / "speed.json").read_text())
+    assert table in proc.stdout
+    assert result["machine"]["cpu_count"] > 0 and result["machine"]["torch_threads"] > 0
+    models = [r for r in result["rows"] if r["input"] == "1x96x96"]
+    assert [r["backend"] for r in models] == ["torch", "onnxruntime"] * 2
+    for r in models:
+        assert r["latency_ms"] > 0 and r["faces_per_s"] > 0 and r["photos_per_s"] > 0 and r["faces"] == 2
+        assert f"| {r['backend']} | 1x96x96 |" in table
+    assert "| Haar cascade alone |" in table and "keypoints, batch 4 (faces/s)" in table
+    # dlib when the peers extra is installed, else a note saying so
+    assert "| dlib HOG + 68-point shape predictor |" in table or "Note: dlib skipped" in table
