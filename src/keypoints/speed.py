@@ -103,8 +103,9 @@ def run(cfg) -> dict:
         for backend in cfg.backends:
             # the CLIs' own way to a Detector, so the timed pipeline is the one detect.py runs
             one = OmegaConf.create({"backend": backend, "device": cfg.device, "detector": cfg.detector})
-            detector = load_detector(one, str(path))
-            label = f"{type(detector.module.net).__name__} ({Path(path).parent.parent.name}/{Path(path).name})"
+            detector = load_detector(one, path)
+            source = "shipped default" if path is None else f"{Path(path).parent.parent.name}/{Path(path).name}"
+            label = f"{type(detector.module.net).__name__} ({source})"
             rows.append(model_row(detector, label, backend, photos, cfg))
     if detector is not None:
         photos_s, faces = photos_per_second(detector.faces, photos, cfg)
