@@ -13,6 +13,7 @@ from keypoints import benchmark
 from keypoints.cli import friendly_errors
 from keypoints.detect import load_detector
 from keypoints.errors import KeypointsError
+from keypoints.peers import DlibPeer
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
@@ -26,7 +27,7 @@ def main(cfg: DictConfig) -> None:
         methods[f"{Path(path).parent.parent.name}/{Path(path).stem} (Haar)"] = benchmark.ours(load_detector(cfg, ckpt_path=path))
     if cfg.peers:
         try:
-            methods["dlib HOG + 68-pt ERT"] = benchmark.DlibPeer()
+            methods["dlib HOG + 68-pt ERT"] = DlibPeer(**cfg.dlib)
         except KeypointsError as e:
             if cfg.peers != "auto":
                 raise

@@ -19,29 +19,6 @@ from keypoints.io import read_image
 from keypoints.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
 
 
-class DlibPeer:
-    """dlib's HOG face detector and 68-point shape predictor (the `peers` extra), as a Detector."""
-
-    def __init__(self, upsample: int = 1):
-        try:
-            import dlib
-            import face_recognition_models
-        except ImportError as e:
-            raise KeypointsError(f"dlib peer not installed ({e.name}): pip install -e '.[peers]'") from None
-        self.faces = dlib.get_frontal_face_detector()
-        self.shape = dlib.shape_predictor(face_recognition_models.pose_predictor_model_location())
-        self.upsample = upsample
-
-    def __call__(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-        rgb = np.ascontiguousarray(image[:, :, ::-1])
-        found = []
-        for r in self.faces(rgb, self.upsample):
-            shape = self.shape(rgb, r)
-            points = np.array([[p.x, p.y] for p in shape.parts()], np.float32)
-            found.append(((r.left(), r.top(), r.width(), r.height()), points))
-        return found
-
-
 def ours(detector):
     """The project's Detector as a method: image -> [(box, keypoints)]."""
     return lambda image: [(face.box, face.keypoints) for face in detector(image)]

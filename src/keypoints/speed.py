@@ -5,7 +5,6 @@ Every figure is the median of repeated timed runs after untimed warm-up runs, on
 memory: decoding a JPEG is not what is measured.
 """
 
-import importlib.util
 import os
 import statistics
 import time
@@ -21,6 +20,7 @@ from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.export import input_channels
 from keypoints.io import read_image
+from keypoints.peers import DlibPeer
 
 COLUMNS = ("method", "backend", "input", "keypoints, batch 1 (ms/face)", "keypoints, batch {batch} (faces/s)",
            "photos/s", "faces found")
@@ -67,30 +67,14 @@ def dlib_row(photos: list, cfg) -> tuple[dict | None, str | None]:
     """dlib's HOG detector and 68-point shape predictor on the same downscaled gray copy the Haar
     cascade sees; (None, why) when the `peers` extra is not installed."""
     try:
-        import dlib
-    except ImportError:
-        return None, "dlib skipped: not installed (pip install -e '.[peers]')"
-    # The package's __init__ imports pkg_resources, which setuptools 81+ no longer has: find the
-    # model file without running it.
-    spec = importlib.util.find_spec("face_recognition_models")
-    model = spec and Path(spec.submodule_search_locations[0], "models", "shape_predictor_68_face_landmarks.dat")
-    if not model or not model.is_file():
-        return None, "dlib skipped: face_recognition_models not installed (pip install -e '.[peers]')"
-    hog, shapes = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model))
-
-    def gray(image):
-        f = min(1.0, cfg.dlib.max_side / max(image.shape[:2]))
-        return cv2.resize(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), None, fx=f, fy=f, interpolation=cv2.INTER_AREA)
-
-    def per_photo(image):
-        pixels = gray(image)
-        return [shapes(pixels, box) for box in hog(pixels, cfg.dlib.upsample)]
-
-    photos_s, faces = photos_per_second(per_photo, photos, cfg)
+        peer = DlibPeer(**cfg.dlib)
+    except KeypointsError as e:
+        return None, f"dlib skipped: {e}"
+    photos_s, faces = photos_per_second(peer, photos, cfg)
     # per-face latency of the shape predictor alone, on the faces HOG finds in the photos
-    found = [(gray(p), list(hog(gray(p), cfg.dlib.upsample))) for p in photos]
-    seconds = median_seconds(lambda: [shapes(g, b) for g, boxes in found for b in boxes], cfg.repeats, cfg.warmup)
-    return {"method": "dlib HOG + 68-point shape predictor", "backend": f"dlib {dlib.__version__}", "input": "gray box",
+    found = [(gray, list(peer.hog(gray, peer.upsample))) for gray, _ in map(peer.gray, photos)]
+    seconds = median_seconds(lambda: [peer.shapes(g, b) for g, boxes in found for b in boxes], cfg.repeats, cfg.warmup)
+    return {"method": "dlib HOG + 68-point shape predictor", "backend": f"dlib {peer.version}", "input": "gray box",
             "latency_ms": 1000 * seconds / max(faces, 1), "faces_per_s": None, "photos_per_s": photos_s,
             "faces": faces}, None
 

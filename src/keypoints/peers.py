@@ -1,0 +1,44 @@
+"""Off-the-shelf peers to measure against: dlib's HOG face detector + 68-point shape predictor
+(the `peers` extra: dlib-bin, face-recognition-models)."""
+
+import importlib.util
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from keypoints.errors import KeypointsError
+
+
+class DlibPeer:
+    """`DlibPeer()(bgr_image) -> [(box, (68, 2) keypoints)]` in the image's pixels. Like our Haar
+    stage it looks at a grayscale copy no longer than `max_side` (None: full size)."""
+
+    def __init__(self, upsample: int = 1, max_side: int | None = None):
+        try:
+            import dlib
+        except ImportError:
+            raise KeypointsError("dlib is not installed (pip install -e '.[peers]')") from None
+        # face_recognition_models' __init__ imports pkg_resources, which setuptools 81+ no longer
+        # has: find its model file without running it.
+        spec = importlib.util.find_spec("face_recognition_models")
+        model = spec and Path(spec.submodule_search_locations[0], "models", "shape_predictor_68_face_landmarks.dat")
+        if not model or not model.is_file():
+            raise KeypointsError("face_recognition_models is not installed (pip install -e '.[peers]')")
+        self.version = dlib.__version__
+        self.hog, self.shapes = dlib.get_frontal_face_detector(), dlib.shape_predictor(str(model))
+        self.upsample, self.max_side = upsample, max_side
+
+    def gray(self, image: np.ndarray) -> tuple[np.ndarray, float]:
+        """The grayscale copy dlib sees, and its scale relative to `image`."""
+        f = min(1.0, self.max_side / max(image.shape[:2])) if self.max_side else 1.0
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        return (cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1.0 else gray), f
+
+    def __call__(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+        gray, f = self.gray(image)
+        found = []
+        for r in self.hog(gray, self.upsample):
+            points = np.array([[p.x, p.y] for p in self.shapes(gray, r).parts()], np.float32) / f
+            found.append((tuple(round(v / f) for v in (r.left(), r.top(), r.width(), r.height())), points))
+        return found
