@@ -3,14 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
-from keypoints import detect, viz
+from keypoints import runner, viz
 from keypoints.cli import friendly_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="detect")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    detect.run(cfg, render=viz.draw_faces)
+    runner.run(cfg, render=viz.draw_faces)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 
 import keypoints
 from conftest import PHOTOS, REPO, run_script
-from keypoints import detect, geometry
+from keypoints import detect, faces, geometry
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import FLIP
 from keypoints.module import load_checkpoint
@@ -59,7 +59,7 @@ def test_keypoints_follow_the_face_into_the_photos_pixels(detector):
     box = detector(photo)[0].box
     canvas = cv2.copyMakeBorder(photo, 100, 0, 60, 0, cv2.BORDER_REPLICATE)  # as the crop pads
     moved_box = (box[0] + 60, box[1] + 100, box[2], box[3])
-    here, there = detector.keypoints(photo, [box])[0], detector.keypoints(canvas, [moved_box])[0]
+    here, there = detector.keypoints([photo], [box])[0], detector.keypoints([canvas], [moved_box])[0]
     np.testing.assert_allclose(there - here, np.broadcast_to([60, 100], here.shape), atol=1e-3)
 
 
@@ -69,11 +69,26 @@ def test_faces_of_one_photo_go_through_the_model_in_one_batch(detector):
     calls = []
     hook = detector.module.register_forward_hook(lambda _m, inputs, _o: calls.append(inputs[0].shape[0]))
     try:
-        together = detector.keypoints(photo, boxes)
+        together = detector.keypoints([photo] * 4, boxes)
     finally:
         hook.remove()
     assert calls == [4]
-    np.testing.assert_allclose(together[2], detector.keypoints(photo, [boxes[2]])[0], atol=1e-3)
+    np.testing.assert_allclose(together[2], detector.keypoints([photo], [boxes[2]])[0], atol=1e-3)
+
+
+def test_faces_of_several_photos_share_one_batch(detector):
+    photos = [cv2.imread(str(PHOTOS / name)) for name in ("obamas.jpg", "the_beatles.jpg", "mona_lisa.jpg")]
+    calls = []
+    hook = detector.module.register_forward_hook(lambda _m, inputs, _o: calls.append(inputs[0].shape[0]))
+    try:
+        together = detector.detect_many(photos)
+    finally:
+        hook.remove()
+    assert calls == [7] and [len(faces) for faces in together] == [2, 4, 1]
+    for photo, faces in zip(photos, together):
+        alone = detector(photo)
+        assert [f.box for f in alone] == [f.box for f in faces]
+        np.testing.assert_allclose(np.stack([f.keypoints for f in faces]), np.stack([f.keypoints for f in alone]), atol=1e-3)
 
 
 def test_crop_samples_like_the_training_resize():
@@ -109,10 +124,10 @@ def test_flip_averaging_is_mirror_symmetric(tiny_face_checkpoint):
     to_input = detector._first_frame(detector.faces(image)[0][0])
     photo_mirror = np.array([[-1.0, 0, width], [0, 1, 0]])
     input_mirror = geometry.square_to_input((size / 2, size / 2), size, size, mirror=True)
-    points = detector.run(image, [to_input], flip=True)[0]
-    mirrored = detector.run(image[:, ::-1].copy(), [geometry.compose(input_mirror, geometry.compose(to_input, photo_mirror))], flip=True)[0]
+    points = detector.run([image], [to_input], flip=True)[0]
+    mirrored = detector.run([image[:, ::-1].copy()], [geometry.compose(input_mirror, geometry.compose(to_input, photo_mirror))], flip=True)[0]
     np.testing.assert_allclose(geometry.apply(photo_mirror, mirrored)[FLIP], points, atol=1e-3)
-    assert np.abs(detector.run(image, [to_input])[0] - points).max() > 1e-3  # the averaging did something
+    assert np.abs(detector.run([image], [to_input])[0] - points).max() > 1e-3  # the averaging did something
 
 
 def test_detect_config_matches_the_python_defaults():
@@ -123,7 +138,7 @@ def test_detect_config_matches_the_python_defaults():
     assert knobs.pop("keypoint_box") == detect.KEYPOINT_BOX
     stage = inspect.signature(detect.Detector).parameters
     assert knobs.pop("refine") == stage["refine"].default and knobs.pop("flip") == stage["flip"].default
-    assert knobs == {k: v.default for k, v in inspect.signature(detect.FaceDetector).parameters.items()}
+    assert knobs == {k: v.default for k, v in inspect.signature(faces.FaceDetector).parameters.items()}
 
 
 def test_unreadable_files_and_bad_cascades_are_keypoints_errors(detector, tmp_path):
@@ -133,7 +148,7 @@ def test_unreadable_files_and_bad_cascades_are_keypoints_errors(detector, tmp_pa
     with pytest.raises(KeypointsError, match="missing.jpg: image file not found"):
         detector(tmp_path / "missing.jpg")
     with pytest.raises(KeypointsError, match="nope.xml: not a Haar cascade"):
-        detect.FaceDetector(cascade="nope.xml")
+        faces.FaceDetector(cascade="nope.xml")
 
 
 def _check_record(record: dict, width: int, height: int, faces: int) -> None:
@@ -154,6 +169,8 @@ def test_cli_on_a_folder_writes_json_png_and_video_and_reports_bad_files(tiny_ch
     source.mkdir()
     for name in ("obamas.jpg", "the_beatles.jpg"):
         shutil.copy(PHOTOS / name, source / name)
+    shutil.copy(PHOTOS / "mona_lisa.jpg", source / "mona.jpg")  # two files, one stem: both kept
+    cv2.imwrite(str(source / "mona.png"), cv2.imread(str(PHOTOS / "mona_lisa.jpg")))
     (source / "truncated.jpg").write_bytes((PHOTOS / "obamas.jpg").read_bytes()[:2000])
     (source / "empty.png").write_bytes(b"")
     (source / "notes.txt").write_text("not a picture")
@@ -169,7 +186,7 @@ def test_cli_on_a_folder_writes_json_png_and_video_and_reports_bad_files(tiny_ch
     for bad in ("truncated.jpg", "empty.png", "notes.txt"):
         assert f"{source / bad}: not a readable image" in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == (
-        "error: 3 of 6 files failed: empty.png (not a readable image), notes.txt (not a readable image), "
+        "error: 3 of 8 files failed: empty.png (not a readable image), notes.txt (not a readable image), "
         "truncated.jpg (not a readable image)")
 
     for name, count in (("obamas", 2), ("the_beatles", 4)):
@@ -182,6 +199,8 @@ def test_cli_on_a_folder_writes_json_png_and_video_and_reports_bad_files(tiny_ch
     video = cv2.VideoCapture(str(out / "clip.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and video.read()[1].shape == (250, 380, 3)
     assert not (out / "truncated.json").exists()
+    for name in ("mona.jpg", "mona.png"):
+        assert len(json.loads((out / f"{name}.json").read_text())["faces"]) == 1 and (out / f"{name}.png").is_file()
 
 
 def test_cli_on_one_bad_file_is_one_line_naming_it(tiny_checkpoint, tmp_path):

@@ -67,6 +67,17 @@ def test_onnxruntime_detector_finds_the_same_faces_and_keypoints(module):
         assert max(np.abs(f.keypoints - e.keypoints).max() for f, e in zip(faces, expected)) < 1e-3
 
 
+def test_an_exported_face_model_file_is_a_detector_on_its_own(tiny_face_checkpoint, tmp_path):
+    """A .onnx from export carries what the Detector needs (input size, eval pipeline, face frame):
+    `ckpt_path=model.onnx` detects like the checkpoint it came from, refinement and flip included."""
+    path = export.export(load_checkpoint(tiny_face_checkpoint), tmp_path / "face.onnx", "onnx")
+    from_file, from_ckpt = keypoints.Detector.from_checkpoint(path), keypoints.Detector.from_checkpoint(tiny_face_checkpoint)
+    assert from_file.module is None and from_file.frame.scale == from_ckpt.frame.scale
+    faces, expected = from_file(PHOTOS / "obamas.jpg"), from_ckpt(PHOTOS / "obamas.jpg")
+    assert [f.box for f in faces] == [f.box for f in expected] and len(faces) == 2
+    assert max(np.abs(f.keypoints - e.keypoints).max() for f, e in zip(faces, expected)) < 1e-3
+
+
 @pytest.mark.parametrize("script, overrides, message", [
     ("export.py", ["ckpt_path={tmp}/missing.ckpt"], "{tmp}/missing.ckpt: checkpoint not found"),
     ("export.py", ["ckpt_path={ckpt}", "format=tflite"], "format='tflite': unknown export format"),

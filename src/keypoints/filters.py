@@ -132,7 +132,7 @@ def apply(image: np.ndarray, faces, overlay: np.ndarray, kind: str, placements: 
 
 def run(cfg) -> None:
     """The filter CLI: detect faces in every image of `cfg.input`, write the filtered `<stem>.png`."""
-    from keypoints.detect import run as detect_run
+    from keypoints.runner import run as detect_run
 
     overlay, kind = load_overlay(cfg.overlay, cfg.overlay_dir, cfg.get("kind"), dict(cfg.overlay_files))
     placements = {k: dict(v) for k, v in cfg.placements.items()}

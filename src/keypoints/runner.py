@@ -1,0 +1,133 @@
+"""The body of detect.py and filter.py: every image of an input (an image, a folder, a video)
+through the Detector, with what `render` draws written beside a JSON record.
+
+A folder goes through in batches of `batch_photos`: the faces of all photos of a batch share each
+network pass, and the next batch is decoded in a background thread while this one runs, so the
+CPU does not wait on the disk.
+"""
+
+import json
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from keypoints.detect import Detector, Face, load_detector
+from keypoints.errors import KeypointsError
+from keypoints.io import read_image
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+Render = Callable[[np.ndarray, list[Face]], np.ndarray]
+
+
+def record(faces: list[Face], pixels: np.ndarray, **source) -> dict:
+    """The JSON record of one image (or video frame); `source` says which (image=..., or video=..., frame=...)."""
+    height, width = pixels.shape[:2]
+    return {**source, "width": width, "height": height, "faces": [face.to_json() for face in faces]}
+
+
+def run(cfg, render: Render, write_json: bool = True) -> None:
+    """Writes `<name>.png` (and `<name>.json`) per image, `<name>.mp4` (and `.jsonl`) per video into
+    `cfg.output`; `<name>` is the file's stem, or its full name when two files share a stem. In a
+    folder, a file that fails is reported and skipped, and the run fails at the end with a summary."""
+    source, out = Path(cfg.input), Path(cfg.output)
+    if not source.exists():
+        raise KeypointsError(f"{source}: input not found (input=an image, a folder of images or a video file)")
+    files = [source]
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        if not files:
+            raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)")
+    detector = load_detector(cfg, cfg.ckpt_path)
+    out.mkdir(parents=True, exist_ok=True)
+    stems = [p.stem for p in files]
+    names = {p: p.stem if stems.count(p.stem) == 1 else p.name for p in files}
+    failures = []
+
+    def attempt(path: Path, work) -> None:
+        try:
+            work()
+        except KeypointsError as e:
+            if not source.is_dir():
+                raise
+            print(f"error: {e}", file=sys.stderr)
+            reason = str(e).removeprefix(f"{path}: ").split(" (")[0]  # the full message is printed above
+            failures.append(f"{path.name} ({reason})")
+
+    photos = [p for p in files if p.suffix.lower() not in VIDEO_SUFFIXES]
+    for batch in _decoded_batches(photos, cfg.get("batch_photos", 16)):
+        good = [(path, image) for path, image in batch if not isinstance(image, KeypointsError)]
+        for path, error in ((p, e) for p, e in batch if isinstance(e, KeypointsError)):
+            attempt(path, lambda error=error: _raise(error))
+        for (path, image), faces in zip(good, detector.detect_many([image for _, image in good])):
+            attempt(path, lambda: _write_image(path, image, faces, out / names[path], render, write_json))
+    for path in (p for p in files if p.suffix.lower() in VIDEO_SUFFIXES):
+        attempt(path, lambda: _video(path, out / names[path], detector, render, write_json))
+    if failures:
+        raise KeypointsError(f"{len(failures)} of {len(files)} files failed: {', '.join(failures)}")
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def _read(path: Path):
+    try:
+        return read_image(path)
+    except KeypointsError as e:
+        return e
+
+
+def _decoded_batches(paths: list[Path], size: int):
+    """Batches of (path, image or the KeypointsError of reading it); the next batch is decoded in a
+    background thread while the caller works on this one (OpenCV's decoder releases the GIL)."""
+    chunks = [paths[i:i + size] for i in range(0, len(paths), max(1, size))]
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(lambda c: [(p, _read(p)) for p in c], chunks[0]) if chunks else None
+        for i in range(len(chunks)):
+            batch = pending.result()
+            if i + 1 < len(chunks):
+                pending = pool.submit(lambda c: [(p, _read(p)) for p in c], chunks[i + 1])
+            yield batch
+
+
+def _write_image(path: Path, image: np.ndarray, faces: list[Face], target: Path, render: Render, write_json: bool) -> None:
+    if not cv2.imwrite(f"{target}.png", render(image, faces)):
+        raise KeypointsError(f"{target}.png: could not write (is output= a writable folder?)")
+    if write_json:
+        Path(f"{target}.json").write_text(json.dumps(record(faces, image, image=str(path))) + "\n")
+    print(f"{path.name}: {len(faces)} face(s)")
+
+
+def _video(path: Path, target: Path, detector: Detector, render: Render, write_json: bool) -> None:
+    """`<target>.mp4` with every frame rendered, and one JSON line per frame in `<target>.jsonl`."""
+    capture = cv2.VideoCapture(str(path))
+    ok, frame = capture.read()
+    if not ok:
+        capture.release()
+        raise KeypointsError(f"{path}: not a readable video (empty, corrupt or an unsupported codec)")
+    fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    height, width = frame.shape[:2]
+    writer = cv2.VideoWriter(f"{target}.mp4", cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    if not writer.isOpened():
+        capture.release()
+        raise KeypointsError(f"{target}.mp4: OpenCV cannot write an mp4v video here (is output= writable?)")
+    lines = open(f"{target}.jsonl", "w") if write_json else None
+    index = 0
+    try:
+        while ok:
+            faces = detector(frame)
+            writer.write(render(frame, faces))
+            if lines:
+                lines.write(json.dumps(record(faces, frame, video=str(path), frame=index)) + "\n")
+            index += 1
+            ok, frame = capture.read()
+    finally:
+        capture.release()
+        writer.release()
+        if lines:
+            lines.close()
+    print(f"{path.name}: {index} frame(s)")
