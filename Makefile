@@ -27,8 +27,10 @@ data:
 	fi
 	$(BIN)/python scripts/check_data.py
 
+# The recipe of the shipped default model; `make train TRAIN=model=alexnet` for another.
+TRAIN ?= experiment=face_resnet
 train:
-	$(BIN)/python scripts/train.py $(ARGS)
+	$(BIN)/python scripts/train.py $(TRAIN) $(ARGS)
 
 test:
 	$(BIN)/python -m pytest -q $(ARGS)

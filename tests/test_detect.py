@@ -91,6 +91,16 @@ def test_faces_of_several_photos_share_one_batch(detector):
         np.testing.assert_allclose(np.stack([f.keypoints for f in faces]), np.stack([f.keypoints for f in alone]), atol=1e-3)
 
 
+@pytest.mark.parametrize("angle", [-25, 25])
+def test_heads_tilted_25_degrees_are_found_by_the_turned_search(angle):
+    photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    h, w = photo.shape[:2]
+    tilted = cv2.warpAffine(photo, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
+                            borderMode=cv2.BORDER_REPLICATE)
+    assert len(faces.FaceDetector()(tilted)) == 2
+    assert len(faces.FaceDetector(angles=[0])(tilted)) == 0  # upright search alone misses both
+
+
 def test_crop_samples_like_the_training_resize():
     """geometry.crop with a plain scaling reproduces cv2.resize (what made every training input),
     down to half size; beyond that it pre-filters, which a bilinear resize does not."""
