@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from keypoints.models import AlexNet, NaimishNet
+from keypoints.losses import WingLoss
+from keypoints.models import AlexNet, NaimishNet, ResNetRegressor
 
 
 def n_params(net):
@@ -12,7 +13,11 @@ def n_params(net):
 # AlexNet: conv 1632 + 614656 + 885120 + 1327488 + 884992, BN 512 + 768 + 768 + 512,
 #          fc 37752832 + 16781312 + 557192, BN 8192 + 8192                       = 58,824,168
 # Naimish: conv 544 + 18496 + 32896 + 33024, fc 6401000 + 1001000 + 136136       =  7,623,096
-@pytest.mark.parametrize("net_cls, size, params", [(AlexNet, 227, 58_824_168), (NaimishNet, 96, 7_623_096)])
+# ResNet:  stem 352, stage 64: 57728, stage 128: 525568, stage 256: 2099712, 1x1 head 16512,
+#          linear 3136 x 136 + 136 = 426632                                      =  3,126,504
+@pytest.mark.parametrize("net_cls, size, params", [
+    (AlexNet, 227, 58_824_168), (NaimishNet, 96, 7_623_096), (ResNetRegressor, 112, 3_126_504),
+])  # fmt: skip
 def test_output_shape_and_parameter_count(net_cls, size, params):
     net = net_cls().eval()
     out = net(torch.rand(2, 1, size, size))
@@ -46,3 +51,30 @@ def test_batchnorm_recalibration_measures_statistics_with_dropout_off():
     torch.testing.assert_close(net[2].running_mean, clean.mean(0), rtol=0, atol=1e-5)
     torch.testing.assert_close(net[2].running_var, torch.stack([net[0](x).var(0) for x in batches]).mean(0).detach(), rtol=1e-4, atol=1e-5)
     assert net.training and net[2].momentum == 0.1  # restored
+
+
+def test_resnet_keypoints_stay_float32_under_bf16_autocast():
+    net = ResNetRegressor().eval()
+    x = torch.rand(2, 1, 112, 112)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+    assert out.dtype == torch.float32
+    # the body ran in bf16, yet the output is not rounded to bf16's 8-bit mantissa
+    net.head[-1].bias.data.fill_(1.2345678)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = net(x)
+    assert torch.allclose(out, torch.full_like(out, 1.2345678), atol=1e-6)
+
+
+def test_wing_loss_is_logarithmic_inside_the_width_and_l1_outside():
+    loss = WingLoss(width=0.36, curvature=0.07)
+    zero = torch.zeros(1, 68, 2)
+
+    def at(error: float) -> float:
+        return loss(torch.full((1, 68, 2), error), zero).item()
+
+    assert at(0.0) == 0.0
+    assert at(0.36 - 1e-6) == pytest.approx(at(0.36 + 1e-6), abs=1e-5)  # continuous at the width
+    assert at(1.0) - at(0.9) == pytest.approx(0.1, abs=1e-5)  # slope 1 outside (L1)
+    small = (at(0.02) - at(0.01)) / 0.01
+    assert small > 3.0  # steep near zero: 0.36 / (0.07 + 0.015) ~ 4.2, where L2's slope is ~0.03

@@ -66,6 +66,18 @@ def test_resume_continues_from_the_checkpoint(tiny_run, tiny_root, tmp_path):
     assert after["global_step"] == before["global_step"] + steps_per_epoch
 
 
+def test_init_from_starts_a_fresh_run_from_the_weights(tiny_run, tiny_root, tmp_path):
+    """Fine-tuning: the weights come along, the epoch count and optimiser do not."""
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
+    run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=1", f"init_from={ckpt}", "test=false",
+               "optimizer.lr=0", *tiny_overrides(tiny_root, tmp_path))  # lr 0: the weights stay as loaded
+    after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    before = torch.load(ckpt, weights_only=False)
+    assert after["epoch"] == 0 and after["global_step"] < before["global_step"]
+    for key, value in before["state_dict"].items():
+        torch.testing.assert_close(after["state_dict"][key], value)
+
+
 def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
     nme = {}
@@ -118,6 +130,7 @@ def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
         (["paths.data_dir=/nonexistent/faces"], "error: data root /nonexistent/faces does not exist"),
         (["ckpt_path=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
+        (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, message):

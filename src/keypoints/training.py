@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from keypoints.errors import KeypointsError
 from keypoints import sweep
-from keypoints.module import KeypointModule
+from keypoints.module import KeypointModule, load_checkpoint
 
 
 def instantiate_group(group: DictConfig | None) -> list:
@@ -43,6 +43,17 @@ def build_module(cfg: DictConfig) -> KeypointModule:
     )
 
 
+def init_weights(module: KeypointModule, path) -> None:
+    """Start from another run's weights (fine-tuning): the network only; optimiser, schedule and
+    epoch count start afresh, unlike `ckpt_path`, which resumes a run where it stopped."""
+    source = load_checkpoint(path)
+    try:
+        module.net.load_state_dict(source.net.state_dict())
+    except RuntimeError as e:
+        raise KeypointsError(f"{path}: init_from= a network that does not fit this run's model "
+                             f"({str(e).splitlines()[0]})") from None
+
+
 def train(cfg: DictConfig) -> dict:
     """Fit on train, select on val, then test the best checkpoint; returns and writes metrics.json."""
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
@@ -52,6 +63,8 @@ def train(cfg: DictConfig) -> dict:
     sweep.prepare(cfg)
     datamodule = instantiate(cfg.data)
     module = build_module(cfg)
+    if cfg.get("init_from"):
+        init_weights(module, cfg.init_from)
     trainer = make_trainer(cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")),
                            logger=instantiate_group(cfg.get("logger")) or False)
     # Under DDP each process takes data.batch_size; gradients are averaged over all of them.
