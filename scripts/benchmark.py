@@ -21,10 +21,10 @@ from keypoints.peers import DlibPeer
 def main(cfg: DictConfig) -> None:
     images, truths = benchmark.load_test_split(cfg.data_root, cfg.limit)
     methods = {}
-    if cfg.default_model:
-        methods["keypoints default (Haar)"] = benchmark.ours(load_detector(cfg, ckpt_path=None))
-    for path in cfg.ckpt_paths:
-        methods[f"{Path(path).parent.parent.name}/{Path(path).stem} (Haar)"] = benchmark.ours(load_detector(cfg, ckpt_path=path))
+    for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
+        detector = load_detector(cfg, ckpt_path=path)
+        source = "shipped default" if path is None else Path(path).name
+        methods[f"{type(detector.module.net).__name__} ({source}), Haar"] = benchmark.ours(detector)
     if cfg.peers:
         try:
             methods["dlib HOG + 68-pt ERT"] = DlibPeer(**cfg.dlib)

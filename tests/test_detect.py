@@ -115,7 +115,7 @@ def test_crop_samples_like_the_training_resize():
 def test_face_crop_models_are_framed_refined_and_flip_averaged(tiny_face_checkpoint):
     """A face-crop model frames each Haar box by the keypoint box it predicts, then re-frames on its
     own keypoints: two passes, each with the crops and their mirror images in one batch."""
-    detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint)
+    detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint, flip=True)
     assert detector.frame is not None and detector.frame.scale == 1.4 and not detector.frame.random
     batches = []
     predict = detector.predict

@@ -53,7 +53,7 @@ class Detector:
 
     def __init__(self, module: KeypointModule | None = None, faces: FaceDetector | None = None, framing: dict | None = None,
                  device: str | torch.device = "cpu", backend: str = "torch", keypoint_box: dict | None = None,
-                 refine: int = 1, flip: bool = True, predictor=None):
+                 refine: int = 1, flip: bool = False, predictor=None):
         """`module` None: the shipped default model. `predictor` (with `.metadata`, as
         OnnxPredictor.from_file gives): run an exported model file instead of a module."""
         if predictor is None:
@@ -74,7 +74,7 @@ class Detector:
     @classmethod
     def from_checkpoint(cls, path=None, device: str | torch.device = "cpu", framing: dict | None = None,
                         backend: str = "torch", keypoint_box: dict | None = None, refine: int = 1,
-                        flip: bool = True, **face_detector) -> "Detector":
+                        flip: bool = False, **face_detector) -> "Detector":
         """`path`: a .ckpt from scripts/train.py, a .onnx from scripts/export.py (runs under ONNX
         Runtime), or None for the shipped default model. `face_detector` keywords go to
         FaceDetector (scale_factor=..., min_neighbors=..., ...)."""
@@ -147,5 +147,5 @@ def load_detector(cfg, ckpt_path: str | None = None) -> Detector:
     return Detector.from_checkpoint(ckpt_path, device=cfg.get("device", "cpu"),
                                     framing=dict(cfg.detector.get("framing") or {}),
                                     keypoint_box=dict(cfg.detector.get("keypoint_box") or {}),
-                                    refine=cfg.detector.get("refine", 1), flip=cfg.detector.get("flip", True),
+                                    refine=cfg.detector.get("refine", 1), flip=cfg.detector.get("flip", False),
                                     backend=cfg.get("backend", "torch"), **knobs)
