@@ -47,31 +47,33 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
     names = {p: p.stem if stems.count(p.stem) == 1 else p.name for p in files}
     failures = []
 
-    def attempt(path: Path, work) -> None:
-        try:
-            work()
-        except KeypointsError as e:
-            if not source.is_dir():
-                raise
-            print(f"error: {e}", file=sys.stderr)
-            reason = str(e).removeprefix(f"{path}: ").split(" (")[0]  # the full message is printed above
-            failures.append(f"{path.name} ({reason})")
+    def fail(path: Path, error: KeypointsError) -> None:
+        if not source.is_dir():
+            raise error
+        print(f"error: {error}", file=sys.stderr)
+        reason = str(error).removeprefix(f"{path}: ").split(" (")[0]  # the full message is printed above
+        failures.append(f"{path.name} ({reason})")
 
     photos = [p for p in files if p.suffix.lower() not in VIDEO_SUFFIXES]
     for batch in _decoded_batches(photos, cfg.get("batch_photos", 16)):
-        good = [(path, image) for path, image in batch if not isinstance(image, KeypointsError)]
-        for path, error in ((p, e) for p, e in batch if isinstance(e, KeypointsError)):
-            attempt(path, lambda error=error: _raise(error))
+        good = []
+        for path, image in batch:
+            if isinstance(image, KeypointsError):
+                fail(path, image)
+            else:
+                good.append((path, image))
         for (path, image), faces in zip(good, detector.detect_many([image for _, image in good])):
-            attempt(path, lambda: _write_image(path, image, faces, out / names[path], render, write_json))
+            try:
+                _write_image(path, image, faces, out / names[path], render, write_json)
+            except KeypointsError as e:
+                fail(path, e)
     for path in (p for p in files if p.suffix.lower() in VIDEO_SUFFIXES):
-        attempt(path, lambda: _video(path, out / names[path], detector, render, write_json))
+        try:
+            _video(path, out / names[path], detector, render, write_json)
+        except KeypointsError as e:
+            fail(path, e)
     if failures:
         raise KeypointsError(f"{len(failures)} of {len(files)} files failed: {', '.join(failures)}")
-
-
-def _raise(error: Exception) -> None:
-    raise error
 
 
 def _read(path: Path):
