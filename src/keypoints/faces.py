@@ -84,7 +84,7 @@ def measure_framing(root, n: int = 300, seed: int = 0, faces: FaceDetector | Non
     """
     from keypoints.data import read_annotations
 
-    faces, root = faces or FaceDetector(), Path(root)
+    faces, root = faces or FaceDetector(angles=(0.0,)), Path(root)  # upright: how the figures were measured
     names, points = read_annotations(root / "training_frames_keypoints.csv")
     ratios = []
     for i in np.random.default_rng(seed).choice(len(names), min(n, len(names)), replace=False):
