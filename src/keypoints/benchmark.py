@@ -11,12 +11,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from keypoints.data import read_annotations
 from keypoints.data.datamodule import SPLITS
+from keypoints.data.framing import keypoint_box
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
-from keypoints.landmarks import LEFT_EYE_OUTER, RIGHT_EYE_OUTER
+from keypoints.metrics import per_face_nme
 
 
 def ours(detector):
@@ -26,7 +28,7 @@ def ours(detector):
 
 def match(found: list, truth: np.ndarray) -> np.ndarray | None:
     """The keypoints of the returned face whose box holds the labelled face's centre, or None."""
-    centre = (truth.min(axis=0) + truth.max(axis=0)) / 2
+    centre, _ = keypoint_box(truth)
     inside = [(np.hypot(*(np.array(box[:2]) + np.array(box[2:]) / 2 - centre)), points)
               for box, points in found
               if box[0] <= centre[0] <= box[0] + box[2] and box[1] <= centre[1] <= box[1] + box[3]]
@@ -34,8 +36,9 @@ def match(found: list, truth: np.ndarray) -> np.ndarray | None:
 
 
 def nme(pred: np.ndarray, truth: np.ndarray) -> float:
-    iod = np.linalg.norm(truth[LEFT_EYE_OUTER] - truth[RIGHT_EYE_OUTER])
-    return float(np.linalg.norm(pred - truth, axis=1).mean() / iod)
+    """One face's NME, by the definition the training metrics use."""
+    as_batch = lambda points: torch.as_tensor(np.asarray(points, np.float64))[None]  # noqa: E731
+    return float(per_face_nme(as_batch(pred), as_batch(truth))[0])
 
 
 def run_method(method, images: list[np.ndarray], truths: np.ndarray) -> dict:

@@ -114,10 +114,8 @@ class Detector:
 
     def _first_frame(self, box) -> np.ndarray:
         """The face-crop frame around the keypoint box that a Haar box predicts."""
-        x, y, w, h = box
         k = self.keypoint_box
-        centre = (x + w / 2 + k["shift_x"] * w, y + h / 2 + k["shift_y"] * w)
-        return geometry.square_to_input(centre, self.frame.scale * k["side"] * w, self.size)
+        return geometry.framed_box_to_input(box, self.size, self.frame.scale * k["side"], k["shift_x"], k["shift_y"])
 
     def run(self, images: list[np.ndarray], to_input: list[np.ndarray], flip: bool = False) -> np.ndarray:
         """The network on the crops that the affines cut out of their images, all in one batch (with

@@ -38,7 +38,7 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images or a video file)")
     files = [source]
     if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = folder_files(source)
         if not files:
             raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)")
     detector = load_detector(cfg, cfg.ckpt_path)
@@ -76,6 +76,11 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
         raise KeypointsError(f"{len(failures)} of {len(files)} files failed: {', '.join(failures)}")
 
 
+def folder_files(folder: Path) -> list[Path]:
+    """The files of a folder, sorted, hidden ones left out."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+
+
 def _read(path: Path):
     try:
         return read_image(path)
@@ -83,16 +88,20 @@ def _read(path: Path):
         return e
 
 
+def _read_all(paths: list[Path]) -> list:
+    return [(path, _read(path)) for path in paths]
+
+
 def _decoded_batches(paths: list[Path], size: int):
     """Batches of (path, image or the KeypointsError of reading it); the next batch is decoded in a
     background thread while the caller works on this one (OpenCV's decoder releases the GIL)."""
     chunks = [paths[i:i + size] for i in range(0, len(paths), max(1, size))]
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(lambda c: [(p, _read(p)) for p in c], chunks[0]) if chunks else None
+        pending = pool.submit(_read_all, chunks[0]) if chunks else None
         for i in range(len(chunks)):
             batch = pending.result()
             if i + 1 < len(chunks):
-                pending = pool.submit(lambda c: [(p, _read(p)) for p in c], chunks[i + 1])
+                pending = pool.submit(_read_all, chunks[i + 1])
             yield batch
 
 

@@ -21,6 +21,7 @@ from keypoints.errors import KeypointsError
 from keypoints.export import input_channels
 from keypoints.io import read_image
 from keypoints.peers import DlibPeer
+from keypoints.runner import folder_files
 
 COLUMNS = ("method", "backend", "input", "keypoints, batch 1 (ms/face)", "keypoints, batch {batch} (faces/s)",
            "photos/s", "faces found")
@@ -39,7 +40,7 @@ def median_seconds(fn, repeats: int, warmup: int) -> float:
 
 def read_photos(folder) -> list[np.ndarray]:
     folder = Path(folder)
-    files = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) if folder.is_dir() else []
+    files = folder_files(folder) if folder.is_dir() else []
     if not files:
         raise KeypointsError(f"{folder}: no photos to time (photos=a folder of images)")
     return [read_image(p) for p in files]
