@@ -24,7 +24,8 @@ def main(cfg: DictConfig) -> None:
     for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
         detector = load_detector(cfg, ckpt_path=path)
         source = "shipped default" if path is None else Path(path).name
-        methods[f"{type(detector.module.net).__name__} ({source}), Haar"] = benchmark.ours(detector)
+        backend = "" if cfg.backend == "torch" else f", {cfg.backend}"
+        methods[f"{detector.architecture} ({source}{backend}), Haar"] = benchmark.ours(detector)
     if cfg.peers:
         try:
             methods["dlib HOG + 68-pt ERT"] = DlibPeer(**cfg.dlib)

@@ -112,6 +112,26 @@ def test_crop_samples_like_the_training_resize():
         assert np.abs(cropped - cv2.resize(image, (size, size)).astype(int)).max() <= 1
 
 
+def test_crop_of_a_large_photo_samples_like_the_whole_photo_pyramid():
+    """crop sends only the region it samples through the pyramid; the pixels must be those of the
+    whole photo's pyramid, for faces inside, turned, mirrored and over the photo's edge."""
+    image = cv2.imread(str(PHOTOS / "the_beatles.jpg"))  # 3648 x 2406
+    h, w = image.shape[:2]
+
+    def whole_pyramid(a, size):  # the plain algorithm: the whole photo halved until the scale fits
+        a = np.hstack([a[:, :2], a[:, 2:] + a[:, :2].sum(axis=1, keepdims=True) / 2 - 0.5])
+        full = image
+        while np.sqrt(abs(np.linalg.det(a[:, :2]))) < 0.5:
+            full, a[:, :2] = cv2.pyrDown(full), a[:, :2] * 2
+        return cv2.warpAffine(full, a, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    cases = [((1500, 900), 420, 0, False), ((1501, 903), 700, 25, False), ((2000, 1200), 333, -30, True),
+             ((60, 50), 500, 10, False), ((w - 40, h - 30), 600, 0, True), ((1800, 1200), 1900, 0, False)]
+    for centre, side, angle, mirror in cases:
+        a = geometry.square_to_input(centre, side, 112, angle=angle, mirror=mirror)
+        np.testing.assert_array_equal(geometry.crop(image, a, 112), whole_pyramid(a.copy(), 112), err_msg=str(centre))
+
+
 def test_face_crop_models_are_framed_refined_and_flip_averaged(tiny_face_checkpoint):
     """A face-crop model frames each Haar box by the keypoint box it predicts, then re-frames on its
     own keypoints: two passes, each with the crops and their mirror images in one batch."""

@@ -3,6 +3,7 @@
 import sys
 
 import numpy as np
+import onnx
 import pytest
 import torch
 
@@ -10,7 +11,7 @@ import keypoints
 from conftest import PHOTOS, run_script
 from keypoints import export, geometry
 from keypoints.errors import KeypointsError
-from keypoints.module import load_checkpoint
+from keypoints.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, load_checkpoint
 from keypoints.predictors import OnnxPredictor, make_predictor
 
 
@@ -78,11 +79,51 @@ def test_an_exported_face_model_file_is_a_detector_on_its_own(tiny_face_checkpoi
     assert max(np.abs(f.keypoints - e.keypoints).max() for f, e in zip(faces, expected)) < 1e-3
 
 
+def test_int8_export_detects_like_its_checkpoint(tiny_face_checkpoint, tiny_root, tmp_path):
+    """quantize=int8 through the real CLI: int8 convolutions, ranges calibrated on the crops the
+    Detector cuts from the data set's training photos, the keypoints metadata kept, and the file
+    detects like the checkpoint it came from."""
+    out = tmp_path / "face.int8.onnx"
+    proc = run_script("export.py", f"ckpt_path={tiny_face_checkpoint}", "quantize=int8", f"calibration.root={tiny_root}",
+                      "calibration.photos=6", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert "int8 onnx model" in proc.stdout and proc.stderr.count("\n") <= 1
+    ops = {node.op_type for node in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
+    meta = export.read_metadata(out)
+    assert meta["architecture"] == "ResNetRegressor" and meta["checkpoint"] == str(tiny_face_checkpoint)
+    int8, fp32 = keypoints.Detector.from_checkpoint(out), keypoints.Detector.from_checkpoint(tiny_face_checkpoint)
+    faces, expected = int8(PHOTOS / "obamas.jpg"), fp32(PHOTOS / "obamas.jpg")
+    assert [f.box for f in faces] == [f.box for f in expected] and len(faces) == 2
+    for f, e in zip(faces, expected):  # int8 rounding moves points, by well under 2% of the face
+        assert np.abs(f.keypoints - e.keypoints).mean() < 0.02 * f.box[2]
+
+
+def test_the_shipped_int8_model_is_the_shipped_model_quantized():
+    """backend=onnxruntime-int8 with no checkpoint runs the committed int8 copy of the shipped model:
+    made from it, and giving its keypoints to within a small share of the eye distance."""
+    assert export.read_metadata(DEFAULT_INT8_MODEL)["checkpoint"].startswith(DEFAULT_MODEL.name)
+    int8 = keypoints.Detector.from_checkpoint(backend="onnxruntime-int8")
+    fp32 = keypoints.Detector()
+    assert int8.module is None and isinstance(int8.predict, OnnxPredictor)
+    for name in ("obamas.jpg", "the_beatles.jpg"):
+        faces, expected = int8(PHOTOS / name), fp32(PHOTOS / name)
+        assert [f.box for f in faces] == [f.box for f in expected]
+        for f, e in zip(faces, expected):
+            eyes = np.linalg.norm(e.keypoints[45] - e.keypoints[36])
+            assert np.linalg.norm(f.keypoints - e.keypoints, axis=1).mean() < 0.02 * eyes
+
+
 @pytest.mark.parametrize("script, overrides, message", [
     ("export.py", ["ckpt_path={tmp}/missing.ckpt"], "{tmp}/missing.ckpt: checkpoint not found"),
     ("export.py", ["ckpt_path={ckpt}", "format=tflite"], "format='tflite': unknown export format"),
     ("detect.py", ["ckpt_path={ckpt}", f"input={PHOTOS / 'obamas.jpg'}", "output={tmp}/out", "backend=tensorrt"],
      "backend='tensorrt': unknown inference backend"),
+    ("detect.py", ["ckpt_path={ckpt}", f"input={PHOTOS / 'obamas.jpg'}", "output={tmp}/out", "backend=onnxruntime-int8"],
+     "backend=onnxruntime-int8 runs an int8 .onnx file, not a checkpoint"),
+    ("export.py", ["ckpt_path={ckpt}", "quantize=int4"], "quantize='int4': unknown"),
+    ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "format=torchscript"], "quantize=int8 needs format=onnx"),
+    ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "calibration.root={tmp}/nowhere"],
+     "{tmp}/nowhere/training_frames_keypoints.csv: annotation CSV not found"),
 ])  # fmt: skip
 def test_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path, script, overrides, message):
     fill = {"tmp": tmp_path, "ckpt": tiny_checkpoint}

@@ -21,7 +21,8 @@ from keypoints.data.transforms import to_chw
 from keypoints.faces import FaceDetector
 from keypoints.io import read_image, to_bgr
 from keypoints.landmarks import FLIP
-from keypoints.module import KeypointModule, load_checkpoint
+from keypoints.export import input_channels
+from keypoints.module import DEFAULT_INT8_MODEL, KeypointModule, load_checkpoint
 from keypoints.predictors import OnnxPredictor, make_predictor
 
 # Haar box -> the seed's whole-frame framing, and -> the keypoints' bounding box (longer side, centre
@@ -60,8 +61,11 @@ class Detector:
             module = load_checkpoint() if module is None else module.eval()
             predictor = make_predictor(module, backend, device)  # inputs -> normalised keypoints
             self.size, data_config = module.hparams.input_size, module.hparams.get("data_config") or {}
+            self.architecture, self.channels = type(module.net).__name__, input_channels(module)
         else:
-            self.size, data_config = predictor.metadata["input_size"], predictor.metadata["data_config"]
+            meta = predictor.metadata
+            self.size, data_config, self.channels = meta["input_size"], meta["data_config"], meta["channels"]
+            self.architecture = meta["architecture"]
         self.module, self.predict = module, predictor
         self.faces = faces or FaceDetector()
         self.framing = {**FRAMING, **(framing or {})}
@@ -76,9 +80,12 @@ class Detector:
                         backend: str = "torch", keypoint_box: dict | None = None, refine: int = 1,
                         flip: bool = False, **face_detector) -> "Detector":
         """`path`: a .ckpt from scripts/train.py, a .onnx from scripts/export.py (runs under ONNX
-        Runtime), or None for the shipped default model. `face_detector` keywords go to
-        FaceDetector (scale_factor=..., min_neighbors=..., ...)."""
+        Runtime, int8 or not as the file was written), or None for the shipped default model (its
+        int8 copy with backend="onnxruntime-int8"). `face_detector` keywords go to FaceDetector
+        (scale_factor=..., min_neighbors=..., ...)."""
         faces = FaceDetector(**face_detector)
+        if path is None and backend == "onnxruntime-int8":
+            path = DEFAULT_INT8_MODEL
         if path is not None and Path(path).suffix == ".onnx":
             return cls(None, faces, framing, device, backend, keypoint_box, refine, flip,
                        predictor=OnnxPredictor.from_file(path, device))

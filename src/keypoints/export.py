@@ -25,7 +25,7 @@ from keypoints.module import KeypointModule
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUT, OUTPUT = "images", "keypoints"
 METADATA_KEYS = ("input_name", "output_name", "input_size", "channels", "num_points", "keypoint_normalization",
-                 "data_config", "checkpoint")
+                 "data_config", "checkpoint", "architecture")
 # What of the checkpoint's data config inference needs: crop -> input (eval_transform), and how a
 # face is framed (face-crop models: eval_frame; whole-frame models may record a `framing`).
 INFERENCE_DATA_KEYS = ("eval_transform", "eval_frame", "framing")
@@ -67,6 +67,7 @@ def metadata(module: KeypointModule, num_points: int = 68, checkpoint=None) -> d
         "keypoint_normalization": {"centre": size / 2.0, "unit": size / 4.0},
         "data_config": {k: data_config[k] for k in INFERENCE_DATA_KEYS if data_config.get(k)},
         "checkpoint": None if checkpoint is None else str(checkpoint),
+        "architecture": type(module.net).__name__,
     }
 
 

@@ -94,7 +94,28 @@ def crop(image: np.ndarray, to_input: np.ndarray, size: int, border: int = cv2.B
     """
     a = np.asarray(to_input, np.float64)
     a = np.hstack([a[:, :2], a[:, 2:] + a[:, :2].sum(axis=1, keepdims=True) / 2 - 0.5])
-    while np.sqrt(abs(np.linalg.det(a[:, :2]))) < 0.5 and min(image.shape[:2]) >= 2:
+    levels, scale = 0, np.sqrt(abs(np.linalg.det(a[:, :2])))
+    while scale * 2**levels < 0.5 and min(image.shape[:2]) >> levels >= 2:
+        levels += 1
+    if levels:
+        image, a = _region(image, a, size, 2**levels)
+    for _ in range(levels):
         image = cv2.pyrDown(image)  # pixel i of the half-size image is centred on pixel 2i
         a[:, :2] *= 2
     return cv2.warpAffine(image, a, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+
+
+def _region(image: np.ndarray, a: np.ndarray, size: int, step: int) -> tuple[np.ndarray, np.ndarray]:
+    """The part of `image` that the crop samples, and `a` for it. Only that part needs the pyramid
+    (for a face in a 3648 px photo, ~10 ms less per face). It is cut at multiples of `step`, the
+    pyramid's last pixel size, with a margin beyond the filters' reach, so every sampled value is
+    the one the whole image gives; at the image's own edges the cut is the edge itself."""
+    h, w = image.shape[:2]
+    corners = apply(invert(a), np.array([[-1, -1], [size, -1], [-1, size], [size, size]], np.float64))
+    margin = 4 * step  # pyrDown's 5-tap filter reaches 2 pixels of each level, bilinear 1 of the last
+    x0, y0 = (np.floor((corners.min(axis=0) - margin) / step).astype(int) * step).clip(0)
+    x1, y1 = np.ceil(corners.max(axis=0) + margin).astype(int)
+    x1, y1 = min(x1, w), min(y1, h)
+    if x1 - x0 < 2 * step or y1 - y0 < 2 * step:  # (almost) all outside the image: the border decides
+        return image, a
+    return image[y0:y1, x0:x1], np.hstack([a[:, :2], a[:, 2:] + a[:, :2] @ np.array([[x0], [y0]], np.float64)])

@@ -100,6 +100,8 @@ class KeypointModule(L.LightningModule):
 
 # The model shipped inside the package (conf/experiment/face_resnet.yaml; docs/MODEL_CARD.md).
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "face_resnet.ckpt"
+# The same model quantized to int8 for ONNX Runtime (scripts/export.py quantize=int8; backend=onnxruntime-int8).
+DEFAULT_INT8_MODEL = DEFAULT_MODEL.with_suffix(".int8.onnx")
 
 
 def load_checkpoint(path=None) -> KeypointModule:

@@ -11,7 +11,9 @@ from keypoints import export
 from keypoints.errors import KeypointsError
 from keypoints.module import KeypointModule
 
-BACKENDS = ("torch", "onnxruntime")
+# onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
+# checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
+BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 
 
 class TorchPredictor:
@@ -66,6 +68,9 @@ def make_predictor(module: KeypointModule, backend: str = "torch", device: str |
         return TorchPredictor(module, device)
     if backend == "onnxruntime":
         return OnnxPredictor.from_module(module, device)
+    if backend == "onnxruntime-int8":
+        raise KeypointsError("backend=onnxruntime-int8 runs an int8 .onnx file, not a checkpoint: make one with "
+                             "`python scripts/export.py ckpt_path=<ckpt> quantize=int8`, then ckpt_path=<that .onnx>")
     raise KeypointsError(f"backend={backend!r}: unknown inference backend (one of {', '.join(BACKENDS)})")
 
 

@@ -18,7 +18,6 @@ from omegaconf import OmegaConf
 
 from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
-from keypoints.export import input_channels
 from keypoints.io import read_image
 from keypoints.peers import DlibPeer
 from keypoints.runner import folder_files
@@ -54,7 +53,7 @@ def photos_per_second(per_photo, photos: list, cfg) -> tuple[float, int]:
 
 def model_row(detector: Detector, label: str, backend: str, photos: list, cfg) -> dict:
     """The keypoint stage alone on random inputs (batch 1 and cfg.batch), then whole photos."""
-    size, channels = detector.size, input_channels(detector.module)
+    size, channels = detector.size, detector.channels
     rng = np.random.default_rng(0)
     one, many = (rng.random((n, channels, size, size), dtype=np.float32) for n in (1, cfg.batch))
     latency = median_seconds(lambda: detector.predict(one), cfg.repeats, cfg.warmup)
@@ -86,11 +85,14 @@ def run(cfg) -> dict:
     rows, notes, detector = [], [], None
     for path in cfg.ckpt_paths:
         for backend in cfg.backends:
+            if backend == "onnxruntime-int8" and path is not None and Path(path).suffix != ".onnx":
+                notes.append(f"{path}: no int8 row (export it with quantize=int8 and time that .onnx)")
+                continue
             # the CLIs' own way to a Detector, so the timed pipeline is the one detect.py runs
             one = OmegaConf.create({"backend": backend, "device": cfg.device, "detector": cfg.detector})
             detector = load_detector(one, path)
             source = "shipped default" if path is None else f"{Path(path).parent.parent.name}/{Path(path).name}"
-            label = f"{type(detector.module.net).__name__} ({source})"
+            label = f"{detector.architecture} ({source})"
             rows.append(model_row(detector, label, backend, photos, cfg))
     if detector is not None:
         photos_s, faces = photos_per_second(detector.faces, photos, cfg)
