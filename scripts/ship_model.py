@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
-from keypoints.module import DEFAULT_MODEL, slim_checkpoint
+from keypoints.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, slim_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ship_model")
@@ -21,6 +21,8 @@ def main(cfg: DictConfig) -> None:
         target.unlink()
         raise KeypointsError(f"{cfg.ckpt_path}: {megabytes:.1f} MB slimmed, over max_megabytes={cfg.max_megabytes}")
     print(f"{target}: {megabytes:.1f} MB, from {cfg.ckpt_path}")
+    if target == DEFAULT_MODEL:  # backend=onnxruntime-int8 runs a quantized copy of it, made from it
+        print(f"now re-make its int8 copy: python scripts/export.py quantize=int8 output={DEFAULT_INT8_MODEL}")
 
 
 if __name__ == "__main__":
