@@ -71,7 +71,7 @@ def quantize(source, target, batches: list[np.ndarray]) -> Path:
         quant_pre_process(str(source), str(prepared))
         # The output layer stays float, as under bf16 (models/resnet.py): its outputs are the keypoints,
         # which 8 bits would round to ~0.4 px of a 112 px input. Measured end to end on the test split
-        # (scripts/benchmark.py) with the shipped model: NME 4.32% / FR@0.10 1.6% all int8, 4.31% / 1.4%
+        # (scripts/benchmark.py) with experiment=face_resnet's model: NME 4.32% / FR@0.10 1.6% all int8, 4.31% / 1.4%
         # with a float output layer, 4.28% / 1.3% float32; int8 convolutions alone (float residual
         # additions) 5.61%.
         nodes = onnx.load(str(prepared)).graph.node
