@@ -4,13 +4,14 @@ import json
 import shutil
 
 from conftest import PHOTOS, run_script
+from keypoints.module import DEFAULT_INT8_MODEL
 
 
 def test_benchmark_speed_writes_a_row_per_model_and_backend(tiny_checkpoint, tmp_path):
     photos = tmp_path / "photos"
     photos.mkdir()
     shutil.copy(PHOTOS / "obamas.jpg", photos)
-    proc = run_script("benchmark_speed.py", f"ckpt_paths=[{tiny_checkpoint},null]", f"photos={photos}",
+    proc = run_script("benchmark_speed.py", f"ckpt_paths=[{tiny_checkpoint},null,{DEFAULT_INT8_MODEL}]", f"photos={photos}",
                       "warmup=1", "repeats=2", "batch=4", "photo_repeats=1", f"hydra.run.dir={tmp_path / 'run'}")
     table = (tmp_path / "run" / "speed.md").read_text()
     result = json.loads((tmp_path / "run" / "speed.json").read_text())
@@ -22,7 +23,10 @@ def test_benchmark_speed_writes_a_row_per_model_and_backend(tiny_checkpoint, tmp
     assert [r["backend"] for r in tiny] == ["torch", "onnxruntime"]
     assert [r["backend"] for r in shipped] == ["torch", "onnxruntime", "onnxruntime-int8"]
     assert f"{tiny_checkpoint}: no int8 row" in table
-    for r in tiny + shipped:
+    # an exported file runs under ONNX Runtime as it was written: one row, whatever `backends` says
+    exported = [r for r in result["rows"] if r["method"] == "ResNetRegressor (keypoints/face_resnet.int8.onnx)"]
+    assert [r["backend"] for r in exported] == ["onnxruntime"]
+    for r in tiny + shipped + exported:
         assert r["latency_ms"] > 0 and r["faces_per_s"] > 0 and r["photos_per_s"] > 0 and r["faces"] == 2
         assert f"| {r['backend']} | {r['input']} |" in table
     assert "| Haar cascade alone |" in table and "keypoints, batch 4 (faces/s)" in table

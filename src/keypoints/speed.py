@@ -84,8 +84,9 @@ def run(cfg) -> dict:
     photos = read_photos(cfg.photos)
     rows, notes, detector = [], [], None
     for path in cfg.ckpt_paths:
-        for backend in cfg.backends:
-            if backend == "onnxruntime-int8" and path is not None and Path(path).suffix != ".onnx":
+        exported = path is not None and Path(path).suffix == ".onnx"  # runs under ONNX Runtime as written: one row
+        for backend in ["onnxruntime"] if exported else cfg.backends:
+            if backend == "onnxruntime-int8" and path is not None:  # a checkpoint: int8 needs calibration photos
                 notes.append(f"{path}: no int8 row (export it with quantize=int8 and time that .onnx)")
                 continue
             # the CLIs' own way to a Detector, so the timed pipeline is the one detect.py runs
