@@ -27,7 +27,8 @@ data:
 	fi
 	$(BIN)/python scripts/check_data.py
 
-# The recipe of the shipped default model; `make train TRAIN=model=alexnet` for another.
+# Stage 1 of the shipped default model's recipe (stage 2: experiment=face_resnet_finetune init_from=<its best
+# checkpoint>, README "Training runs"); `make train TRAIN=model=alexnet` for another.
 TRAIN ?= experiment=face_resnet
 train:
 	$(BIN)/python scripts/train.py $(TRAIN) $(ARGS)

@@ -78,6 +78,17 @@ def test_init_from_starts_a_fresh_run_from_the_weights(tiny_run, tiny_root, tmp_
         torch.testing.assert_close(after["state_dict"][key], value)
 
 
+def test_the_default_models_second_stage_fine_tunes_a_first_stage_checkpoint(tiny_face_checkpoint, tiny_root, tmp_path):
+    run_script("train.py", "experiment=face_resnet_finetune", f"init_from={tiny_face_checkpoint}", "logger=none",
+               "trainer.max_epochs=1", "test=false", "optimizer.lr=0", *tiny_overrides(tiny_root, tmp_path))
+    after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    before = torch.load(tiny_face_checkpoint, weights_only=False)
+    assert after["epoch"] == 0 and after["hyper_parameters"]["input_size"] == 112
+    for key, value in before["state_dict"].items():
+        if "running_" not in key and "num_batches" not in key:  # lr 0: weights as loaded; BN statistics move
+            torch.testing.assert_close(after["state_dict"][key], value)
+
+
 def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
     nme = {}
@@ -131,6 +142,7 @@ def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
         (["ckpt_path=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
+        (["experiment=face_resnet_finetune"], "error: init_from is required by this experiment"),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, message):
