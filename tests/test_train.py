@@ -89,6 +89,30 @@ def test_the_default_models_second_stage_fine_tunes_a_first_stage_checkpoint(tin
             torch.testing.assert_close(after["state_dict"][key], value)
 
 
+def test_init_from_a_run_folder_takes_its_best_checkpoint(tiny_run, tiny_root, tmp_path):
+    """How `make train` hands stage 1 to stage 2: init_from=<stage 1's folder>."""
+    best = json.loads((tiny_run / "metrics.json").read_text())["best_ckpt"]
+    run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=1", f"init_from={tiny_run}",
+               "test=false", "optimizer.lr=0", *tiny_overrides(tiny_root, tmp_path))
+    after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
+    for key, value in torch.load(best, weights_only=False)["state_dict"].items():
+        torch.testing.assert_close(after[key], value)
+
+
+def test_make_train_runs_both_stages_of_the_default_recipe(tiny_root, tmp_path):
+    tiny = [o for o in tiny_overrides(tiny_root, tmp_path) if not o.startswith("hydra.run.dir")]
+    args = " ".join([*tiny, "logger=none", "trainer.max_epochs=1", "test=false", "optimizer.lr=0"])
+    env = {**os.environ, "WANDB_SILENT": "true"}
+    subprocess.run(["make", "train", f"BIN={os.path.dirname(sys.executable)}", f"RUN={tmp_path}", f"ARGS={args}"],
+                   cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    stage1 = json.loads((tmp_path / "stage1" / "metrics.json").read_text())["best_ckpt"]
+    stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert stage2["hyper_parameters"]["data_config"]["train_frame"]["flip"] == 0  # stage 2's own config
+    for key, value in torch.load(stage1, weights_only=False)["state_dict"].items():
+        if "running_" not in key and "num_batches" not in key:  # lr 0: stage 1's weights, as handed on
+            torch.testing.assert_close(stage2["state_dict"][key], value)
+
+
 def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
     nme = {}
@@ -143,6 +167,7 @@ def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
         (["experiment=face_resnet_finetune"], "error: init_from is required by this experiment"),
+        (["init_from=/"], "error: /: a run folder without checkpoints"),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, message):

@@ -43,9 +43,26 @@ def build_module(cfg: DictConfig) -> KeypointModule:
     )
 
 
+def run_checkpoint(path) -> Path:
+    """`init_from` as given: a .ckpt file, or a training run's folder, meaning its best checkpoint
+    (metrics.json's best_ckpt; an interrupted run: checkpoints/last.ckpt). How `make train` hands
+    stage 1 to stage 2."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    metrics = path / "metrics.json"
+    best = json.loads(metrics.read_text()).get("best_ckpt") if metrics.is_file() else None
+    for candidate in (best, path / "checkpoints" / "last.ckpt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise KeypointsError(f"{path}: a run folder without checkpoints (no best_ckpt in metrics.json, no "
+                         "checkpoints/last.ckpt; fast_dev_run saves none)")
+
+
 def init_weights(module: KeypointModule, path) -> None:
     """Start from another run's weights (fine-tuning): the network only; optimiser, schedule and
     epoch count start afresh, unlike `ckpt_path`, which resumes a run where it stopped."""
+    path = run_checkpoint(path)
     source = load_checkpoint(path)
     try:
         module.net.load_state_dict(source.net.state_dict())
