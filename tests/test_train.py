@@ -78,15 +78,20 @@ def test_init_from_starts_a_fresh_run_from_the_weights(tiny_run, tiny_root, tmp_
         torch.testing.assert_close(after["state_dict"][key], value)
 
 
+def assert_weights_as_loaded(after: dict, before: dict) -> None:
+    """An lr-0 run's weights equal those it started from; BN running statistics still move."""
+    for key, value in before.items():
+        if "running_" not in key and "num_batches" not in key:
+            torch.testing.assert_close(after[key], value)
+
+
 def test_the_default_models_second_stage_fine_tunes_a_first_stage_checkpoint(tiny_face_checkpoint, tiny_root, tmp_path):
     run_script("train.py", "experiment=face_resnet_finetune", f"init_from={tiny_face_checkpoint}", "logger=none",
                "trainer.max_epochs=1", "test=false", "optimizer.lr=0", *tiny_overrides(tiny_root, tmp_path))
     after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
     before = torch.load(tiny_face_checkpoint, weights_only=False)
     assert after["epoch"] == 0 and after["hyper_parameters"]["input_size"] == 112
-    for key, value in before["state_dict"].items():
-        if "running_" not in key and "num_batches" not in key:  # lr 0: weights as loaded; BN statistics move
-            torch.testing.assert_close(after["state_dict"][key], value)
+    assert_weights_as_loaded(after["state_dict"], before["state_dict"])
 
 
 def test_init_from_a_run_folder_takes_its_best_checkpoint(tiny_run, tiny_root, tmp_path):
@@ -108,9 +113,7 @@ def test_make_train_runs_both_stages_of_the_default_recipe(tiny_root, tmp_path):
     stage1 = json.loads((tmp_path / "stage1" / "metrics.json").read_text())["best_ckpt"]
     stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "last.ckpt", weights_only=False)
     assert stage2["hyper_parameters"]["data_config"]["train_frame"]["flip"] == 0  # stage 2's own config
-    for key, value in torch.load(stage1, weights_only=False)["state_dict"].items():
-        if "running_" not in key and "num_batches" not in key:  # lr 0: stage 1's weights, as handed on
-            torch.testing.assert_close(stage2["state_dict"][key], value)
+    assert_weights_as_loaded(stage2["state_dict"], torch.load(stage1, weights_only=False)["state_dict"])
 
 
 def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp_path):

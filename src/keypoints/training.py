@@ -74,7 +74,7 @@ def init_weights(module: KeypointModule, path) -> None:
 def train(cfg: DictConfig) -> dict:
     """Fit on train, select on val, then test the best checkpoint; returns and writes metrics.json."""
     if cfg.get("fine_tune") and not cfg.get("init_from"):  # set by experiments that only fine-tune
-        raise KeypointsError("init_from is required by this experiment (fine_tune: true): init_from=<the checkpoint to fine-tune>")
+        raise KeypointsError("init_from is required by this experiment (fine_tune: true): init_from=<the checkpoint, or run folder, to fine-tune>")
     if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
         raise KeypointsError(f"{cfg.ckpt_path}: checkpoint not found (ckpt_path=... resumes from a .ckpt file)")
     if cfg.get("seed") is not None:
