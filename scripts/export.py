@@ -37,7 +37,8 @@ def main(cfg: DictConfig) -> None:
     photos = training_photos(cfg.calibration.root, cfg.calibration.photos, cfg.calibration.seed)
     batches = calibration_inputs(detector, photos)
     with tempfile.TemporaryDirectory(prefix="keypoints-export-") as tmp:
-        path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), cfg.output, batches)
+        path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), cfg.output, batches,
+                        reduce_range=cfg.reduce_range)
     print(f"{path}: int8 onnx model of {source}, calibrated on {sum(len(b) for b in batches)} face crops "
           f"from {len(photos)} training photos")
 

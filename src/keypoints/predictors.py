@@ -10,6 +10,7 @@ import torch
 from keypoints import export
 from keypoints.errors import KeypointsError
 from keypoints.module import KeypointModule
+from keypoints.quantize import QUANTIZATION_KEY, saturates_on_this_cpu
 
 # onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
 # checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
@@ -49,7 +50,12 @@ class OnnxPredictor:
             session = ort.InferenceSession(str(path), providers=_providers(ort, torch.device(device)))
         except Exception as e:  # ORT raises its own Fail / InvalidProtobuf types for any unreadable file
             raise KeypointsError(f"{path}: not an ONNX model ({str(e).splitlines()[0]})") from None
-        return cls(session, export.decode(session.get_modelmeta().custom_metadata_map, path))
+        props = session.get_modelmeta().custom_metadata_map
+        if saturates_on_this_cpu(props.get(QUANTIZATION_KEY)):
+            raise KeypointsError(f"{path}: int8 model with 8-bit weights, which saturate on this CPU (x86 without VNNI) "
+                                 "and move keypoints by pixels; re-make it with scripts/export.py quantize=int8 "
+                                 "(7-bit weights, right on every CPU) or use backend=onnxruntime")
+        return cls(session, export.decode(props, path))
 
     @classmethod
     def from_module(cls, module: KeypointModule, device: str | torch.device = "cpu") -> "OnnxPredictor":

@@ -4,24 +4,32 @@
     quantize("model.onnx", "model.int8.onnx", batches)          # then Detector.from_checkpoint("model.int8.onnx")
 
 ONNX Runtime's static quantization (QDQ format, per-channel int8 weights, uint8 activations), the
-standard route to int8 convolutions on CPUs with VNNI. Static means each activation's range is fixed
+standard route to int8 convolutions on x86 CPUs. Weights use 7 of their 8 bits (`reduce_range`): on
+x86 CPUs without VNNI (AVX2, and AVX-512 before VNNI) ONNX Runtime multiplies uint8 x int8 pairs
+with VPMADDUBSW, whose 16-bit sums of two products saturate with full-range weights (2·255·127 >
+32767) and move keypoints by several pixels; 7-bit weights cannot overflow (2·255·63 < 32767), so
+the same file gives the same keypoints on every CPU. `cpu_can_run` refuses, with one line, a
+full-range file on a CPU where it would saturate. Static means each activation's range is fixed
 in advance, so it is calibrated on the crops the Detector itself cuts out of real photos (first
 frames and refinements alike): ranges measured on anything else (random pixels, whole frames)
 would not be the ranges inference meets. The file keeps the source's keypoints metadata.
 """
 
+import json
+import platform
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from keypoints.data.datamodule import SPLITS
-from keypoints.data.dataset import read_annotations
 from keypoints.errors import KeypointsError
 
 
 def training_photos(root, n: int, seed: int = 0) -> list[Path]:
     """A seeded sample of `n` photos from the data set's training split (calibration never sees the test split)."""
+    from keypoints.data.datamodule import SPLITS  # training code: not imported by inference (predictors)
+    from keypoints.data.dataset import read_annotations
+
     folder, csv_name = SPLITS["train"]
     names, _ = read_annotations(Path(root) / csv_name)
     picked = np.random.default_rng(seed).permutation(len(names))[:n]
@@ -47,8 +55,13 @@ def calibration_inputs(detector, photos) -> list[np.ndarray]:
     return batches
 
 
-def quantize(source, target, batches: list[np.ndarray]) -> Path:
-    """Write `source` (.onnx) quantized to int8 as `target`, activation ranges from `batches`."""
+# The metadata key (beside keypoints.export's) that says how a file was quantized, as JSON.
+QUANTIZATION_KEY = "quantization"
+
+
+def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = True) -> Path:
+    """Write `source` (.onnx) quantized to int8 as `target`, activation ranges from `batches`;
+    `reduce_range=False` keeps 8-bit weights, right only on CPUs with VNNI (see the module's doc)."""
     try:
         import onnx
         from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -69,20 +82,49 @@ def quantize(source, target, batches: list[np.ndarray]) -> Path:
         # shape inference and graph clean-up first, as ONNX Runtime recommends before quantizing
         prepared = Path(tmp) / "prepared.onnx"
         quant_pre_process(str(source), str(prepared))
-        # The output layer stays float, as under bf16 (models/resnet.py): its outputs are the keypoints,
-        # which 8 bits would round to ~0.4 px of a 112 px input. Measured end to end on the test split
-        # (scripts/benchmark.py) with experiment=face_resnet's model: NME 4.32% / FR@0.10 1.6% all int8, 4.31% / 1.4%
-        # with a float output layer, 4.28% / 1.3% float32; int8 convolutions alone (float residual
-        # additions) 5.61%.
+        # The first and the output layer stay float. The output layer's outputs are the keypoints,
+        # which 8 bits would round to ~0.4 px of a 112 px input. The stem convolution reads one channel
+        # (9 weights an output): 7-bit weights cost it more than any other layer, and it is a small
+        # share of the work. Measured on the shipped model (keypoints 0.52 px of its input off float
+        # with all convolutions int8, 0.37 px with a float stem): scripts/benchmark.py, README "int8".
         nodes = onnx.load(str(prepared)).graph.node
-        head = [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")][-1:]
+        convs, dense = [n.name for n in nodes if n.op_type == "Conv"], [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")]
+        keep_float = convs[:1] + dense[-1:]
         target.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(prepared), str(target), Batches(model.graph.input[0].name), quant_format=QuantFormat.QDQ,
                         per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                        nodes_to_exclude=head)
+                        reduce_range=reduce_range, nodes_to_exclude=keep_float)
     quantized = onnx.load(str(target))
     del quantized.metadata_props[:]  # the source's keypoints metadata, whatever the tools kept of it
     quantized.metadata_props.extend(model.metadata_props)
-    quantized.metadata_props.add(key="quantization", value=f"int8 static (QDQ, per-channel), {len(batches)} calibration batches")
+    quantized.metadata_props.add(key=QUANTIZATION_KEY, value=json.dumps(
+        {"method": "static QDQ, per-channel, first and last layer float", "activations": "uint8", "weights": "int8", "reduce_range": reduce_range,
+         "calibration_batches": len(batches)}))
     onnx.save(quantized, str(target))
     return target
+
+
+def saturates_on_this_cpu(quantization: str | None) -> bool:
+    """True when a file with this `quantization` metadata would give wrong keypoints on this CPU:
+    uint8 x full-range int8 weights on an x86 CPU without VNNI. Files written before the metadata
+    was JSON used full-range weights."""
+    if not quantization:
+        return False  # a float model
+    try:
+        reduce_range = bool(json.loads(quantization).get("reduce_range"))
+    except (ValueError, AttributeError):
+        reduce_range = False
+    return not reduce_range and is_x86() and not cpu_has_vnni()
+
+
+def is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+def cpu_has_vnni(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """AVX512-VNNI or AVX-VNNI in the CPU's flags (Linux); False where the flags cannot be read."""
+    try:
+        flags = next((line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_vnni", "avx_vnni"} & set(flags.split()))
