@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from keypoints import benchmark
 from keypoints.cli import friendly_errors
-from keypoints.detect import load_detector
+from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.peers import DlibPeer
 
@@ -25,7 +25,10 @@ def main(cfg: DictConfig) -> None:
         detector = load_detector(cfg, ckpt_path=path)
         source = "shipped default" if path is None else Path(path).name
         backend = "" if cfg.backend == "torch" else f", {cfg.backend}"
-        methods[f"{detector.architecture} ({source}{backend}), Haar"] = benchmark.ours(detector)
+        methods[f"{detector.architecture} ({source}{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)
+    for name in cfg.also_faces:  # the shipped model behind other face stages, with their own defaults
+        detector = Detector.from_checkpoint(faces=name, backend=cfg.backend, refine=cfg.detector.refine)
+        methods[f"{detector.architecture} (shipped default), {type(detector.faces).__name__}"] = benchmark.ours(detector)
     if cfg.peers:
         try:
             methods["dlib HOG + 68-pt ERT"] = DlibPeer(**cfg.dlib)

@@ -1,5 +1,5 @@
 """The model shipped inside the package: loaded when no checkpoint is given, small, and accurate
-end to end (Haar boxes, no labels used) on real test faces, upright and tilted."""
+end to end (YuNet boxes, no labels used) on real test faces, upright and tilted."""
 
 import cv2
 import numpy as np

@@ -1,8 +1,8 @@
-"""The detection pipeline on real photos: Haar boxes, framing, one batch through a real model, the CLI."""
+"""The detection pipeline on real photos: face stages (YuNet, Haar), framing, one batch through a real model, the CLI."""
 
-import inspect
 import json
 import math
+import re
 import shutil
 
 import cv2
@@ -12,7 +12,8 @@ from hydra import compose, initialize_config_dir
 
 import keypoints
 from conftest import PHOTOS, REPO, run_script
-from keypoints import detect, faces, geometry
+from keypoints import geometry
+from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import FLIP
 from keypoints.module import load_checkpoint
@@ -56,16 +57,17 @@ def test_keypoints_follow_the_face_into_the_photos_pixels(detector):
     """The same face pasted at an offset gives the same keypoints moved by that offset: the crop
     and the mapping back use one affine, in the photo's pixels."""
     photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
-    box = detector(photo)[0].box
+    face = detector.faces(photo)[0]
     canvas = cv2.copyMakeBorder(photo, 100, 0, 60, 0, cv2.BORDER_REPLICATE)  # as the crop pads
-    moved_box = (box[0] + 60, box[1] + 100, box[2], box[3])
-    here, there = detector.keypoints([photo], [box])[0], detector.keypoints([canvas], [moved_box])[0]
+    x, y, w, h = face.box
+    moved = FoundFace((x + 60, y + 100, w, h), face.score, face.roll)
+    here, there = detector.keypoints([photo], [face])[0], detector.keypoints([canvas], [moved])[0]
     np.testing.assert_allclose(there - here, np.broadcast_to([60, 100], here.shape), atol=1e-3)
 
 
 def test_faces_of_one_photo_go_through_the_model_in_one_batch(detector):
     photo = cv2.imread(str(PHOTOS / "the_beatles.jpg"))
-    boxes = [f.box for f in detector(photo)]
+    boxes = detector.faces(photo)
     calls = []
     hook = detector.module.register_forward_hook(lambda _m, inputs, _o: calls.append(inputs[0].shape[0]))
     try:
@@ -91,14 +93,59 @@ def test_faces_of_several_photos_share_one_batch(detector):
         np.testing.assert_allclose(np.stack([f.keypoints for f in faces]), np.stack([f.keypoints for f in alone]), atol=1e-3)
 
 
-@pytest.mark.parametrize("angle", [-25, 25])
-def test_heads_tilted_25_degrees_are_found_by_the_turned_search(angle):
-    photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
+def _turned(photo: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """`photo` turned by `angle` degrees (anticlockwise on screen) on a canvas that keeps every
+    corner, and the 2x3 affine from the photo's pixels to the turned one's."""
     h, w = photo.shape[:2]
-    tilted = cv2.warpAffine(photo, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h),
-                            borderMode=cv2.BORDER_REPLICATE)
-    assert len(faces.FaceDetector()(tilted)) == 2
-    assert len(faces.FaceDetector(angles=[0])(tilted)) < 2  # the upright search alone misses a face
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    c, s = abs(turn[0, 0]), abs(turn[0, 1])
+    size = (round(w * c + h * s), round(w * s + h * c))
+    turn[:, 2] += (np.array(size) - (w, h)) / 2
+    return cv2.warpAffine(photo, turn, size, borderMode=cv2.BORDER_REPLICATE), turn
+
+
+@pytest.mark.parametrize("angle", [-25, 25])
+def test_haar_finds_heads_tilted_25_degrees_by_the_turned_search(angle):
+    tilted, _ = _turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
+    assert len(load_faces("haar")(tilted)) == 2
+    assert len(load_faces("haar", angles=[0])(tilted)) < 2  # the upright search alone misses a face
+
+
+@pytest.mark.parametrize("name, count", [("obamas.jpg", 2), ("the_beatles.jpg", 4), ("mona_lisa.jpg", 1)])
+def test_yunet_finds_every_face_upright_and_turned_40_degrees(name, count):
+    """The shipped YuNet on real photos: each face once upright, a score in (0, 1], and every one of
+    them found again (a box around its turned centre) when the photo is turned by 40 degrees."""
+    yunet, photo = load_faces("yunet"), cv2.imread(str(PHOTOS / name))
+    upright = yunet(photo)
+    assert len(upright) == count and all(0 < f.score <= 1 and abs(f.roll) < 10 for f in upright)
+    centres = np.array([[x + w / 2, y + h / 2] for x, y, w, h in (f.box for f in upright)])
+    for angle in (-40, 40):
+        turned, turn = _turned(photo, angle)
+        found = yunet(turned)
+        for cx, cy in geometry.apply(turn, centres):
+            assert any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in (f.box for f in found)), (angle, found)
+
+
+@pytest.mark.parametrize("angle", [-40, -20, 20, 40])
+def test_yunet_roll_follows_a_turned_photo(angle):
+    """A photo turned anticlockwise on screen (positive angle) gives faces rolled anticlockwise (negative roll)."""
+    turned, _ = _turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
+    rolls = [f.roll for f in load_faces("yunet")(turned)]
+    assert len(rolls) == 2 and all(np.sign(r) == -np.sign(angle) and abs(r) > 8 for r in rolls), rolls
+
+
+def test_the_first_crop_is_turned_upright_by_the_faces_roll(tiny_face_checkpoint):
+    """With YuNet, a face in a photo turned by 30 degrees is cut out upright: the eyes the model
+    finds in the crop lie level, whichever way the photo turned."""
+    detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint, faces="yunet")
+    for angle in (-30, 30):
+        photo, _ = _turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
+        face = max(detector.faces(photo), key=lambda f: f.score)
+        to_input = detector._first_frame(face)
+        eyes = np.array([[face.box[0], 0.0], [face.box[0] + np.cos(np.radians(face.roll)), np.sin(np.radians(face.roll))]])
+        turned_eyes = geometry.apply(to_input, eyes)  # the face's eye line, as the crop sees it
+        assert abs(np.degrees(np.arctan2(*(turned_eyes[1] - turned_eyes[0])[::-1]))) < 1e-6
+        assert abs(face.roll) > 10
 
 
 def test_crop_samples_like_the_training_resize():
@@ -151,7 +198,7 @@ def test_flip_averaging_is_mirror_symmetric(tiny_face_checkpoint):
     detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint)
     image = cv2.imread(str(PHOTOS / "obamas.jpg"))
     width, size = image.shape[1], detector.size
-    to_input = detector._first_frame(detector.faces(image)[0][0])
+    to_input = detector._first_frame(detector.faces(image)[0])
     photo_mirror = np.array([[-1.0, 0, width], [0, 1, 0]])
     input_mirror = geometry.square_to_input((size / 2, size / 2), size, size, mirror=True)
     points = detector.run([image], [to_input], flip=True)[0]
@@ -160,15 +207,50 @@ def test_flip_averaging_is_mirror_symmetric(tiny_face_checkpoint):
     assert np.abs(detector.run([image], [to_input])[0] - points).max() > 1e-3  # the averaging did something
 
 
-def test_detect_config_matches_the_python_defaults():
+@pytest.mark.parametrize("name", STAGES)
+def test_each_face_stage_is_one_config_file_for_hydra_and_python(name):
+    """detector=<name> composes the packaged file that keypoints.Detector(faces=<name>) reads."""
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("detect")
-    knobs = dict(cfg.detector)
-    assert knobs.pop("framing") == detect.FRAMING
-    assert knobs.pop("keypoint_box") == detect.KEYPOINT_BOX
-    stage = inspect.signature(detect.Detector).parameters
-    assert knobs.pop("refine") == stage["refine"].default and knobs.pop("flip") == stage["flip"].default
-    assert knobs == {k: v.default for k, v in inspect.signature(faces.FaceDetector).parameters.items()}
+        cfg = compose("detect", overrides=[f"detector={name}"])
+    assert cfg.detector == stage_config(name)
+    built = load_faces(cfg.detector.faces)
+    assert type(built).__name__ == cfg.detector.faces._target_.rsplit(".", 1)[1]
+    assert built.keypoint_box == dict(cfg.detector.faces.keypoint_box)
+
+
+@pytest.mark.parametrize("name, knob, value, message", [
+    ("yunet", "min_score", 1.5, "detector.faces.min_score=1.5: must be a YuNet score between 0 and 1"),
+    ("yunet", "max_side", "big", "detector.faces.max_side='big': must be an integer >= 32"),
+    ("yunet", "nms_threshold", 0, "detector.faces.nms_threshold=0: must be an IoU in (0, 1]"),
+    ("haar", "scale_factor", 1.0, "detector.faces.scale_factor=1.0: must be a number > 1"),
+    ("haar", "angles", [], "detector.faces.angles=[]: must be a non-empty list of degrees"),
+    ("yunet", "colour", "red", "detector.faces: "),
+])  # fmt: skip
+def test_bad_face_stage_knobs_are_one_line(name, knob, value, message):
+    with pytest.raises(KeypointsError, match=re.escape(message)):
+        load_faces(name, **{knob: value})
+
+
+def test_bad_face_stage_knobs_through_the_cli_are_one_line(tmp_path):
+    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={tmp_path}/out", "detector.faces.min_score=-1",
+                      f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: detector.faces.min_score=-1: must be a YuNet score between 0 and 1"
+
+
+def test_a_missing_or_corrupt_yunet_file_is_one_line(tmp_path):
+    with pytest.raises(KeypointsError, match=f"{tmp_path}/none.onnx: YuNet model file not found"):
+        load_faces("yunet", model=str(tmp_path / "none.onnx"))
+    (tmp_path / "bad.onnx").write_bytes(b"\x08\x07garbage" * 50)
+    with pytest.raises(KeypointsError, match=f"{tmp_path}/bad.onnx: not a YuNet ONNX model"):
+        load_faces("yunet", model=str(tmp_path / "bad.onnx"))
+    with pytest.raises(KeypointsError, match="faces='mtcnn': unknown face stage"):
+        keypoints.Detector(faces="mtcnn")
+
+
+def test_min_score_drops_faces_below_it():
+    photo = cv2.imread(str(PHOTOS / "the_beatles.jpg"))
+    scores = sorted(f.score for f in load_faces("yunet")(photo))
+    assert len(load_faces("yunet", min_score=(scores[0] + scores[1]) / 2)(photo)) == len(scores) - 1
 
 
 def test_unreadable_files_and_bad_cascades_are_keypoints_errors(detector, tmp_path):
@@ -178,7 +260,7 @@ def test_unreadable_files_and_bad_cascades_are_keypoints_errors(detector, tmp_pa
     with pytest.raises(KeypointsError, match="missing.jpg: image file not found"):
         detector(tmp_path / "missing.jpg")
     with pytest.raises(KeypointsError, match="nope.xml: not a Haar cascade"):
-        faces.FaceDetector(cascade="nope.xml")
+        load_faces("haar", cascade="nope.xml")
 
 
 def _check_record(record: dict, width: int, height: int, faces: int) -> None:

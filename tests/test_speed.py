@@ -1,4 +1,4 @@
-"""scripts/benchmark_speed.py, tiny: every checkpoint under every backend, Haar alone, dlib or a note."""
+"""scripts/benchmark_speed.py, tiny: every checkpoint under every backend, the face stage alone, dlib or a note."""
 
 import json
 import shutil
@@ -29,6 +29,6 @@ def test_benchmark_speed_writes_a_row_per_model_and_backend(tiny_checkpoint, tmp
     for r in tiny + shipped + exported:
         assert r["latency_ms"] > 0 and r["faces_per_s"] > 0 and r["photos_per_s"] > 0 and r["faces"] == 2
         assert f"| {r['backend']} | {r['input']} |" in table
-    assert "| Haar cascade alone |" in table and "keypoints, batch 4 (faces/s)" in table
+    assert "| face stage alone (YuNet) |" in table and "keypoints, batch 4 (faces/s)" in table
     # dlib when the peers extra is installed, else a note saying so
     assert "| dlib HOG + 68-point shape predictor |" in table or "Note: dlib skipped" in table

@@ -4,9 +4,11 @@
     for face in det("photo.jpg"):
         print(face.box, face.score, face.keypoints.shape)  # (x, y, w, h), float, (68, 2)
 
-Faces come from OpenCV's Haar cascade (keypoints.faces); each box is framed the way the model's
-training images framed a face (see conf/detector/haar.yaml), cut out through `geometry`, and all
-faces (of one photo, or of `detect_many`'s photos) go through the network in one batch.
+Faces come from a face stage (keypoints.faces: YuNet by default, or the seed's Haar cascade); each
+box is framed the way the model's training images framed a face (the stage's `keypoint_box` /
+`framing`, keypoints/conf/detector/<name>.yaml), turned upright by the face's roll, cut out through
+`geometry`, and all faces (of one photo, or of `detect_many`'s photos) go through the network in
+one batch.
 """
 
 from dataclasses import dataclass
@@ -18,23 +20,18 @@ from hydra.utils import instantiate
 
 from keypoints import geometry
 from keypoints.data.transforms import to_chw
-from keypoints.faces import FaceDetector
+from keypoints.faces import load_faces
 from keypoints.io import read_image, to_bgr
-from keypoints.landmarks import FLIP
+from keypoints.landmarks import FLIP, roll
 from keypoints.export import input_channels
 from keypoints.module import DEFAULT_INT8_MODEL, KeypointModule, load_checkpoint
 from keypoints.predictors import OnnxPredictor, make_predictor
-
-# Haar box -> the seed's whole-frame framing, and -> the keypoints' bounding box (longer side, centre
-# shift; in box sides), measured by keypoints.faces.measure_framing (figures: conf/detector/haar.yaml).
-FRAMING = {"scale": 2.16, "shift_x": 0.0, "shift_y": 0.05}
-KEYPOINT_BOX = {"side": 0.878, "shift_x": -0.006, "shift_y": 0.158}
 
 
 @dataclass
 class Face:
     box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
-    score: float | None  # the cascade's last-stage weight: higher is surer; not a probability
+    score: float | None  # the face stage's confidence: YuNet's score (0-1), or Haar's last-stage weight (unbounded)
     keypoints: np.ndarray  # (68, 2) float32, x and y in the photo's pixels
 
     def to_json(self) -> dict:
@@ -43,18 +40,19 @@ class Face:
 
 
 class Detector:
-    """A landmark model behind a face detector: `Detector()(image) -> [Face]`.
+    """A landmark model behind a face stage: `Detector()(image) -> [Face]`.
 
-    Whole-frame models (the seed's) see a square `framing` around the Haar box. Face-crop models
-    (trained with `data=face`) see the frame they were trained on: a first pass frames the face
-    from the keypoint box that the Haar box predicts (`keypoint_box`), then `refine` more passes
-    frame it from the model's own keypoints, exactly as in training; `flip` averages each pass
-    with its mirror image (labels swapped back).
+    `faces`: the face stage, by name ("yunet", the default, or "haar"), as a config with `_target_`,
+    or built (keypoints.faces.load_faces). Whole-frame models (the seed's) see a square around the
+    face box as the stage's `framing` says. Face-crop models (trained with `data=face`) see the frame
+    they were trained on: a first pass frames the face from the keypoint box that the face box
+    predicts (the stage's `keypoint_box`), turned upright by the face's roll when the stage tells
+    it; then `refine` more passes frame it from the model's own keypoints (upright by their eyes),
+    as in training; `flip` averages each pass with its mirror image (labels swapped back).
     """
 
-    def __init__(self, module: KeypointModule | None = None, faces: FaceDetector | None = None, framing: dict | None = None,
-                 device: str | torch.device = "cpu", backend: str = "torch", keypoint_box: dict | None = None,
-                 refine: int = 1, flip: bool = False, predictor=None):
+    def __init__(self, module: KeypointModule | None = None, faces="yunet", device: str | torch.device = "cpu",
+                 backend: str = "torch", refine: int = 1, flip: bool = False, predictor=None):
         """`module` None: the shipped default model. `predictor` (with `.metadata`, as
         OnnxPredictor.from_file gives): run an exported model file instead of a module."""
         if predictor is None:
@@ -67,29 +65,26 @@ class Detector:
             self.size, data_config, self.channels = meta["input_size"], meta["data_config"], meta["channels"]
             self.architecture = meta["architecture"]
         self.module, self.predict = module, predictor
-        self.faces = faces or FaceDetector()
-        self.framing = {**FRAMING, **(framing or {})}
-        self.keypoint_box = {**KEYPOINT_BOX, **(keypoint_box or {})}
+        self.faces = load_faces(faces)
         self.frame = instantiate(data_config["eval_frame"]) if data_config.get("eval_frame") else None
         self.refine, self.flip = refine, flip
+        self.upright = bool(getattr(self.faces, "align_roll", False))
         # The model's own eval pipeline turns a crop into its input (grayscale, [0, 1], ...).
         self.to_input = instantiate(data_config["eval_transform"]) if "eval_transform" in data_config else None
 
     @classmethod
-    def from_checkpoint(cls, path=None, device: str | torch.device = "cpu", framing: dict | None = None,
-                        backend: str = "torch", keypoint_box: dict | None = None, refine: int = 1,
-                        flip: bool = False, **face_detector) -> "Detector":
+    def from_checkpoint(cls, path=None, faces="yunet", device: str | torch.device = "cpu", backend: str = "torch",
+                        refine: int = 1, flip: bool = False, **face_options) -> "Detector":
         """`path`: a .ckpt from scripts/train.py, a .onnx from scripts/export.py (runs under ONNX
         Runtime, int8 or not as the file was written), or None for the shipped default model (its
-        int8 copy with backend="onnxruntime-int8"). `face_detector` keywords go to FaceDetector
-        (scale_factor=..., min_neighbors=..., ...)."""
-        faces = FaceDetector(**face_detector)
+        int8 copy with backend="onnxruntime-int8"). `face_options` change the face stage's knobs
+        (min_score=..., max_side=...)."""
+        faces = load_faces(faces, **face_options)
         if path is None and backend == "onnxruntime-int8":
             path = DEFAULT_INT8_MODEL
         if path is not None and Path(path).suffix == ".onnx":
-            return cls(None, faces, framing, device, backend, keypoint_box, refine, flip,
-                       predictor=OnnxPredictor.from_file(path, device))
-        return cls(load_checkpoint(path), faces, framing, device, backend, keypoint_box, refine, flip)
+            return cls(None, faces, device, backend, refine, flip, predictor=OnnxPredictor.from_file(path, device))
+        return cls(load_checkpoint(path), faces, device, backend, refine, flip)
 
     def __call__(self, image) -> list[Face]:
         """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
@@ -100,29 +95,35 @@ class Detector:
         images = [read_image(im) if isinstance(im, (str, Path)) else to_bgr(np.asarray(im)) for im in images]
         found = [self.faces(image) for image in images]
         owners = [i for i, faces in enumerate(found) for _ in faces]
-        points = self.keypoints([images[i] for i in owners], [box for faces in found for box, _ in faces])
+        points = self.keypoints([images[i] for i in owners], [face for faces in found for face in faces])
         out, k = [], 0
         for faces in found:
-            out.append([Face(box, score, p) for (box, score), p in zip(faces, points[k:k + len(faces)])])
+            out.append([Face(f.box, f.score, p) for f, p in zip(faces, points[k:k + len(faces)])])
             k += len(faces)
         return out
 
-    def keypoints(self, images: list[np.ndarray], boxes: list) -> np.ndarray:
-        """Face boxes, each with the BGR image it is in -> (N, 68, 2) keypoints in those images' pixels."""
-        if not boxes:
+    def keypoints(self, images: list[np.ndarray], faces: list) -> np.ndarray:
+        """Found faces (keypoints.faces.FoundFace), each with the BGR image it is in -> (N, 68, 2)
+        keypoints in those images' pixels."""
+        if not faces:
             return np.zeros((0, 68, 2), np.float32)
         if self.frame is None:
             # the seed models never saw a mirror image in training: no flip averaging for them
-            return self.run(images, [geometry.framed_box_to_input(box, self.size, **self.framing) for box in boxes])
-        points = self.run(images, [self._first_frame(box) for box in boxes], self.flip)
+            framing = self.faces.framing
+            return self.run(images, [geometry.framed_box_to_input(f.box, self.size, **framing) for f in faces])
+        points = self.run(images, [self._first_frame(f) for f in faces], self.flip)
         for _ in range(self.refine):
-            points = self.run(images, [self.frame(p) for p in points], self.flip)
+            points = self.run(images, [self.frame(p, roll(p) if self.upright else 0.0) for p in points], self.flip)
         return points
 
-    def _first_frame(self, box) -> np.ndarray:
-        """The face-crop frame around the keypoint box that a Haar box predicts."""
-        k = self.keypoint_box
-        return geometry.framed_box_to_input(box, self.size, self.frame.scale * k["side"], k["shift_x"], k["shift_y"])
+    def _first_frame(self, face) -> np.ndarray:
+        """The face-crop frame around the keypoint box that a face box predicts, turned by the face's roll."""
+        k, (x, y, w, h) = self.faces.keypoint_box, face.box
+        side, angle = max(w, h), face.roll if self.upright else 0.0
+        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+        shift = np.array([[c, -s], [s, c]]) @ np.array([k["shift_x"], k["shift_y"]]) * side  # upright frame -> photo
+        centre = np.array([x + w / 2.0, y + h / 2.0]) + shift
+        return geometry.square_to_input(centre, self.frame.scale * k["side"] * side, self.size, angle)
 
     def run(self, images: list[np.ndarray], to_input: list[np.ndarray], flip: bool = False) -> np.ndarray:
         """The network on the crops that the affines cut out of their images, all in one batch (with
@@ -146,11 +147,8 @@ class Detector:
 
 
 def load_detector(cfg, ckpt_path: str | None = None) -> Detector:
-    """The CLIs' one way to a Detector; `ckpt_path` None: the model shipped with the package."""
-    model_stage = ("framing", "keypoint_box", "refine", "flip")
-    knobs = {k: v for k, v in cfg.detector.items() if k not in model_stage}
-    return Detector.from_checkpoint(ckpt_path, device=cfg.get("device", "cpu"),
-                                    framing=dict(cfg.detector.get("framing") or {}),
-                                    keypoint_box=dict(cfg.detector.get("keypoint_box") or {}),
-                                    refine=cfg.detector.get("refine", 1), flip=cfg.detector.get("flip", False),
-                                    backend=cfg.get("backend", "torch"), **knobs)
+    """The CLIs' one way to a Detector from a composed config (its `detector` group, `device`,
+    `backend`); `ckpt_path` None: the model shipped with the package."""
+    return Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=cfg.get("device", "cpu"),
+                                    backend=cfg.get("backend", "torch"), refine=cfg.detector.refine,
+                                    flip=cfg.detector.flip)

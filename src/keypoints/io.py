@@ -34,3 +34,17 @@ def read_image(path: str | Path) -> np.ndarray:
     if image.dtype == np.uint16:  # 16-bit PNGs: keep the significant byte
         image = (image >> 8).astype(np.uint8)
     return to_bgr(image, str(path))
+
+
+def shrink(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
+    """A copy no longer than `max_side` (None: no limit) for a detector to look at, and its scale.
+    Area averaging, as cv2.INTER_AREA gives, but a large photo is first brought to twice the target
+    bilinearly: INTER_AREA alone costs ~30 ms on a 3648 px photo, the two steps ~2 ms, and differ
+    from it by ~1 grey level on average."""
+    f = min(1.0, max_side / max(image.shape[:2])) if max_side else 1.0
+    if f >= 1.0:
+        return image, 1.0
+    size = (max(1, round(image.shape[1] * f)), max(1, round(image.shape[0] * f)))
+    if f < 0.5:
+        image = cv2.resize(image, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA), f

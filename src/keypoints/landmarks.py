@@ -24,3 +24,10 @@ def _flip_permutation() -> np.ndarray:
 # A mirrored face's point i is the original's point FLIP[i] (left jaw <-> right jaw, ...): a flip must
 # move the labels with the pixels, which albumentations' HorizontalFlip does not do.
 FLIP = _flip_permutation()
+
+
+def roll(points: np.ndarray) -> float:
+    """The face's roll in degrees from its 68 points: the turn of the line from the eye on the
+    photo's left (points 36-41) to the other (42-47); clockwise on screen (y down) is positive."""
+    left, right = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+    return float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))

@@ -8,11 +8,12 @@ import cv2
 import numpy as np
 
 from keypoints.errors import KeypointsError
+from keypoints.io import shrink
 
 
 class DlibPeer:
-    """`DlibPeer()(bgr_image) -> [(box, (68, 2) keypoints)]` in the image's pixels. Like our Haar
-    stage it looks at a grayscale copy no longer than `max_side` (None: full size)."""
+    """`DlibPeer()(bgr_image) -> [(box, (68, 2) keypoints)]` in the image's pixels. Like our face
+    stages it looks at a grayscale copy no longer than `max_side` (None: full size)."""
 
     def __init__(self, upsample: int = 1, max_side: int | None = None):
         try:
@@ -31,9 +32,7 @@ class DlibPeer:
 
     def gray(self, image: np.ndarray) -> tuple[np.ndarray, float]:
         """The grayscale copy dlib sees, and its scale relative to `image`."""
-        f = min(1.0, self.max_side / max(image.shape[:2])) if self.max_side else 1.0
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
-        return (cv2.resize(gray, None, fx=f, fy=f, interpolation=cv2.INTER_AREA) if f < 1.0 else gray), f
+        return shrink(cv2.cvtColor(image, cv2.COLOR_BGR2GRAY), self.max_side)
 
     def __call__(self, image: np.ndarray) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         gray, f = self.gray(image)

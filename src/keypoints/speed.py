@@ -1,5 +1,5 @@
 """Inference speed: the keypoint stage per checkpoint and backend, whole photos through the Detector,
-the Haar cascade alone, and dlib's HOG + 68-point shape predictor as a peer.
+the face stage alone, and dlib's HOG + 68-point shape predictor as a peer.
 
 Every figure is the median of repeated timed runs after untimed warm-up runs, on inputs already in
 memory: decoding a JPEG is not what is measured.
@@ -64,8 +64,8 @@ def model_row(detector: Detector, label: str, backend: str, photos: list, cfg) -
 
 
 def dlib_row(photos: list, cfg) -> tuple[dict | None, str | None]:
-    """dlib's HOG detector and 68-point shape predictor on the same downscaled gray copy the Haar
-    cascade sees; (None, why) when the `peers` extra is not installed."""
+    """dlib's HOG detector and 68-point shape predictor on a downscaled gray copy (cfg.dlib.max_side);
+    (None, why) when the `peers` extra is not installed."""
     try:
         peer = DlibPeer(**cfg.dlib)
     except KeypointsError as e:
@@ -80,7 +80,7 @@ def dlib_row(photos: list, cfg) -> tuple[dict | None, str | None]:
 
 
 def run(cfg) -> dict:
-    """Every checkpoint under every backend, then the Haar cascade alone and the dlib peer."""
+    """Every checkpoint under every backend, then the face stage alone and the dlib peer."""
     photos = read_photos(cfg.photos)
     rows, notes, detector = [], [], None
     for path in cfg.ckpt_paths:
@@ -97,7 +97,7 @@ def run(cfg) -> dict:
             rows.append(model_row(detector, label, backend, photos, cfg))
     if detector is not None:
         photos_s, faces = photos_per_second(detector.faces, photos, cfg)
-        rows.append({"method": "Haar cascade alone", "backend": f"OpenCV {cv2.__version__}", "input": "",
+        rows.append({"method": f"face stage alone ({type(detector.faces).__name__})", "backend": f"OpenCV {cv2.__version__}", "input": "",
                      "latency_ms": None, "faces_per_s": None, "photos_per_s": photos_s, "faces": faces})
     if cfg.peers:
         row, note = dlib_row(photos, cfg)

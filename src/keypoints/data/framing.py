@@ -34,14 +34,21 @@ class FaceFrame:
     def set_random_seed(self, seed: int) -> None:
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, points: np.ndarray) -> np.ndarray:
-        """(68, 2) keypoints in original pixels -> the 2x3 affine onto the `size` x `size` input."""
-        centre, side = keypoint_box(points)
-        angle, mirror = 0.0, False
+    def __call__(self, points: np.ndarray, roll: float = 0.0) -> np.ndarray:
+        """(68, 2) keypoints in original pixels -> the 2x3 affine onto the `size` x `size` input.
+        `roll` (degrees, as landmarks.roll measures it): the frame is turned by it, so the face
+        stands upright in the input, and framed on the keypoints' box in that upright frame."""
+        if roll:
+            c, s = np.cos(np.radians(roll)), np.sin(np.radians(roll))
+            centre, side = keypoint_box(points @ np.array([[c, -s], [s, c]]))  # the points turned upright
+            centre = centre @ np.array([[c, s], [-s, c]])  # that box's centre, back in the photo
+        else:
+            centre, side = keypoint_box(points)
+        angle, mirror = roll, False
         if self.random:
             u = self.rng.uniform(-1.0, 1.0, size=4)
             centre = centre + u[:2] * self.jitter_shift * side
             side = side * np.exp(u[2] * self.jitter_scale)
-            angle = u[3] * self.rotate
+            angle += u[3] * self.rotate
             mirror = bool(self.rng.random() < self.flip)
         return geometry.square_to_input(centre, self.scale * side, self.size, angle, mirror)

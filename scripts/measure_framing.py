@@ -1,0 +1,23 @@
+"""How a face stage's boxes sit on the training faces: `python scripts/measure_framing.py detector=yunet`.
+
+Prints the `framing` and `keypoint_box` values for keypoints/conf/detector/<name>.yaml (and the
+spread of the keypoint-box guess, which face-crop training's jitter has to cover).
+"""
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from keypoints.cli import friendly_errors
+from keypoints.faces import load_faces
+from keypoints.faces.framing import measure_framing
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="measure_framing")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    result = measure_framing(load_faces(cfg.detector.faces), cfg.data_root, cfg.photos, cfg.seed)
+    print(OmegaConf.to_yaml(OmegaConf.create(result)), end="")
+
+
+if __name__ == "__main__":
+    main()
