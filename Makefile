@@ -36,7 +36,7 @@ train:
 	$(BIN)/python scripts/train.py experiment=face_resnet_finetune init_from=$(RUN)/stage1 hydra.run.dir=$(RUN)/stage2 $(ARGS)
 
 test:
-	$(BIN)/python -m pytest -q $(ARGS)
+	$(BIN)/python -m pytest -q -n 2 $(ARGS)   # two workers: most tests wait on a CLI starting up
 
 sweep:
 	$(BIN)/python scripts/train.py -m model.dropout=0.2,0.4,0.6 $(ARGS)

@@ -1,4 +1,5 @@
-"""End-to-end accuracy side by side on the test split: `python scripts/benchmark.py ckpt_paths=[...]`.
+"""End-to-end accuracy side by side on the test split: `python scripts/benchmark.py ckpt_paths=[...]`,
+or on any labelled folder: `python scripts/benchmark.py labels=<csv> images=<folder>` (e.g. wild photos).
 
 Prints and writes a markdown table (faces found, NME, FR@0.10, AUC@0.10, ms per image) and a
 cumulative error curve (ced.png); see keypoints.benchmark for the protocol.
@@ -19,7 +20,10 @@ from keypoints.peers import DlibPeer
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    images, truths = benchmark.load_test_split(cfg.data_root, cfg.limit)
+    if cfg.labels:  # any labelled folder in the Udacity CSV layout
+        images, truths = benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit)
+    else:
+        images, truths = benchmark.load_test_split(cfg.data_root, cfg.limit)
     methods = {}
     for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
         detector = load_detector(cfg, ckpt_path=path)

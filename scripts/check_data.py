@@ -5,8 +5,9 @@ import sys
 from pathlib import Path
 
 from keypoints.cli import friendly_errors
+from keypoints.errors import KeypointsError
 from keypoints.data.datamodule import SPLITS
-from keypoints.data.dataset import read_annotations
+from keypoints.data.dataset import outside, read_annotations
 from keypoints.io import read_image
 
 
@@ -14,10 +15,12 @@ from keypoints.io import read_image
 def main() -> None:
     root = Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("KEYPOINTS_DATA", "data/facial-keypoints"))
     for split, (folder, csv_name) in SPLITS.items():
-        names, _ = read_annotations(root / csv_name)
-        for name in names:
-            read_image(root / folder / name)
-        print(f"{root}: {split}: {len(names)} labelled faces, all images readable")
+        names, points = read_annotations(root / csv_name)  # also rejects degenerate rows, naming the line
+        for name, p in zip(names, points):
+            problem = outside(p, read_image(root / folder / name))
+            if problem:
+                raise KeypointsError(f"{root / folder / name}: its label row's {problem}; fix or remove the row")
+        print(f"{root}: {split}: {len(names)} labelled faces, all images readable, all labels inside their images")
 
 
 if __name__ == "__main__":

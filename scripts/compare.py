@@ -9,6 +9,7 @@ from pathlib import Path
 
 from keypoints import compare
 from keypoints.cli import friendly_errors
+from keypoints.errors import KeypointsError
 
 
 @friendly_errors
@@ -16,12 +17,15 @@ def main() -> None:
     if len(sys.argv) != 2:
         sys.exit("usage: python scripts/compare.py outputs/multirun/<date_time>")
     sweep_dir = Path(sys.argv[1])
-    rows = compare.collect(sweep_dir)
+    bad = []
+    rows = compare.collect(sweep_dir, bad)
     table = compare.markdown_table(rows)
     print(table)
     (sweep_dir / "comparison.md").write_text(table + "\n")
     compare.plot(rows, sweep_dir / "comparison.png")
     print(f"\nwrote {sweep_dir / 'comparison.md'} and {sweep_dir / 'comparison.png'}")
+    if bad:  # the good jobs are in the table above; the run still fails, naming each bad file
+        raise KeypointsError("; ".join(bad))
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from keypoints.cli import friendly_errors
 from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.export import FORMATS, export
-from keypoints.module import DEFAULT_MODEL
+from keypoints.checkpoints import DEFAULT_MODEL
 from keypoints.quantize import calibration_inputs, quantize, training_photos
 
 
@@ -27,6 +27,8 @@ def main(cfg: DictConfig) -> None:
         raise KeypointsError(f"quantize={cfg.quantize!r}: unknown (quantize=int8, or null for none)")
     if cfg.quantize and cfg.format != "onnx":
         raise KeypointsError(f"quantize=int8 needs format=onnx, not format={cfg.format}")
+    if cfg.ckpt_path and Path(cfg.ckpt_path).suffix in (".onnx", ".pt"):
+        raise KeypointsError(f"{cfg.ckpt_path}: already an exported model; export.py takes a .ckpt from scripts/train.py")
     source = cfg.ckpt_path or f"{DEFAULT_MODEL.name} (shipped with keypoints)"
     # the Detector's own way to the module, so calibration crops are cut the way inference cuts them
     detector: Detector = load_detector(cfg, ckpt_path=cfg.ckpt_path)

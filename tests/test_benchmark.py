@@ -15,11 +15,24 @@ def test_a_miss_counts_as_a_failure_and_perfect_points_score_zero():
     assert benchmark.match([((200, 200, 50, 50), truth)], truth) is None  # box elsewhere: a miss
     np.testing.assert_array_equal(benchmark.match([(box, truth)], truth), truth)
     assert benchmark.nme(truth, truth) == 0.0
-    summary = benchmark.summarise(np.array([0.0, 0.05, np.inf, 0.2]))
+    summary = benchmark.summarise(np.array([0.0, 0.05, np.inf, 0.2]), np.array([0.0, 0.01, np.inf, 0.03]))
     assert summary["found"] == 0.75 and summary["fr10"] == 0.5  # the miss and the 0.2 fail
     assert summary["nme"] == pytest.approx((0.0 + 0.05 + 0.2) / 3)
-    assert benchmark.summarise(np.zeros(5))["auc10"] == pytest.approx(1.0)
+    assert benchmark.summarise(np.zeros(5), np.zeros(5))["auc10"] == pytest.approx(1.0)
     assert 0.0 < summary["auc10"] < 0.5
+    # the box measure: mean and median over found faces, and the miss is its only failure
+    assert summary["box_mean"] == pytest.approx(0.04 / 3) and summary["box_median"] == pytest.approx(0.01)
+    assert summary["box_fr10"] == 0.25
+
+
+def test_box_error_is_over_the_inner_51_points_by_the_labelled_box():
+    rng = np.random.default_rng(0)
+    truth = rng.uniform(0, 1, (68, 2)) * [80, 45] + 10  # a box of about 80 x 45 px
+    w, h = truth.max(axis=0) - truth.min(axis=0)
+    moved = truth + [3.0, 4.0]  # 5 px at every point
+    moved[:17] += 100  # the jaw does not count
+    assert benchmark.box_error(moved, truth) == pytest.approx(5 / np.sqrt(w * h))
+    assert benchmark.box_error(truth, truth) == 0.0
 
 
 def test_mean_offset_is_the_signed_shift_of_found_faces():
@@ -42,6 +55,19 @@ def test_benchmark_script_writes_table_json_and_curve(tiny_root, tiny_checkpoint
     table = (out / "benchmark.md").read_text()
     assert table.count("\n") == 4 and "| faces found |" in table and "| mean offset x, y (px) |" in table and table in proc.stdout + "\n"
     assert (out / "ced.png").stat().st_size > 1000
+
+
+def test_benchmark_runs_on_any_labelled_folder(tiny_face_checkpoint, tmp_path):
+    """labels= and images= point the same table at another labelled set: here 3 wild photos."""
+    from conftest import SHARED
+
+    wild = SHARED / "data" / "wild" / "aflw"
+    out = tmp_path / "bench"
+    run_script("benchmark.py", f"labels={wild / 'labelled_keypoints.csv'}", f"images={wild / 'labelled'}", "limit=3",
+               "default_model=false", "peers=false", f"ckpt_paths=[{tiny_face_checkpoint}]", f"output={out}",
+               f"hydra.run.dir={tmp_path / 'run'}")
+    (row,) = json.loads((out / "benchmark.json").read_text()).values()
+    assert row["n"] == 3 and row["found"] == 1.0 and row["box_mean"] > 0
 
 
 def test_benchmark_without_data_is_one_line(tmp_path):

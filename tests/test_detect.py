@@ -93,20 +93,9 @@ def test_faces_of_several_photos_share_one_batch(detector):
         np.testing.assert_allclose(np.stack([f.keypoints for f in faces]), np.stack([f.keypoints for f in alone]), atol=1e-3)
 
 
-def _turned(photo: np.ndarray, angle: float) -> tuple[np.ndarray, np.ndarray]:
-    """`photo` turned by `angle` degrees (anticlockwise on screen) on a canvas that keeps every
-    corner, and the 2x3 affine from the photo's pixels to the turned one's."""
-    h, w = photo.shape[:2]
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    c, s = abs(turn[0, 0]), abs(turn[0, 1])
-    size = (round(w * c + h * s), round(w * s + h * c))
-    turn[:, 2] += (np.array(size) - (w, h)) / 2
-    return cv2.warpAffine(photo, turn, size, borderMode=cv2.BORDER_REPLICATE), turn
-
-
 @pytest.mark.parametrize("angle", [-25, 25])
 def test_haar_finds_heads_tilted_25_degrees_by_the_turned_search(angle):
-    tilted, _ = _turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
+    tilted, _ = geometry.turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
     assert len(load_faces("haar")(tilted)) == 2
     assert len(load_faces("haar", angles=[0])(tilted)) < 2  # the upright search alone misses a face
 
@@ -120,7 +109,7 @@ def test_yunet_finds_every_face_upright_and_turned_40_degrees(name, count):
     assert len(upright) == count and all(0 < f.score <= 1 and abs(f.roll) < 10 for f in upright)
     centres = np.array([[x + w / 2, y + h / 2] for x, y, w, h in (f.box for f in upright)])
     for angle in (-40, 40):
-        turned, turn = _turned(photo, angle)
+        turned, turn = geometry.turned(photo, angle)
         found = yunet(turned)
         for cx, cy in geometry.apply(turn, centres):
             assert any(x <= cx <= x + w and y <= cy <= y + h for x, y, w, h in (f.box for f in found)), (angle, found)
@@ -129,7 +118,7 @@ def test_yunet_finds_every_face_upright_and_turned_40_degrees(name, count):
 @pytest.mark.parametrize("angle", [-40, -20, 20, 40])
 def test_yunet_roll_follows_a_turned_photo(angle):
     """A photo turned anticlockwise on screen (positive angle) gives faces rolled anticlockwise (negative roll)."""
-    turned, _ = _turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
+    turned, _ = geometry.turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
     rolls = [f.roll for f in load_faces("yunet")(turned)]
     assert len(rolls) == 2 and all(np.sign(r) == -np.sign(angle) and abs(r) > 8 for r in rolls), rolls
 
@@ -139,7 +128,7 @@ def test_the_first_crop_is_turned_upright_by_the_faces_roll(tiny_face_checkpoint
     finds in the crop lie level, whichever way the photo turned."""
     detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint, faces="yunet")
     for angle in (-30, 30):
-        photo, _ = _turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
+        photo, _ = geometry.turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
         face = max(detector.faces(photo), key=lambda f: f.score)
         to_input = detector._first_frame(face)
         eyes = np.array([[face.box[0], 0.0], [face.box[0] + np.cos(np.radians(face.roll)), np.sin(np.radians(face.roll))]])

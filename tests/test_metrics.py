@@ -30,3 +30,14 @@ def test_states_accumulate_over_batches_like_one_batch():
     parts.update(targets[2:] + noise[2:], targets[2:])
     for key, value in whole.compute().items():
         torch.testing.assert_close(parts.compute()[key], value)
+
+
+def test_a_nan_prediction_is_a_failure_not_a_pass():
+    targets = torch.stack([face(40.0), face(50.0)])
+    pred = targets.clone()
+    pred[1, 7, 0] = float("nan")
+    metric = LandmarkMetrics()
+    metric.update(pred, targets)
+    out = metric.compute()
+    assert out["fr10"].item() == 0.5  # the exact face passes, the NaN one fails
+    assert torch.isnan(out["nme"])  # and the mean cannot hide it

@@ -141,7 +141,9 @@ def test_ddp_training_runs_two_processes(tiny_root, tmp_path):
     load_checkpoint(tmp_path / "checkpoints" / "last.ckpt")
 
 
-def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
+def test_sigterm_leaves_a_usable_checkpoint_named_as_interrupted_and_exits_non_zero(tiny_root, tmp_path):
+    """SLURM, `timeout` and CI stop jobs with SIGTERM: the run saves what it has under a name that
+    says so, writes no metrics.json (it is not a finished run) and exits non-zero (make stops)."""
     # save_top_k=0 and no last-checkpoint callback: a checkpoint on disk can only come from SIGTERM.
     proc = subprocess.Popen(
         [sys.executable, "scripts/train.py", "model=naimish", "logger=csv", "trainer.max_epochs=100000",
@@ -155,9 +157,10 @@ def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
         time.sleep(0.2)  # training is under way once the first epoch's metrics are written
     assert logged.is_file(), "training never started"
     proc.send_signal(signal.SIGTERM)
-    proc.wait(timeout=120)
+    assert proc.wait(timeout=120) != 0
     saved = list((tmp_path / "checkpoints").glob("*.ckpt"))
     assert len(saved) == 1, f"expected the checkpoint written on SIGTERM, found {saved}"
+    assert saved[0].name.startswith("interrupted-epoch") and not (tmp_path / "metrics.json").exists()
     assert torch.load(saved[0], weights_only=False)["global_step"] > 0
     assert load_checkpoint(saved[0]).hparams.input_size == 96
 
@@ -171,6 +174,10 @@ def test_sigterm_leaves_a_usable_checkpoint(tiny_root, tmp_path):
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
         (["experiment=face_resnet_finetune"], "error: init_from is required by this experiment"),
         (["init_from=/"], "error: /: a run folder without checkpoints"),
+        (["data.batch_size=0"], "error: data.batch_size=0: must be a whole number >= 1"),
+        (["data.batch_size=64"], "fewer than one batch (data.batch_size=64)"),
+        (["optimizer.lr=fast"], "error: optimizer.lr='fast': must be a number >= 0.0"),
+        (["trainer.accelerator=gpu"], "error: trainer: "),
     ],
 )
 def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, message):
@@ -189,3 +196,40 @@ def test_alexnet_batchnorm_statistics_are_recalibrated_before_validation(tiny_ro
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     tracked = [v.item() for k, v in state.items() if k.endswith("num_batches_tracked")]
     assert len(tracked) == 6 and set(tracked) == {1}  # BN after conv2-5 and fc1-2
+
+
+def _with_row(tiny_root, tmp_path, row: int, values) -> object:
+    """A copy of the tiny data set whose training CSV's `row` (1-based, after the header) has `values`."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    csv = root / "training_frames_keypoints.csv"
+    lines = csv.read_text().splitlines()
+    name, *coords = lines[row].split(",")
+    lines[row] = ",".join([name, *(str(v) for v in values(coords))])
+    csv.write_text("\n".join(lines) + "\n")
+    return root, name
+
+
+@pytest.mark.parametrize("values, message", [
+    (lambda c: ["0"] * 136, "all 136 coordinates are 0"),
+    (lambda c: ["1e9", *c[1:]], "outside the"),
+    (lambda c: [c[0], "-50", *c[2:]], "outside the"),
+    (lambda c: [c[0], c[1]] * 68, "the 68 points span 0 x 0 px"),
+])  # fmt: skip
+def test_check_data_refuses_bad_label_rows_with_the_row_named(tiny_root, tmp_path, values, message):
+    root, name = _with_row(tiny_root, tmp_path, 3, values)
+    proc = subprocess.run([sys.executable, "scripts/check_data.py", str(root)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith("error: ") and name in line and message in line, line
+
+
+def test_training_refuses_an_all_zero_label_row_before_training(tiny_root, tmp_path):
+    """The common "missing" marker would train to NaN and a perfect-looking FR@0.10: refused by name."""
+    root, name = _with_row(tiny_root, tmp_path, 3, lambda c: ["0"] * 136)
+    proc = run_script("train.py", "model=naimish", "logger=none", *tiny_overrides(root, tmp_path / "run"), check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert name in proc.stderr and "all 136 coordinates are 0" in proc.stderr
+    assert not (tmp_path / "run" / "metrics.json").exists()

@@ -1,5 +1,9 @@
-"""Side by side on the test split, end to end: each method finds the faces in the whole test image
-itself (no ground-truth boxes) and its 68 points are scored against the labels.
+"""Side by side on a labelled set (the test split, or any folder in the Udacity CSV layout such as
+`../shared/data/wild/aflw`), end to end: each method finds the faces in the whole image itself (no
+ground-truth boxes) and its points are scored against the labels, two ways: NME over the 68 points
+by the outer-eye-corner distance (300-W), and the error over the 51 inner points (brows, nose,
+eyes, mouth: comparable across jaw conventions) by sqrt(w·h) of the labelled keypoints' box, which
+stays meaningful on profiles, where the eye corners come together.
 
 A labelled face counts as found when a returned face box contains the centre of its keypoints'
 bounding box (the nearest such box is used). NME is over found faces; FR@0.10 and AUC@0.10 count a
@@ -35,6 +39,15 @@ def match(found: list, truth: np.ndarray) -> np.ndarray | None:
     return min(inside, key=lambda item: item[0])[1] if inside else None
 
 
+INNER = slice(17, 68)  # brows, nose, eyes, mouth: the jaw's convention differs between label sets
+
+
+def box_error(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Mean error over the 51 inner points / sqrt(w·h) of the labelled 68 points' bounding box."""
+    w, h = truth.max(axis=0) - truth.min(axis=0)
+    return float(np.linalg.norm(np.asarray(pred, np.float64)[INNER] - truth[INNER], axis=1).mean() / np.sqrt(w * h))
+
+
 def nme(pred: np.ndarray, truth: np.ndarray) -> float:
     """One face's NME, by the definition the training metrics use."""
     as_batch = lambda points: torch.as_tensor(np.asarray(points, np.float64))[None]  # noqa: E731
@@ -45,20 +58,24 @@ def run_method(method, images: list[np.ndarray], truths: np.ndarray) -> dict:
     """Per-face errors (inf for a miss), the mean signed offset (pred - label, x and y pixels) over
     the found faces' points, and the time per image, detection included."""
     method(images[0])  # warm-up: first-call allocations and lazy initialisation
-    errors, offsets, seconds = [], [], 0.0
+    errors, box_errors, offsets, seconds = [], [], [], 0.0
     for image, truth in zip(images, truths):
         start = time.perf_counter()
         found = method(image)
         seconds += time.perf_counter() - start
         pred = match(found, truth)
         errors.append(np.inf if pred is None else nme(pred, truth))
+        box_errors.append(np.inf if pred is None else box_error(pred, truth))
         if pred is not None:
             offsets.append(np.mean(np.asarray(pred, np.float64) - truth, axis=0))
     offset = np.mean(offsets, axis=0) if offsets else np.full(2, np.nan)
-    return {"errors": np.array(errors), "offset_px": offset.tolist(), "ms_per_image": 1000 * seconds / len(images)}
+    return {"errors": np.array(errors), "box_errors": np.array(box_errors), "offset_px": offset.tolist(),
+            "ms_per_image": 1000 * seconds / len(images)}
 
 
-def summarise(errors: np.ndarray, threshold: float = 0.10) -> dict:
+def summarise(errors: np.ndarray, box_errors: np.ndarray, threshold: float = 0.10) -> dict:
+    """`errors` (eye-corner NME over 68) and `box_errors` (51 inner points / box) per labelled face,
+    inf for a miss: a miss counts as a failure in FR and AUC, and is left out of mean and median."""
     found = np.isfinite(errors)
     steps = np.linspace(0, threshold, 1001)
     ced = (errors[None, :] <= steps[:, None]).mean(axis=1)
@@ -67,46 +84,59 @@ def summarise(errors: np.ndarray, threshold: float = 0.10) -> dict:
         "nme": float(errors[found].mean()) if found.any() else float("nan"),
         "fr10": float((errors > threshold).mean()),
         "auc10": float(np.trapezoid(ced, steps) / threshold),
+        "box_mean": float(box_errors[found].mean()) if found.any() else float("nan"),
+        "box_median": float(np.median(box_errors[found])) if found.any() else float("nan"),
+        "box_fr10": float((~(box_errors <= threshold)).mean()),
         "n": int(len(errors)),
     }
 
 
 def load_test_split(root, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """The data set's test split: its images and (N, 68, 2) labels."""
     root = Path(root)
     if not root.is_dir():
         raise KeypointsError(f"data root {root} does not exist: set data_root=... or KEYPOINTS_DATA, or run `make data`")
     folder, csv_name = SPLITS["test"]
-    names, points = read_annotations(root / csv_name)
+    return load_labelled(root / csv_name, root / folder, limit)
+
+
+def load_labelled(csv_path, folder, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+    """Any labelled folder in the Udacity CSV layout (file name, x0, y0, ..., x67, y67)."""
+    names, points = read_annotations(Path(csv_path))
     names, points = names[:limit], points[:limit]
-    return [read_image(root / folder / name) for name in names], points
+    return [read_image(Path(folder) / name) for name in names], points
 
 
 def table(rows: dict[str, dict]) -> str:
     # mean offset: a systematic shift from the labels' convention (dlib's points sit left of and above
     # them); a trained model that learned the convention shows next to none
-    lines = ["| method | faces found | NME (found) | FR@0.10 (misses fail) | AUC@0.10 | mean offset x, y (px) | ms / image |",
-             "|---|---|---|---|---|---|---|"]
+    lines = ["| method | faces found | NME 68 (found) | FR@0.10 (misses fail) | AUC@0.10 | inner 51 / box: mean | median "
+             "| FR@0.10 | mean offset x, y (px) | ms / image |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, r in rows.items():
         dx, dy = r["offset_px"]
         lines.append(f"| {name} | {100 * r['found']:.1f}% | {100 * r['nme']:.2f}% | {100 * r['fr10']:.1f}% "
-                     f"| {r['auc10']:.3f} | {dx:+.2f}, {dy:+.2f} | {r['ms_per_image']:.1f} |")
+                     f"| {r['auc10']:.3f} | {100 * r['box_mean']:.2f}% | {100 * r['box_median']:.2f}% "
+                     f"| {100 * r['box_fr10']:.1f}% | {dx:+.2f}, {dy:+.2f} | {r['ms_per_image']:.1f} |")
     return "\n".join(lines)
 
 
-def plot_ced(errors: dict[str, np.ndarray], path: Path, threshold: float = 0.10) -> None:
+def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> None:
+    """Cumulative error curves, both measures side by side; a miss never reaches the curve's top."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     steps = np.linspace(0, threshold, 501)
-    fig, ax = plt.subplots(figsize=(6, 4.5))
-    for name, e in errors.items():
-        ax.plot(steps * 100, [(e <= s).mean() for s in steps], label=name)
-    ax.set(xlabel="NME (%)", ylabel="share of test faces", title="Cumulative error, end to end (misses fail)",
-           xlim=(0, threshold * 100), ylim=(0, 1))
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, key, label in ((axes[0], "errors", "NME over 68 points, by eye corners (%)"),
+                           (axes[1], "box_errors", "error over 51 inner points, by sqrt(box) (%)")):
+        for name, r in results.items():
+            ax.plot(steps * 100, [(r[key] <= s).mean() for s in steps], label=name)
+        ax.set(xlabel=label, ylabel="share of labelled faces", xlim=(0, threshold * 100), ylim=(0, 1))
+        ax.grid(alpha=0.3)
+    axes[0].legend(loc="lower right", fontsize=7)
+    fig.suptitle("Cumulative error, end to end (misses fail)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -114,10 +144,12 @@ def plot_ced(errors: dict[str, np.ndarray], path: Path, threshold: float = 0.10)
 
 def write_report(results: dict[str, dict], out: Path) -> str:
     out.mkdir(parents=True, exist_ok=True)
-    rows = {name: {**summarise(r["errors"]), "offset_px": r["offset_px"], "ms_per_image": r["ms_per_image"]}
+    rows = {name: {**summarise(r["errors"], r["box_errors"]), "offset_px": r["offset_px"], "ms_per_image": r["ms_per_image"]}
             for name, r in results.items()}
     text = table(rows)
     (out / "benchmark.md").write_text(text + "\n")
-    (out / "benchmark.json").write_text(json.dumps(rows, indent=2) + "\n")
-    plot_ced({name: r["errors"] for name, r in results.items()}, out / "ced.png")
+    plain = {name: {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
+             for name, r in rows.items()}  # JSON has no NaN
+    (out / "benchmark.json").write_text(json.dumps(plain, indent=2, allow_nan=False) + "\n")
+    plot_ced(results, out / "ced.png")
     return text

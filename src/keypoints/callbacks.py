@@ -31,6 +31,21 @@ class EpochSummary(L.Callback):
                  f"{time.perf_counter() - self.start:.0f}s " + " ".join(parts))
 
 
+class InterruptCheckpoint(L.Callback):
+    """On Ctrl-C or SIGTERM (training.py turns it into Ctrl-C) save the run as it stands, named for
+    what it is: `interrupted-epochNNN-stepN.ckpt`, never a best-score name. Lightning then exits
+    with a non-zero code, so `make train` and job schedulers see an unfinished run."""
+
+    def __init__(self, dirpath: str):
+        self.dirpath = Path(dirpath)
+
+    def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt) and trainer.state.fn == "fit":
+            path = self.dirpath / f"interrupted-epoch{trainer.current_epoch:03d}-step{trainer.global_step}.ckpt"
+            trainer.save_checkpoint(path)
+            log.warning(f"interrupted: saved {path}; resume with ckpt_path={path}")
+
+
 class ValidationFaces(L.Callback):
     """Each validation epoch, a row of the first `num_faces` validation inputs with ground truth
     (green) and predictions (red): logged to W&B as `val/faces`, else written to

@@ -3,13 +3,20 @@
 import functools
 import sys
 
+from omegaconf import DictConfig
+
+from keypoints.checks import check_config
 from keypoints.errors import KeypointsError
 
 
 def friendly_errors(main):
+    """Runs `main`; a KeypointsError ends it as `error: <one line>` on stderr and exit code 2. A
+    Hydra config is checked first (keypoints.checks), before any work starts."""
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
+            if args and isinstance(args[0], DictConfig):
+                check_config(args[0])
             return main(*args, **kwargs)
         except KeypointsError as e:
             print(f"error: {e}", file=sys.stderr)

@@ -10,8 +10,9 @@ from keypoints.errors import KeypointsError
 COLUMNS = ("best_val_nme", "test_nme", "test_fr10", "test_rmse_px", "epochs", "fit_seconds")
 
 
-def collect(sweep_dir: Path) -> list[dict]:
-    """One row per job folder that has .hydra/overrides.yaml; jobs still running show no metrics."""
+def collect(sweep_dir: Path, bad: list | None = None) -> list[dict]:
+    """One row per job folder that has .hydra/overrides.yaml; jobs still running show no metrics,
+    and so do jobs whose metrics.json cannot be read: their files are appended to `bad`."""
     sweep_dir = Path(sweep_dir)
     if not sweep_dir.is_dir():
         raise KeypointsError(f"{sweep_dir}: sweep folder not found (e.g. outputs/multirun/<date_time>)")
@@ -22,7 +23,16 @@ def collect(sweep_dir: Path) -> list[dict]:
             continue
         overrides = dict(o.split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) or [] if "=" in o)
         metrics_file = job / "metrics.json"
-        metrics = json.loads(metrics_file.read_text()) if metrics_file.is_file() else {}
+        metrics = {}
+        if metrics_file.is_file():
+            try:
+                metrics = json.loads(metrics_file.read_text())
+                if not isinstance(metrics, dict):
+                    raise ValueError("not a JSON object")
+            except (ValueError, UnicodeDecodeError) as e:
+                metrics = {}
+                if bad is not None:
+                    bad.append(f"{metrics_file}: not a metrics file ({str(e).splitlines()[0][:80]})")
         test = metrics.get("test", {})
         rows.append({"job": job.name, "overrides": overrides, "best_val_nme": metrics.get("best_val_nme"),
                      "test_nme": test.get("nme"), "test_fr10": test.get("fr10"), "test_rmse_px": test.get("rmse_px"),

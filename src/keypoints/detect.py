@@ -23,8 +23,9 @@ from keypoints.data.transforms import to_chw
 from keypoints.faces import load_faces
 from keypoints.io import read_image, to_bgr
 from keypoints.landmarks import FLIP, roll
+from keypoints.errors import KeypointsError
 from keypoints.export import input_channels
-from keypoints.module import DEFAULT_INT8_MODEL, KeypointModule, load_checkpoint
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, load_model
 from keypoints.predictors import OnnxPredictor, make_predictor
 
 
@@ -51,12 +52,13 @@ class Detector:
     as in training; `flip` averages each pass with its mirror image (labels swapped back).
     """
 
-    def __init__(self, module: KeypointModule | None = None, faces="yunet", device: str | torch.device = "cpu",
+    def __init__(self, module: torch.nn.Module | None = None, faces="yunet", device: str | torch.device = "cpu",
                  backend: str = "torch", refine: int = 1, flip: bool = False, predictor=None):
-        """`module` None: the shipped default model. `predictor` (with `.metadata`, as
+        """`module`: a trained model (keypoints.checkpoints.load_model, or a training run's
+        KeypointModule); None: the shipped default model. `predictor` (with `.metadata`, as
         OnnxPredictor.from_file gives): run an exported model file instead of a module."""
         if predictor is None:
-            module = load_checkpoint() if module is None else module.eval()
+            module = load_model() if module is None else module.eval()
             predictor = make_predictor(module, backend, device)  # inputs -> normalised keypoints
             self.size, data_config = module.hparams.input_size, module.hparams.get("data_config") or {}
             self.architecture, self.channels = type(module.net).__name__, input_channels(module)
@@ -67,6 +69,10 @@ class Detector:
         self.module, self.predict = module, predictor
         self.faces = load_faces(faces)
         self.frame = instantiate(data_config["eval_frame"]) if data_config.get("eval_frame") else None
+        if not isinstance(refine, int) or isinstance(refine, bool) or not 0 <= refine <= 10:
+            raise KeypointsError(f"refine={refine!r}: must be a whole number from 0 to 10")
+        if not isinstance(flip, bool):
+            raise KeypointsError(f"flip={flip!r}: must be true or false")
         self.refine, self.flip = refine, flip
         self.upright = bool(getattr(self.faces, "align_roll", False))
         # The model's own eval pipeline turns a crop into its input (grayscale, [0, 1], ...).
@@ -84,15 +90,18 @@ class Detector:
             path = DEFAULT_INT8_MODEL
         if path is not None and Path(path).suffix == ".onnx":
             return cls(None, faces, device, backend, refine, flip, predictor=OnnxPredictor.from_file(path, device))
-        return cls(load_checkpoint(path), faces, device, backend, refine, flip)
+        return cls(load_model(path), faces, device, backend, refine, flip)
 
     def __call__(self, image) -> list[Face]:
         """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
         return self.detect_many([image])[0]
 
     def detect_many(self, images: list) -> list[list[Face]]:
-        """Several photos, their faces through the network together: one batch per pass."""
-        images = [read_image(im) if isinstance(im, (str, Path)) else to_bgr(np.asarray(im)) for im in images]
+        """Several photos (a list of paths or arrays), their faces through the network together: one batch per pass."""
+        if isinstance(images, (str, Path, np.ndarray)):
+            raise KeypointsError(f"detect_many takes a list of photos, got one {type(images).__name__}: "
+                                 "call the detector itself for one photo, det(photo)")
+        images = [read_image(im) if isinstance(im, (str, Path)) else to_bgr(im, f"photo {i}") for i, im in enumerate(images)]
         found = [self.faces(image) for image in images]
         owners = [i for i, faces in enumerate(found) for _ in faces]
         points = self.keypoints([images[i] for i in owners], [face for faces in found for face in faces])

@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from keypoints.module import load_checkpoint
-from keypoints.training import make_trainer
+from keypoints.training import finite_or_none, make_trainer
 
 
 def evaluate(cfg: DictConfig) -> dict | None:
@@ -16,11 +16,11 @@ def evaluate(cfg: DictConfig) -> dict | None:
     datamodule = instantiate(data_config)
     trainer = make_trainer(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
     (tested,) = trainer.test(module, datamodule=datamodule, verbose=False)
-    metrics = {key.removeprefix("test/"): value for key, value in tested.items()}
+    metrics = {key.removeprefix("test/"): finite_or_none(value) for key, value in tested.items()}
     metrics.update(n=int(metrics["n"]), ckpt_path=str(cfg.ckpt_path))
     if not trainer.is_global_zero:
         return None  # under DDP, rank zero reports
     out = Path(cfg.metrics_file)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=2) + "\n")
+    out.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
     return metrics

@@ -20,7 +20,7 @@ import torch
 from omegaconf import OmegaConf
 
 from keypoints.errors import KeypointsError
-from keypoints.module import KeypointModule
+from torch import nn
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUT, OUTPUT = "images", "keypoints"
@@ -31,7 +31,7 @@ METADATA_KEYS = ("input_name", "output_name", "input_size", "channels", "num_poi
 INFERENCE_DATA_KEYS = ("eval_transform", "eval_frame", "framing")
 
 
-def export(module: KeypointModule, path, format: str = "onnx", checkpoint=None) -> Path:
+def export(module: nn.Module, path, format: str = "onnx", checkpoint=None) -> Path:
     """Write `module` to `path` as `format` (onnx | torchscript); `checkpoint` is recorded as its source."""
     if format not in FORMATS:
         raise KeypointsError(f"format={format!r}: unknown export format (one of {', '.join(FORMATS)})")
@@ -51,7 +51,7 @@ def export(module: KeypointModule, path, format: str = "onnx", checkpoint=None) 
     return path
 
 
-def metadata(module: KeypointModule, num_points: int = 68, checkpoint=None) -> dict:
+def metadata(module: nn.Module, num_points: int = 68, checkpoint=None) -> dict:
     """What a user of the exported file needs besides the file: the input it takes, how to read its
     output, and the checkpoint's eval pipeline and framing (to make crops as in training)."""
     size = module.hparams.input_size
@@ -71,7 +71,7 @@ def metadata(module: KeypointModule, num_points: int = 68, checkpoint=None) -> d
     }
 
 
-def input_channels(module: KeypointModule) -> int:
+def input_channels(module: nn.Module) -> int:
     """The first convolution's input channels: 1 for the grayscale models, 3 for colour ones."""
     conv = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)
     if conv is None:
@@ -135,7 +135,10 @@ def _to_torchscript(module, example, path: Path, meta: dict) -> None:
     # TorchScript and to_torchscript are deprecated upstream: ONNX is the format to prefer.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*to_torchscript.*deprecated")
-        traced = module.to_torchscript(method="trace", example_inputs=example)
+        if hasattr(module, "to_torchscript"):  # a training run's KeypointModule
+            traced = module.to_torchscript(method="trace", example_inputs=example)
+        else:  # keypoints.checkpoints.TrainedModel: a plain nn.Module
+            traced = torch.jit.trace(module, example)
     torch.jit.save(traced, str(path), _extra_files=encode(meta))
 
 

@@ -119,3 +119,14 @@ def _region(image: np.ndarray, a: np.ndarray, size: int, step: int) -> tuple[np.
     if x1 - x0 < 2 * step or y1 - y0 < 2 * step:  # (almost) all outside the image: the border decides
         return image, a
     return image[y0:y1, x0:x1], np.hstack([a[:, :2], a[:, 2:] + a[:, :2] @ np.array([[x0], [y0]], np.float64)])
+
+
+def turned(image: np.ndarray, angle: float, border: int = cv2.BORDER_REPLICATE) -> tuple[np.ndarray, np.ndarray]:
+    """`image` turned by `angle` degrees (anticlockwise on screen) on a canvas that keeps every
+    corner, and the 2x3 affine from `image`'s pixels to the turned one's."""
+    h, w = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    c, s = abs(turn[0, 0]), abs(turn[0, 1])
+    size = (round(w * c + h * s), round(w * s + h * c))
+    turn[:, 2] += (np.array(size) - (w, h)) / 2
+    return cv2.warpAffine(image, turn, size, borderMode=border), turn

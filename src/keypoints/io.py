@@ -1,4 +1,4 @@
-"""Reading images by content (not by extension) into OpenCV's BGR uint8 layout."""
+"""Reading images by content (not by extension) into OpenCV's BGR uint8 layout, within a pixel budget."""
 
 from pathlib import Path
 
@@ -7,11 +7,19 @@ import numpy as np
 
 from keypoints.errors import KeypointsError
 
+# A photo above this many megapixels is refused by name before it is decoded (a 30000 x 30000
+# PNG of a few hundred KB would need 2.7 GB as BGR): CLIs set it with `max_megapixels`.
+MAX_MEGAPIXELS = 100
 
-def to_bgr(image: np.ndarray, source: str = "image") -> np.ndarray:
+
+def to_bgr(image, source: str = "image") -> np.ndarray:
     """Grayscale (H, W) or (H, W, 1), BGR or BGRA -> contiguous BGR uint8 (H, W, 3)."""
+    if not isinstance(image, np.ndarray):
+        raise KeypointsError(f"{source}: expected an image path or a uint8 array (H, W[, 3 or 4]), got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise KeypointsError(f"{source}: expected uint8 pixels, got {image.dtype}")
+    if image.size == 0:
+        raise KeypointsError(f"{source}: empty image {image.shape}")
     if image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 1):
         return cv2.cvtColor(image.reshape(image.shape[:2]), cv2.COLOR_GRAY2BGR)
     if image.ndim == 3 and image.shape[2] == 4:
@@ -22,19 +30,42 @@ def to_bgr(image: np.ndarray, source: str = "image") -> np.ndarray:
     raise KeypointsError(f"{source}: unsupported image shape {image.shape}; expected gray, BGR or BGRA")
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode any image OpenCV understands (JPEG, PNG named .jpg, ...) to BGR uint8."""
+def image_pixels(path: str | Path) -> int | None:
+    """Width x height from the file's header alone (Pillow reads no pixels for it); None when
+    Pillow does not know the format (OpenCV may still decode it)."""
+    from PIL import Image
+
+    try:
+        Image.MAX_IMAGE_PIXELS = None  # the budget is ours (read_image), not Pillow's warning
+        with Image.open(path) as im:
+            w, h = im.size
+        return w * h
+    except Exception:  # noqa: BLE001 - not an image Pillow knows: OpenCV decides below
+        return None
+
+
+def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6)) -> np.ndarray:
+    """Decode any image OpenCV understands (JPEG, PNG named .jpg, ...) to BGR uint8; a file above
+    `max_pixels` by its header is refused by name before decoding."""
     path = Path(path)
     if not path.is_file():
         raise KeypointsError(f"{path}: image file not found")
+    pixels = image_pixels(path)
+    if pixels is not None and pixels > max_pixels:
+        raise KeypointsError(f"{path}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
+                             "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
     data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    if image is None:
+    try:
+        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error as e:
+        raise KeypointsError(f"{path}: not a readable image ({str(e).strip().splitlines()[-1][:120]})") from None
+    if image is None or image.size == 0:
         raise KeypointsError(f"{path}: not a readable image (empty, corrupt or not an image format)")
     if image.dtype == np.uint16:  # 16-bit PNGs: keep the significant byte
         image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:  # 32-bit float TIFF / EXR and the like: not a photo this reads
+        raise KeypointsError(f"{path}: {image.dtype} pixels; expected an 8- or 16-bit image")
     return to_bgr(image, str(path))
-
 
 def shrink(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     """A copy no longer than `max_side` (None: no limit) for a detector to look at, and its scale.
@@ -48,3 +79,4 @@ def shrink(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     if f < 0.5:
         image = cv2.resize(image, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), f
+

@@ -1,7 +1,8 @@
 """Landmark accuracy in original-image pixels, as torchmetrics Metrics whose states sum across processes.
 
 NME: mean point-to-point error divided by the outer-eye-corner distance (points 36 and 45, 0-based;
-the 300-W "inter-ocular" convention). FR@0.10: share of faces whose NME exceeds 0.10.
+the 300-W "inter-ocular" convention). FR@0.10: share of faces whose NME exceeds 0.10 (a NaN or infinite
+prediction counts as a failure, and makes NME and RMSE NaN: it cannot look good).
 RMSE: root mean squared error over all x and y coordinates, in pixels.
 """
 
@@ -31,7 +32,7 @@ class LandmarkMetrics(Metric):
         pred, target = pred.double(), target.double()
         nme = per_face_nme(pred, target)
         self.nme_sum += nme.sum()
-        self.failures += (nme > self.failure_threshold).sum()
+        self.failures += (~(nme <= self.failure_threshold)).sum()  # NaN is a failure, not a pass
         self.squared_error_sum += ((pred - target) ** 2).sum()
         self.coordinates += target.numel()
         self.faces += target.shape[0]

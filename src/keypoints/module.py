@@ -13,6 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.trainer.states import TrainerFn
 
 from keypoints import geometry
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL  # noqa: F401 - where older code imports them
 from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
 from keypoints.models import batchnorm
@@ -52,6 +53,9 @@ class KeypointModule(L.LightningModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         loss = self.loss_fn(self(batch["image"]), batch["keypoints"])
+        if not torch.isfinite(loss):  # a run that goes on would only write NaN metrics and checkpoints
+            raise KeypointsError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
+                                 "check the labels (scripts/check_data.py) or lower optimizer.lr")
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(batch["image"]))
         return loss
 
@@ -98,15 +102,10 @@ class KeypointModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "monitor": "val/nme"}}
 
 
-# The model shipped inside the package (conf/experiment/face_resnet.yaml; docs/MODEL_CARD.md).
-DEFAULT_MODEL = Path(__file__).parent / "weights" / "face_resnet.ckpt"
-# The same model quantized to int8 for ONNX Runtime (scripts/export.py quantize=int8; backend=onnxruntime-int8).
-DEFAULT_INT8_MODEL = DEFAULT_MODEL.with_suffix(".int8.onnx")
-
-
 def load_checkpoint(path=None) -> KeypointModule:
-    """A trained module on the CPU in eval mode (path None: the shipped default model); a wrong path
-    or file is one clear error."""
+    """A trained LightningModule on the CPU in eval mode, for training code (evaluate, fine-tune,
+    visualise); path None: the shipped default model. Inference needs no Lightning:
+    keypoints.checkpoints.load_model."""
     path = Path(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
         hint = "ckpt_path=..." if path != DEFAULT_MODEL else "this install has no default model; pass ckpt_path=..."

@@ -9,7 +9,6 @@ import torch
 
 from keypoints import export
 from keypoints.errors import KeypointsError
-from keypoints.module import KeypointModule
 from keypoints.quantize import QUANTIZATION_KEY, saturates_on_this_cpu
 
 # onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
@@ -20,7 +19,7 @@ BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 class TorchPredictor:
     """Eager PyTorch on `device`."""
 
-    def __init__(self, module: KeypointModule, device: str | torch.device = "cpu"):
+    def __init__(self, module: torch.nn.Module, device: str | torch.device = "cpu"):
         self.device = torch.device(device)
         self.module = module.to(self.device).eval()
 
@@ -58,7 +57,7 @@ class OnnxPredictor:
         return cls(session, export.decode(props, path))
 
     @classmethod
-    def from_module(cls, module: KeypointModule, device: str | torch.device = "cpu") -> "OnnxPredictor":
+    def from_module(cls, module: torch.nn.Module, device: str | torch.device = "cpu") -> "OnnxPredictor":
         """Export `module` to a temporary ONNX file and load it (a few seconds for the models here)."""
         _onnxruntime()  # fail before the export, not after
         with tempfile.TemporaryDirectory(prefix="keypoints-onnx-") as tmp:
@@ -69,7 +68,7 @@ class OnnxPredictor:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
 
 
-def make_predictor(module: KeypointModule, backend: str = "torch", device: str | torch.device = "cpu"):
+def make_predictor(module: torch.nn.Module, backend: str = "torch", device: str | torch.device = "cpu"):
     if backend == "torch":
         return TorchPredictor(module, device)
     if backend == "onnxruntime":

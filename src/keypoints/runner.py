@@ -17,7 +17,7 @@ import numpy as np
 
 from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
-from keypoints.io import read_image
+from keypoints.io import MAX_MEGAPIXELS, image_pixels, read_image
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
@@ -32,7 +32,9 @@ def record(faces: list[Face], pixels: np.ndarray, **source) -> dict:
 def run(cfg, render: Render, write_json: bool = True) -> None:
     """Writes `<name>.png` (and `<name>.json`) per image, `<name>.mp4` (and `.jsonl`) per video into
     `cfg.output`; `<name>` is the file's stem, or its full name when two files share a stem. In a
-    folder, a file that fails is reported and skipped, and the run fails at the end with a summary."""
+    folder, a file that fails (whatever OpenCV or the model raise on it) is reported and skipped,
+    and the run fails at the end with a summary. Before any work: no output may overwrite an input,
+    nor (without `overwrite=true`) any file that is already there."""
     source, out = Path(cfg.input), Path(cfg.output)
     if not source.exists():
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images or a video file)")
@@ -41,13 +43,15 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
         files = folder_files(source)
         if not files:
             raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)")
-    detector = load_detector(cfg, cfg.ckpt_path)
-    out.mkdir(parents=True, exist_ok=True)
     stems = [p.stem for p in files]
     names = {p: p.stem if stems.count(p.stem) == 1 else p.name for p in files}
+    targets = {p: [out / f"{names[p]}{suffix}" for suffix in _suffixes(p, write_json)] for p in files}
+    detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
+    guard_outputs(out, files, [t for ts in targets.values() for t in ts], cfg.get("overwrite", False))
     failures = []
 
-    def fail(path: Path, error: KeypointsError) -> None:
+    def fail(path: Path, error: Exception) -> None:
+        error = error if isinstance(error, KeypointsError) else _as_error(path, error)
         if not source.is_dir():
             raise error
         print(f"error: {error}", file=sys.stderr)
@@ -55,25 +59,76 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
         failures.append(f"{path.name} ({reason})")
 
     photos = [p for p in files if p.suffix.lower() not in VIDEO_SUFFIXES]
-    for batch in _decoded_batches(photos, cfg.get("batch_photos", 16)):
+    max_pixels = _max_pixels(cfg)
+    for batch in _decoded_batches(photos, cfg.get("batch_photos", 16), max_pixels):
         good = []
         for path, image in batch:
-            if isinstance(image, KeypointsError):
+            if isinstance(image, Exception):
                 fail(path, image)
             else:
                 good.append((path, image))
-        for (path, image), faces in zip(good, detector.detect_many([image for _, image in good])):
+        for (path, image), faces in zip(good, _detect_each(detector, good, fail)):
+            if faces is None:
+                continue
             try:
                 _write_image(path, image, faces, out / names[path], render, write_json)
-            except KeypointsError as e:
+            except Exception as e:  # noqa: BLE001 - one file's failure must not sink the folder
                 fail(path, e)
     for path in (p for p in files if p.suffix.lower() in VIDEO_SUFFIXES):
         try:
             _video(path, out / names[path], detector, render, write_json)
-        except KeypointsError as e:
+        except Exception as e:  # noqa: BLE001
             fail(path, e)
     if failures:
         raise KeypointsError(f"{len(failures)} of {len(files)} files failed: {', '.join(failures)}")
+
+
+def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool) -> None:
+    """The one place that decides whether a run may write: `out` must be (or become) a folder, no
+    target may be an input, and an existing target is only replaced with `overwrite=true`."""
+    if out.exists() and not out.is_dir():
+        raise KeypointsError(f"{out}: output= is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise KeypointsError(f"{out}: output folder cannot be created ({e.strerror or e})") from None
+    given = {p.resolve() for p in inputs}
+    for target in targets:
+        if target.resolve() in given:
+            raise KeypointsError(f"{target}: output would overwrite an input; choose another output= folder")
+        if target.exists() and not overwrite:
+            raise KeypointsError(f"{target}: already exists (an earlier run?); choose an empty output= folder or overwrite=true")
+
+
+def _suffixes(path: Path, write_json: bool) -> list[str]:
+    if path.suffix.lower() in VIDEO_SUFFIXES:
+        return [".mp4"] + ([".jsonl"] if write_json else [])
+    return [".png"] + ([".json"] if write_json else [])
+
+
+def _max_pixels(cfg) -> int:
+    return int(cfg.get("max_megapixels", MAX_MEGAPIXELS) * 1e6)
+
+
+def _as_error(path: Path, error: Exception) -> KeypointsError:
+    first = (str(error).strip().splitlines() or [""])[-1][:160]
+    return KeypointsError(f"{path}: could not be processed ({type(error).__name__}: {first})")
+
+
+def _detect_each(detector: Detector, good: list, fail) -> list:
+    """The faces of a batch in one pass; if that pass fails, each photo alone, so the failure is
+    pinned on the file that caused it (None for it) and the others still get their faces."""
+    try:
+        return detector.detect_many([image for _, image in good])
+    except Exception:  # noqa: BLE001
+        found = []
+        for path, image in good:
+            try:
+                found.append(detector(image))
+            except Exception as e:  # noqa: BLE001
+                fail(path, e)
+                found.append(None)
+        return found
 
 
 def folder_files(folder: Path) -> list[Path]:
@@ -81,27 +136,33 @@ def folder_files(folder: Path) -> list[Path]:
     return sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
 
 
-def _read(path: Path):
+def _read(path: Path, max_pixels: int):
     try:
-        return read_image(path)
-    except KeypointsError as e:
-        return e
+        return read_image(path, max_pixels)
+    except Exception as e:  # noqa: BLE001 - a decoder's own error stays this file's
+        return e if isinstance(e, KeypointsError) else _as_error(path, e)
 
 
-def _read_all(paths: list[Path]) -> list:
-    return [(path, _read(path)) for path in paths]
-
-
-def _decoded_batches(paths: list[Path], size: int):
-    """Batches of (path, image or the KeypointsError of reading it); the next batch is decoded in a
-    background thread while the caller works on this one (OpenCV's decoder releases the GIL)."""
-    chunks = [paths[i:i + size] for i in range(0, len(paths), max(1, size))]
+def _decoded_batches(paths: list[Path], size: int, max_pixels: int):
+    """Batches of (path, image or the error of reading it); the next batch is decoded in a
+    background thread while the caller works on this one (OpenCV's decoder releases the GIL).
+    A batch holds at most `size` photos and, by their headers, at most `max_pixels` pixels
+    (a single photo is bounded by read_image), so a folder of huge photos stays within memory."""
+    chunks, chunk, pixels = [], [], 0
+    for path in paths:
+        n = image_pixels(path) or 0
+        if chunk and (len(chunk) == size or pixels + n > max_pixels):
+            chunks.append(chunk)
+            chunk, pixels = [], 0
+        chunk.append(path)
+        pixels += n
+    chunks += [chunk] if chunk else []
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = pool.submit(_read_all, chunks[0]) if chunks else None
+        pending = pool.submit(lambda c: [(p, _read(p, max_pixels)) for p in c], chunks[0]) if chunks else None
         for i in range(len(chunks)):
             batch = pending.result()
             if i + 1 < len(chunks):
-                pending = pool.submit(_read_all, chunks[i + 1])
+                pending = pool.submit(lambda c: [(p, _read(p, max_pixels)) for p in c], chunks[i + 1])
             yield batch
 
 

@@ -1,6 +1,8 @@
 """Build everything a run needs from a composed Hydra config, train, test, and record the results."""
 
 import json
+import math
+import signal
 import time
 from pathlib import Path
 
@@ -22,7 +24,11 @@ def instantiate_group(group: DictConfig | None) -> list:
 
 def make_trainer(trainer_cfg: DictConfig, **kwargs) -> L.Trainer:
     """The Trainer from config, refusing a launcher whose metrics came out wrong here."""
-    trainer = instantiate(trainer_cfg, **kwargs)
+    try:
+        trainer = instantiate(trainer_cfg, **kwargs)
+    except Exception as e:  # noqa: BLE001 - Lightning's MisconfigurationException and friends, as one line
+        cause = e.__cause__ or e
+        raise KeypointsError(f"trainer: {str(cause).strip().splitlines()[0]}") from None
     if getattr(trainer.strategy, "_start_method", None) in ("spawn", "forkserver"):
         # Measured with 2 CPU processes: test n=16 for 8 faces (each face counted twice).
         raise KeypointsError(f"trainer.strategy={trainer_cfg.strategy} double-counts metrics here: use trainer.strategy=ddp")
@@ -90,11 +96,19 @@ def train(cfg: DictConfig) -> dict:
     effective_batch = cfg.data.batch_size * trainer.world_size * trainer.accumulate_grad_batches
     for logger in trainer.loggers:
         logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "effective_batch_size": effective_batch})
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         return _fit_and_test(cfg, trainer, module, datamodule)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         if any(isinstance(logger, WandbLogger) for logger in trainer.loggers):
             wandb.finish()  # a sweep's next job must start a fresh W&B run
+
+
+def _interrupt(signum, frame) -> None:
+    """SIGTERM (SLURM's time limit, `timeout`, CI) as Ctrl-C: Lightning stops the loop cleanly and
+    _fit_and_test saves an `interrupted-...` checkpoint and exits non-zero."""
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, datamodule) -> dict:
@@ -106,12 +120,23 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, d
     best_val = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
 
+    if trainer.interrupted:  # Lightning exits on Ctrl-C / SIGTERM; should it ever return, still no success
+        raise KeypointsError(f"training interrupted at epoch {trainer.current_epoch}, step {trainer.global_step} "
+                             "(callbacks.interrupt_checkpoint saved the run)")
     results = {"epochs": trainer.current_epoch, "fit_seconds": round(fit_seconds, 1),
-               "best_val_nme": None if best_val is None else float(best_val), "best_ckpt": best_ckpt}
-    if cfg.get("test", True) and not trainer.interrupted:
+               "best_val_nme": finite_or_none(best_val), "best_ckpt": best_ckpt}
+    if cfg.get("test", True):
         (tested,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)
-        results["test"] = {key.removeprefix("test/"): value for key, value in tested.items()}
+        results["test"] = {key.removeprefix("test/"): finite_or_none(value) for key, value in tested.items()}
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(results, indent=2) + "\n")
+        (output_dir / "metrics.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
     return results
+
+
+def finite_or_none(value) -> float | None:
+    """A metric for metrics.json: JSON has no NaN, so a non-finite value is written as null."""
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None

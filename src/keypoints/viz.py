@@ -13,7 +13,6 @@ from torch.utils.data import default_collate
 
 from keypoints import geometry
 from keypoints.errors import KeypointsError
-from keypoints.module import load_checkpoint
 
 TRUTH, PREDICTION, BOX = (60, 200, 60), (40, 40, 255), (255, 190, 0)  # BGR
 
@@ -152,6 +151,8 @@ def feature_maps(module, image: torch.Tensor, tile: int = 96, cols: int = 12) ->
 
 def run(cfg) -> list[Path]:
     """The visualize CLI: writes the PNGs named in `cfg.plots` into `cfg.output`."""
+    from keypoints.module import load_checkpoint  # training code: not for draw_faces' users (detect.py)
+
     module = load_checkpoint(cfg.ckpt_path)
     datamodule = instantiate(dict(module.hparams.data_config, root=cfg.data_root))
     out = Path(cfg.output)
@@ -169,7 +170,9 @@ def run(cfg) -> list[Path]:
     if "predictions" in cfg.plots:
         pictures["predictions"] = prediction_grid(module, test, cfg.num_test, cfg.tile)
     if "conv1" in cfg.plots:
-        face = test[min(cfg.face_index, len(test) - 1)]["image"]
+        if cfg.face_index >= len(test):
+            raise KeypointsError(f"face_index={cfg.face_index}: the test split has {len(test)} faces (0 to {len(test) - 1})")
+        face = test[cfg.face_index]["image"]
         pictures["conv1_filters"] = conv_filters(module)
         pictures["conv1_feature_maps"] = feature_maps(module, face)
     written = []

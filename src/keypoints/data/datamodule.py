@@ -101,6 +101,10 @@ class KeypointsDataModule(L.LightningDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
+        n = len(self.datasets["train"])
+        if n < self.batch_size:  # the last partial batch is dropped: zero steps would be trained
+            raise KeypointsError(f"{self.root / SPLITS['train'][1]}: {n} training faces after the validation split, "
+                                 f"fewer than one batch (data.batch_size={self.batch_size}); lower data.batch_size")
         return self._loader("train", True, self.batch_size)
 
     def val_dataloader(self) -> DataLoader:

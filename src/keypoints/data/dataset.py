@@ -37,11 +37,36 @@ def read_annotations(csv_path: Path) -> tuple[list[str], np.ndarray]:
                 raise KeypointsError(f"{csv_path}:{line}: non-numeric coordinate ({e})") from None
             if not all(math.isfinite(v) for v in values):
                 raise KeypointsError(f"{csv_path}:{line}: NaN or infinite coordinate for {row[0]}")
+            problem = degenerate(np.asarray(values, np.float32).reshape(NUM_POINTS, 2))
+            if problem:
+                raise KeypointsError(f"{csv_path}:{line}: {row[0]}: {problem}; fix or remove the row")
             names.append(row[0])
             points.append(values)
     if not names:
         raise KeypointsError(f"{csv_path}: no annotated rows")
     return names, np.asarray(points, np.float32).reshape(-1, NUM_POINTS, 2)
+
+
+def degenerate(points: np.ndarray) -> str | None:
+    """Why a (68, 2) label cannot be a face (all zeros, a "missing" marker; collapsed points; eye
+    corners on top of each other, which NME divides by), or None."""
+    if not points.any():
+        return "all 136 coordinates are 0 (a 'missing' marker?)"
+    span = points.max(axis=0) - points.min(axis=0)
+    if span.min() < 2:
+        return f"the 68 points span {span[0]:g} x {span[1]:g} px: not a face"
+    if np.linalg.norm(points[36] - points[45]) < 1:
+        return "outer eye corners (points 36, 45) coincide: NME is undefined"
+    return None
+
+
+def outside(points: np.ndarray, image: np.ndarray, margin: float = 0.1) -> str | None:
+    """Why labels do not fit their image (points beyond it by more than `margin` of its size), or None."""
+    h, w = image.shape[:2]
+    low, high = points.min(axis=0), points.max(axis=0)
+    if (low < -margin * np.array([w, h])).any() or (high > (1 + margin) * np.array([w, h])).any():
+        return f"keypoints span ({low[0]:g}, {low[1]:g})-({high[0]:g}, {high[1]:g}), outside the {w}x{h} image"
+    return None
 
 
 class KeypointsDataset(Dataset):
@@ -60,6 +85,10 @@ class KeypointsDataset(Dataset):
         # Decoding up front surfaces a bad file before training starts, and worker processes forked
         # afterwards share these arrays instead of re-decoding every epoch.
         self.images = [read_image(self.image_dir / name) for name in names]
+        for name, image, p in zip(names, self.images, points):
+            problem = outside(p, image)
+            if problem:
+                raise KeypointsError(f"{self.image_dir / name}: its label row's {problem}; fix or remove the row")
 
     def __len__(self) -> int:
         return len(self.names)

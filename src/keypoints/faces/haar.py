@@ -5,8 +5,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from keypoints import geometry
 from keypoints.errors import KeypointsError
-from keypoints.faces import FoundFace, check_knob
+from keypoints.faces import FoundFace, check_knob, is_number
 from keypoints.io import shrink
 
 
@@ -29,19 +30,20 @@ class HaarCascade:
         if not hasattr(cv2, "CascadeClassifier"):
             raise KeypointsError(f"detector=haar needs OpenCV 4 (OpenCV {cv2.__version__} has no Haar cascades): "
                                  "pip install 'keypoints[haar]', or use detector=yunet")
-        check_knob(isinstance(scale_factor, (int, float)) and scale_factor > 1.0, "scale_factor", scale_factor, "a number > 1")
+        check_knob(is_number(scale_factor) and scale_factor > 1.0, "scale_factor", scale_factor, "a number > 1")
         for key, value in (("min_neighbors", min_neighbors), ("turned_min_neighbors", turned_min_neighbors),
                            ("min_size", min_size), ("max_side", max_side)):
             check_knob(isinstance(value, int) and value >= (1 if "size" in key or "side" in key else 0), key, value,
                    "a whole number" + (" >= 1" if "size" in key or "side" in key else " >= 0"))
-        check_knob(isinstance(min_size_fraction, (int, float)) and 0 <= min_size_fraction < 1, "min_size_fraction",
+        check_knob(is_number(min_size_fraction) and 0 <= min_size_fraction < 1, "min_size_fraction",
                min_size_fraction, "a share in [0, 1)")
-        check_knob(isinstance(angles, (list, tuple)) and len(angles) > 0 and all(isinstance(a, (int, float)) for a in angles),
+        check_knob(isinstance(angles, (list, tuple)) and len(angles) > 0 and all(is_number(a) for a in angles),
                "angles", angles, "a non-empty list of degrees, e.g. [0, -25, 25]")
         path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
         self.classifier = cv2.CascadeClassifier(str(path))
         if self.classifier.empty():
             raise KeypointsError(f"{cascade}: not a Haar cascade (detector.faces.cascade=a file in {cv2.data.haarcascades} or a path)")
+        check_knob(min_score is None or is_number(min_score), "min_score", min_score, "null or a number")
         self.min_score = min_score
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_size, self.min_size_fraction, self.max_side = min_size, min_size_fraction, max_side
@@ -73,12 +75,7 @@ class HaarCascade:
         (centre in `gray`'s pixels, side, score)."""
         to_turned = np.eye(2, 3)
         if angle:
-            h, w = gray.shape
-            to_turned = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-            c, s = abs(to_turned[0, 0]), abs(to_turned[0, 1])
-            size = (round(w * c + h * s), round(w * s + h * c))
-            to_turned[:, 2] += (np.array(size) - (w, h)) / 2
-            gray = cv2.warpAffine(gray, to_turned, size, borderMode=cv2.BORDER_REPLICATE)
+            gray, to_turned = geometry.turned(gray, angle)
         # outputRejectLevels gives each box a confidence (the same boxes as detectMultiScale).
         neighbours = self.turned_min_neighbors if angle else self.min_neighbors
         boxes, _, weights = self.classifier.detectMultiScale3(

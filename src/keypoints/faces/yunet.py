@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from keypoints.errors import KeypointsError
-from keypoints.faces import FoundFace, check_knob
+from keypoints.faces import FoundFace, check_knob, is_number
 from keypoints.io import shrink
 
 SHIPPED = Path(__file__).parent / "yunet" / "yunet_n_640_640.onnx"
@@ -27,8 +27,9 @@ class YuNet:
 
     def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, top_k: int, align_roll: bool,
                  keypoint_box: dict, framing: dict):
-        check_knob(0.0 <= min_score <= 1.0, "min_score", min_score, "a YuNet score between 0 and 1")
-        check_knob(0.0 < nms_threshold <= 1.0, "nms_threshold", nms_threshold, "an IoU in (0, 1]")
+        check_knob(is_number(min_score) and 0.0 <= min_score <= 1.0, "min_score", min_score, "a YuNet score between 0 and 1")
+        check_knob(is_number(nms_threshold) and 0.0 < nms_threshold <= 1.0, "nms_threshold", nms_threshold, "an IoU in (0, 1]")
+        check_knob(isinstance(align_roll, bool), "align_roll", align_roll, "true or false")
         check_knob(isinstance(max_side, int) and max_side >= 32, "max_side", max_side, "an integer >= 32 (pixels)")
         check_knob(isinstance(top_k, int) and top_k >= 1, "top_k", top_k, "an integer >= 1")
         path = Path(model) if model else SHIPPED

@@ -1,0 +1,97 @@
+"""Every value a user can set on a command line, checked in one place before any work starts:
+a wrong one is one line naming the key and what is allowed, never a silent no-op, a clamp or a
+traceback from deep inside a library. `friendly_errors` (keypoints.cli) runs `check_config` on the
+composed config of every entry point; rules for keys a config does not have are skipped."""
+
+from numbers import Number
+
+from omegaconf import DictConfig, OmegaConf
+
+from keypoints.errors import KeypointsError
+
+
+def whole(low: int, high: int | None = None):
+    def ok(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= low and (high is None or v <= high)
+    return ok, f"a whole number >= {low}" + ("" if high is None else f" and <= {high}")
+
+
+def number(low: float, inclusive: bool = True):
+    def ok(v) -> bool:
+        return isinstance(v, Number) and not isinstance(v, bool) and (v >= low if inclusive else v > low) and v == v
+    return ok, f"a number {'>=' if inclusive else '>'} {low}"
+
+
+def one_of(*values):
+    return (lambda v: v in values), "one of " + ", ".join(map(str, values))
+
+
+def optional(rule):
+    ok, allowed = rule
+    return (lambda v: v is None or ok(v)), f"null or {allowed}"
+
+
+BOOLEAN = ((lambda v: isinstance(v, bool)), "true or false")
+BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+
+RULES = {
+    # inference CLIs
+    "batch_photos": whole(1),
+    "backend": one_of(*BACKENDS),
+    "detector.refine": whole(0, 10),
+    "detector.flip": BOOLEAN,
+    "overwrite": BOOLEAN,
+    "max_megapixels": number(0.01),
+    "face_index": whole(0),
+    "num_samples": whole(1),
+    "num_test": whole(1),
+    "tile": whole(16),
+    "limit": optional(whole(1)),
+    # training
+    "data.batch_size": whole(1),
+    "data.eval_batch_size": whole(1),
+    "data.num_workers": whole(0),
+    "data.val_fraction": ((lambda v: isinstance(v, Number) and 0 < v < 1), "a share between 0 and 1"),
+    "optimizer.lr": number(0.0),  # 0 keeps the weights as they are (a test of init_from does)
+    "optimizer.weight_decay": number(0.0),
+    "trainer.max_epochs": whole(-1),
+    "trainer.devices": ((lambda v: v == "auto" or (isinstance(v, int) and v >= -1) or isinstance(v, (list, str))), "auto, -1 or a count"),
+    "seed": optional(whole(0)),
+    # export, benchmarks
+    "calibration.photos": whole(1),
+    "photos_sample": whole(1),
+    "warmup": whole(0),
+    "repeats": whole(1),
+    "batch": whole(1),
+}
+
+
+def check_config(cfg: DictConfig) -> None:
+    for key, (ok, allowed) in RULES.items():
+        try:
+            value = OmegaConf.select(cfg, key, throw_on_missing=False)
+        except Exception:  # an interpolation that does not resolve: the script's own error says which
+            continue
+        if value is None and OmegaConf.select(cfg, key, default="absent") == "absent":
+            continue
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value)
+        if not ok(value):
+            raise KeypointsError(f"{key}={value!r}: must be {allowed}")
+    if "device" in cfg:
+        check_device(cfg.device)
+
+
+def check_device(device) -> None:
+    """`device=cuda` on a machine (or torch build) without CUDA is one line, not a torch traceback."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise KeypointsError(f"device={device!r}: not a device (cpu, cuda, cuda:1, mps, ...)") from None
+    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
+        raise KeypointsError(f"device={device}: no such CUDA device here (torch {torch.__version__}, "
+                             f"{torch.cuda.device_count()} CUDA devices); use device=cpu")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise KeypointsError(f"device={device}: MPS is not available here; use device=cpu")

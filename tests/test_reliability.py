@@ -1,0 +1,149 @@
+"""Hostile but honest inputs against the real CLIs and API: one clear line, the right exit code,
+and nothing lost — no input overwritten, no folder run sunk by one odd file."""
+
+import json
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+
+import keypoints
+from conftest import PHOTOS, REPO, run_script
+from keypoints.checks import check_config
+from keypoints.errors import KeypointsError
+
+
+@pytest.fixture
+def folder(tmp_path):
+    """A folder of real photos (a JPEG and a PNG) and odd files: a 30000 x 30000 PNG (a few hundred
+    KB: a decompression bomb), a 1 x 20000 strip, a 9000 x 3 sliver, an empty file and text."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "obamas.jpg").write_bytes((PHOTOS / "obamas.jpg").read_bytes())
+    cv2.imwrite(str(src / "mona.png"), cv2.imread(str(PHOTOS / "mona_lisa.jpg")))
+    cv2.imwrite(str(src / "bomb.png"), np.zeros((30000, 30000), np.uint8))
+    cv2.imwrite(str(src / "strip.png"), np.full((1, 20000, 3), 128, np.uint8))
+    cv2.imwrite(str(src / "sliver.png"), np.full((9000, 3, 3), 128, np.uint8))
+    (src / "empty.jpg").write_bytes(b"")
+    (src / "notes.txt").write_text("not an image")
+    return src
+
+
+def _snapshot(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_output_into_the_input_folder_is_refused_before_anything_is_written(folder, tmp_path):
+    before = _snapshot(folder)
+    proc = run_script("detect.py", f"input={folder}", f"output={folder}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "output would overwrite an input" in proc.stderr
+    assert _snapshot(folder) == before
+
+
+def test_a_video_is_never_truncated_by_its_own_output(tmp_path):
+    clip = tmp_path / "clip.mp4"
+    frame = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"mp4v"), 10, (frame.shape[1], frame.shape[0]))
+    for _ in range(5):
+        writer.write(frame)
+    writer.release()
+    before = clip.read_bytes()
+    proc = run_script("detect.py", f"input={clip}", f"output={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and f"{clip}: output would overwrite an input" in proc.stderr
+    assert clip.read_bytes() == before
+
+
+def test_existing_outputs_are_kept_unless_overwrite_is_asked_for(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "obamas.png").write_bytes(b"an earlier result")
+    args = [f"input={PHOTOS / 'obamas.jpg'}", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}"]
+    proc = run_script("detect.py", *args, check=False)
+    assert proc.returncode == 2 and "obamas.png: already exists" in proc.stderr
+    assert (out / "obamas.png").read_bytes() == b"an earlier result"
+    run_script("detect.py", *args, "overwrite=true")
+    assert cv2.imread(str(out / "obamas.png")) is not None
+
+
+def test_odd_files_are_reported_by_name_and_the_rest_of_the_folder_is_processed(folder, tmp_path):
+    out = tmp_path / "out"
+    proc = run_script("detect.py", f"input={folder}", f"output={out}", "batch_photos=2", f"hydra.run.dir={tmp_path / 'run'}",
+                      check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "bomb.png: 900 megapixels, above the limit of 100" in proc.stderr
+    summary = proc.stderr.strip().splitlines()[-1]
+    assert summary.startswith("error: 3 of 7 files failed:") and all(n in summary for n in ("bomb.png", "empty.jpg", "notes.txt"))
+    assert json.loads((out / "obamas.json").read_text())["faces"] and len(json.loads((out / "mona.json").read_text())["faces"]) == 1
+    for name in ("strip", "sliver"):  # odd shapes: processed, no face
+        assert json.loads((out / f"{name}.json").read_text())["faces"] == []
+
+
+@pytest.mark.parametrize("override, message", [
+    ("batch_photos=0", "batch_photos=0: must be a whole number >= 1"),
+    ("batch_photos=-1", "batch_photos=-1: must be a whole number >= 1"),
+    ("detector.refine=-1", "detector.refine=-1: must be a whole number >= 0"),
+    ("detector.flip=maybe", "detector.flip='maybe': must be true or false"),
+    ("device=cuda", "device=cuda: no such CUDA device here"),
+    ("device=gpu0", "device='gpu0': not a device"),
+    ("backend=tpu", "backend='tpu': must be one of torch, onnxruntime, onnxruntime-int8"),
+    ("max_megapixels=0", "max_megapixels=0: must be a number >= 0.01"),
+    ("overwrite=yes", "overwrite='yes': must be true or false"),
+])  # fmt: skip
+def test_every_settable_value_is_checked_where_the_config_is_read(override, message):
+    """In-process: the composed config of detect.py through the check every entry point runs."""
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose("detect", overrides=["input=x.jpg", override])
+    with pytest.raises(KeypointsError) as caught:
+        check_config(cfg)
+    assert str(caught.value).startswith(message)
+
+
+@pytest.mark.parametrize("override, message", [
+    ("batch_photos=0", "batch_photos=0: must be a whole number >= 1"),
+    ("detector.faces.min_score=high", "detector.faces.min_score='high': must be a YuNet score between 0 and 1"),
+    ("output={tmp}/file.txt", "{tmp}/file.txt: output= is a file, not a folder"),
+])  # fmt: skip
+def test_bad_values_through_the_real_cli_are_one_line(tmp_path, override, message):
+    (tmp_path / "file.txt").write_text("x")
+    out = [] if override.startswith("output=") else [f"output={tmp_path}/out"]
+    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", *out, override.format(tmp=tmp_path),
+                      f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {message.format(tmp=tmp_path)}")
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
+
+
+def test_visualize_refuses_a_face_index_beyond_the_test_split(tiny_checkpoint, tiny_root, tmp_path):
+    proc = run_script("visualize.py", f"ckpt_path={tiny_checkpoint}", f"data_root={tiny_root}", "face_index=99",
+                      "plots=[conv1]", f"output={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and "face_index=99: the test split has 8 faces (0 to 7)" in proc.stderr
+
+
+def test_compare_prints_the_good_jobs_and_names_a_corrupt_metrics_file(tmp_path):
+    for job, metrics in (("0", {"best_val_nme": 0.1, "test": {"nme": 0.09}}), ("1", None)):
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- model.dropout=0.{job}\n")
+        (tmp_path / job / "metrics.json").write_text(json.dumps(metrics) if metrics else '{"best_val_nme": NaN, oops')
+    proc = subprocess.run([sys.executable, "scripts/compare.py", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2 and "| 0 | 0.0 | 0.1000 | 0.0900 |" in proc.stdout
+    assert proc.stderr.startswith(f"error: {tmp_path / '1' / 'metrics.json'}: not a metrics file") and proc.stderr.count("\n") == 1
+
+
+def test_export_refuses_an_already_exported_file(tmp_path):
+    proc = run_script("export.py", f"ckpt_path={tmp_path}/model.onnx", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and "model.onnx: already an exported model" in proc.stderr
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda det: det(None), "expected an image path or a uint8 array (H, W[, 3 or 4]), got NoneType"),
+    (lambda det: det.detect_many("x.jpg"), "detect_many takes a list of photos, got one str"),
+    (lambda det: det(np.zeros((0, 0, 3), np.uint8)), "empty image"),
+    (lambda det: det(np.zeros((4, 4, 2), np.uint8)), "unsupported image shape"),
+    (lambda det: keypoints.Detector(refine=-1), "refine=-1: must be a whole number from 0 to 10"),
+])  # fmt: skip
+def test_the_python_api_says_what_is_wrong(call, message):
+    with pytest.raises(KeypointsError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+        call(keypoints.Detector())
