@@ -45,13 +45,19 @@ class TrainedModel(nn.Module):
         return self.net(images).float()
 
 
-def load_model(path=None) -> TrainedModel:
-    """A checkpoint from scripts/train.py (path None: the shipped default model) on the CPU in eval
-    mode; a wrong path or file is one clear error."""
+def checkpoint_file(path=None) -> Path:
+    """`path` as a checkpoint file that exists (None: the shipped default model), or one clear error."""
     path = Path(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
         hint = "ckpt_path=..." if path != DEFAULT_MODEL else "this install has no default model; pass ckpt_path=..."
         raise KeypointsError(f"{path}: checkpoint not found ({hint})")
+    return path
+
+
+def load_model(path=None) -> TrainedModel:
+    """A checkpoint from scripts/train.py (path None: the shipped default model) on the CPU in eval
+    mode; a wrong path or file is one clear error."""
+    path = checkpoint_file(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         hparams = dict(checkpoint["hyper_parameters"])

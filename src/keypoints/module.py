@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.trainer.states import TrainerFn
 
 from keypoints import geometry
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL  # noqa: F401 - where older code imports them
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, checkpoint_file  # noqa: F401 - older code imports them here
 from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
 from keypoints.models import batchnorm
@@ -106,10 +106,7 @@ def load_checkpoint(path=None) -> KeypointModule:
     """A trained LightningModule on the CPU in eval mode, for training code (evaluate, fine-tune,
     visualise); path None: the shipped default model. Inference needs no Lightning:
     keypoints.checkpoints.load_model."""
-    path = Path(path) if path is not None else DEFAULT_MODEL
-    if not path.is_file():
-        hint = "ckpt_path=..." if path != DEFAULT_MODEL else "this install has no default model; pass ckpt_path=..."
-        raise KeypointsError(f"{path}: checkpoint not found ({hint})")
+    path = checkpoint_file(path)
     try:
         module = KeypointModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
     except Exception as e:  # pickle, zip and key errors alike mean "not one of our checkpoints"
