@@ -93,3 +93,14 @@ def tiny_face_checkpoint(tiny_root, tmp_path_factory) -> Path:
     run_script("train.py", "experiment=face_resnet", "logger=none", "trainer.max_epochs=1",
                *tiny_overrides(tiny_root, run_dir))
     return run_dir / "checkpoints" / "last.ckpt"
+
+
+def wandb_run_field(run_file: Path, field: str, value: str) -> bool:
+    """Whether the offline W&B run file records `value` in its RunRecord's `field` (run_group,
+    tags, ...): the protobuf field's own tag and length before the bytes, so a path or a logged
+    hyper-parameter that merely contains the same text does not count."""
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    number = pb.RunRecord.DESCRIPTOR.fields_by_name[field].number
+    encoded = value.encode()
+    return bytes([(number << 3) | 2, len(encoded)]) + encoded in run_file.read_bytes()

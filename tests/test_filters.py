@@ -85,10 +85,15 @@ def test_named_overlays_resolve_in_the_overlay_folder(tmp_path):
         filters.load_overlay(str(PHOTOS / "obamas.jpg"), kind="hat")
 
 
-def test_filter_config_matches_the_python_defaults():
+def test_the_filter_cli_and_the_python_api_read_one_placements_file():
+    """No copy to keep in sync: filter.py's config composes the packaged overlays file that
+    keypoints.filters reads as its defaults (a sunglasses placement changed on the command line
+    reaches the CLI only)."""
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("filter")
-    assert {k: dict(v) for k, v in cfg.placements.items()} == filters.PLACEMENTS
+        cfg = compose("filter", overrides=["input=x.jpg", "placements.sunglasses.width=1.5"])
+    assert cfg.placements.sunglasses.width == 1.5 and filters.PLACEMENTS["sunglasses"]["width"] == 1.0
+    assert {k: dict(v) for k, v in cfg.placements.items() if k != "sunglasses"} == {
+        k: v for k, v in filters.PLACEMENTS.items() if k != "sunglasses"}
     assert dict(cfg.overlay_files) == filters.OVERLAY_FILES
 
 

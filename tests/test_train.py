@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, run_script, tiny_overrides
+from conftest import REPO, run_script, tiny_overrides, wandb_run_field
 from keypoints.module import load_checkpoint
 
 
@@ -35,7 +35,7 @@ def test_run_folder_has_config_checkpoints_metrics_and_offline_wandb(tiny_root, 
     offline = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(offline) == 1, "W&B logs offline by default"
     run_file = next(offline[0].glob("run-*.wandb"))
-    assert b"g1" in run_file.read_bytes()  # the group is recorded for `wandb sync`
+    assert wandb_run_field(run_file, "run_group", "g1")  # the group reached W&B's run record, for `wandb sync`
 
 
 def test_same_seed_same_weights_on_cpu(tiny_root, tmp_path):

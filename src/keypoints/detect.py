@@ -155,9 +155,9 @@ class Detector:
         return to_chw(pixels)
 
 
-def load_detector(cfg, ckpt_path: str | None = None) -> Detector:
+def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None) -> Detector:
     """The CLIs' one way to a Detector from a composed config (its `detector` group, `device`,
-    `backend`); `ckpt_path` None: the model shipped with the package."""
+    `backend`, unless `backend` is given); `ckpt_path` None: the model shipped with the package."""
     return Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=cfg.get("device", "cpu"),
-                                    backend=cfg.get("backend", "torch"), refine=cfg.detector.refine,
+                                    backend=backend or cfg.get("backend", "torch"), refine=cfg.detector.refine,
                                     flip=cfg.detector.flip)

@@ -6,20 +6,21 @@ the eye centres (points 36-41 and 42-47), and its `pivot` (fractions of its opaq
 the mean of `points`, raised by `lift` face widths along the face's up direction.
 """
 
+from importlib import resources
 from pathlib import Path
 
 import cv2
 import numpy as np
+from omegaconf import OmegaConf
 
 from keypoints import geometry
 from keypoints.errors import KeypointsError
+from keypoints.io import decode
 
-PLACEMENTS = {
-    "sunglasses": {"points": list(range(36, 48)), "width": 1.0, "pivot": [0.5, 0.4], "lift": 0.0},
-    "moustache": {"points": [33, 51], "width": 0.6, "pivot": [0.5, 0.45], "lift": 0.0},
-    "hat": {"points": list(range(17, 27)), "width": 1.7, "pivot": [0.5, 0.8], "lift": 0.3},
-}
-OVERLAY_FILES = {"sunglasses": "sunglasses.png", "moustache": "moustache.png", "hat": "straw_hat.png"}
+# One source for both the CLI (Hydra group `overlays`) and the Python defaults.
+_DEFAULTS = OmegaConf.to_container(OmegaConf.load(resources.files("keypoints.conf") / "overlays" / "default.yaml"))
+PLACEMENTS: dict = _DEFAULTS["placements"]
+OVERLAY_FILES: dict = _DEFAULTS["overlay_files"]
 
 
 def default_sunglasses() -> np.ndarray:
@@ -54,11 +55,7 @@ def load_overlay(spec: str, overlay_dir: str | Path = "data/overlays", kind: str
         kind = kind or next((k for k in PLACEMENTS if k in path.stem.lower()), None)
         if kind is None:
             raise KeypointsError(f"{path}: can't tell where this overlay goes; add kind=sunglasses, moustache or hat")
-    image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_UNCHANGED) if path.stat().st_size else None
-    if image is None:
-        raise KeypointsError(f"{path}: not a readable image (the overlay must be an RGBA PNG)")
-    if image.dtype == np.uint16:
-        image = (image >> 8).astype(np.uint8)
+    image = decode(path, "the overlay must be an RGBA PNG")
     if image.ndim != 3 or image.shape[2] != 4:
         raise KeypointsError(f"{path}: overlay has no alpha channel (save it as an RGBA PNG with a transparent background)")
     return image, kind

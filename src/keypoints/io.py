@@ -54,18 +54,24 @@ def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6)) ->
     if pixels is not None and pixels > max_pixels:
         raise KeypointsError(f"{path}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
                              "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
+    return to_bgr(decode(path), str(path))
+
+
+def decode(path: Path, what: str = "empty, corrupt or not an image format") -> np.ndarray:
+    """The file's pixels as OpenCV decodes them (gray, BGR or BGRA; 16-bit brought to 8), or one line."""
     data = np.fromfile(path, dtype=np.uint8)
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error as e:
         raise KeypointsError(f"{path}: not a readable image ({str(e).strip().splitlines()[-1][:120]})") from None
     if image is None or image.size == 0:
-        raise KeypointsError(f"{path}: not a readable image (empty, corrupt or not an image format)")
+        raise KeypointsError(f"{path}: not a readable image ({what})")
     if image.dtype == np.uint16:  # 16-bit PNGs: keep the significant byte
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:  # 32-bit float TIFF / EXR and the like: not a photo this reads
         raise KeypointsError(f"{path}: {image.dtype} pixels; expected an 8- or 16-bit image")
-    return to_bgr(image, str(path))
+    return image
+
 
 def shrink(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
     """A copy no longer than `max_side` (None: no limit) for a detector to look at, and its scale.

@@ -14,7 +14,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import torch
-from omegaconf import OmegaConf
 
 from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
@@ -90,8 +89,7 @@ def run(cfg) -> dict:
                 notes.append(f"{path}: no int8 row (export it with quantize=int8 and time that .onnx)")
                 continue
             # the CLIs' own way to a Detector, so the timed pipeline is the one detect.py runs
-            one = OmegaConf.create({"backend": backend, "device": cfg.device, "detector": cfg.detector})
-            detector = load_detector(one, path)
+            detector = load_detector(cfg, path, backend)
             source = "shipped default" if path is None else f"{Path(path).parent.parent.name}/{Path(path).name}"
             label = f"{detector.architecture} ({source})"
             rows.append(model_row(detector, label, backend, photos, cfg))

@@ -34,6 +34,6 @@ def prepare(cfg: DictConfig) -> None:
     if several and not SLURMEnvironment.detect():
         raise KeypointsError(
             f"multirun with trainer.devices={cfg.trainer.devices} is not supported (Lightning issue 11300): run the "
-            "jobs one by one without -m, or sweep on a cluster with hydra/launcher=submitit_slurm"
+            "jobs one by one without -m, or sweep on a cluster with hydra/launcher=slurm"
         )
 

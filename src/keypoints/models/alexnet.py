@@ -21,8 +21,6 @@ def fc(cin: int, cout: int, p: float) -> list[nn.Module]:
 
 
 class AlexNet(nn.Module):
-    input_size = 227
-
     def __init__(self, dropout: float | list[float] = (0.2, 0.4, 0.6), in_channels: int = 1, num_points: int = 68):
         super().__init__()
         p1, p_conv, p_fc = stage_rates(dropout, 3)

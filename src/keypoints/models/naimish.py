@@ -8,8 +8,6 @@ from keypoints.models.dropout import stage_rates
 
 
 class NaimishNet(nn.Module):
-    input_size = 96
-
     def __init__(self, dropout: float | list[float] = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6), in_channels: int = 1, num_points: int = 68):
         super().__init__()
         rates = stage_rates(dropout, 6)

@@ -1,0 +1,81 @@
+"""Every config composes and builds, in-process (no subprocess, seconds): each experiment, each
+option of each group, and each entry point's primary config, through the same check the CLIs run."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.utils import instantiate
+from omegaconf import OmegaConf, open_dict
+
+from conftest import REPO
+from keypoints.checks import check_config
+from keypoints.faces import STAGES
+
+CONF = REPO / "conf"
+EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
+GROUPS = {group: sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+          for group in ("model", "data", "loss", "optimizer", "scheduler", "logger")}
+ENTRY_POINTS = sorted(p.stem for p in CONF.glob("*.yaml"))
+
+
+def _compose(name: str, overrides: list[str]):
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose(name, overrides=overrides, return_hydra_config=True)
+
+
+def _resolvable(cfg):
+    """Hydra's runtime values (the run folder) as a run would have them."""
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = "/tmp/keypoints-configs"
+    OmegaConf.set_readonly(cfg.hydra, False)
+    return cfg
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_every_experiment_composes_and_builds_its_model_and_data(experiment):
+    cfg = _resolvable(_compose("train", [f"experiment={experiment}", "paths.data_dir=/data"]))
+    check_config(cfg)
+    net = instantiate(cfg.model.net)
+    size = cfg.model.input_size
+    channels = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
+    with torch.no_grad():
+        assert net.eval()(torch.zeros(1, channels, size, size)).shape == (1, 68, 2)
+    data = instantiate(cfg.data)
+    assert data.input_size == size and str(data.root) == "/data"
+    instantiate(cfg.loss)
+    instantiate(cfg.optimizer)(net.parameters())
+
+
+@pytest.mark.parametrize("group, option", [(g, o) for g, options in GROUPS.items() for o in options])
+def test_every_option_of_every_group_composes_and_builds(group, option):
+    cfg = _resolvable(_compose("train", [f"{group}={option}", "paths.data_dir=/data"]))
+    check_config(cfg)
+    node = cfg[group]
+    if group == "logger":
+        for sub in (node or {}).values():
+            if sub is not None:
+                assert "_target_" in sub
+        return
+    built = instantiate(node) if node is not None else None
+    assert (built is None) == (option == "none")  # scheduler=none means no scheduler; all else builds
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_points_config_composes_and_passes_its_checks(entry):
+    overrides = ["input=x.jpg"] if entry in ("detect", "filter") else []
+    cfg = _resolvable(_compose(entry, overrides))
+    check_config(cfg)
+    if "detector" in cfg:
+        assert cfg.detector.faces._target_.startswith("keypoints.faces.")
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_every_face_stage_composes_into_every_entry_point_that_has_one(stage):
+    for entry in ("detect", "filter", "benchmark", "export", "measure_framing", "benchmark_speed"):
+        overrides = ["input=x.jpg"] if entry in ("detect", "filter") else []
+        assert _compose(entry, [*overrides, f"detector={stage}"]).detector.faces._target_.endswith(
+            "YuNet" if stage == "yunet" else "HaarCascade")
