@@ -39,7 +39,7 @@ test:
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)   # two workers: most tests wait on a CLI starting up
 
 sweep:
-	$(BIN)/python scripts/train.py -m model.dropout=0.2,0.4,0.6 $(ARGS)
+	$(BIN)/python scripts/train.py -m experiment=dropout_sweep $(ARGS)
 
 clean:
 	find outputs -mindepth 1 -not -name .gitkeep -delete
