@@ -17,7 +17,7 @@ def main() -> None:
     for split, (folder, csv_name) in SPLITS.items():
         names, points = read_annotations(root / csv_name)  # also rejects degenerate rows, naming the line
         for name, p in zip(names, points):
-            problem = outside(p, read_image(root / folder / name))
+            problem = outside(p, read_image(root / folder / name, upright=False))
             if problem:
                 raise KeypointsError(f"{root / folder / name}: its label row's {problem}; fix or remove the row")
         print(f"{root}: {split}: {len(names)} labelled faces, all images readable, all labels inside their images")

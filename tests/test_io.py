@@ -4,7 +4,7 @@ import pytest
 
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image, to_bgr
-from conftest import DATA
+from conftest import DATA, PHOTOS
 
 
 @pytest.fixture
@@ -48,3 +48,21 @@ def test_unreadable_files_name_the_file(tmp_path, content):
 def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(KeypointsError, match=r"missing\.jpg: image file not found"):
         read_image(tmp_path / "missing.jpg")
+
+
+def test_a_phone_photo_stored_sideways_is_read_as_shown(tmp_path):
+    """Phones store portrait photos sideways with an EXIF orientation; photo viewers (and users)
+    see them upright, so the detector reads them upright. Labelled data keeps the stored pixels."""
+    from PIL import Image
+
+    import keypoints
+
+    upright = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    stored = cv2.rotate(upright, cv2.ROTATE_90_COUNTERCLOCKWISE)  # what orientation 6 says to turn back
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(cv2.cvtColor(stored, cv2.COLOR_BGR2RGB)).save(tmp_path / "phone.jpg", exif=exif, quality=95)
+    shown = read_image(tmp_path / "phone.jpg")
+    assert shown.shape == upright.shape and np.abs(shown.astype(int) - upright).mean() < 3
+    assert read_image(tmp_path / "phone.jpg", upright=False).shape == stored.shape
+    assert len(keypoints.Detector()(tmp_path / "phone.jpg")) == 2

@@ -104,7 +104,7 @@ def load_labelled(csv_path, folder, limit: int | None = None) -> tuple[list[np.n
     """Any labelled folder in the Udacity CSV layout (file name, x0, y0, ..., x67, y67)."""
     names, points = read_annotations(Path(csv_path))
     names, points = names[:limit], points[:limit]
-    return [read_image(Path(folder) / name) for name in names], points
+    return [read_image(Path(folder) / name, upright=False) for name in names], points
 
 
 def table(rows: dict[str, dict]) -> str:

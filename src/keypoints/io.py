@@ -30,31 +30,53 @@ def to_bgr(image, source: str = "image") -> np.ndarray:
     raise KeypointsError(f"{source}: unsupported image shape {image.shape}; expected gray, BGR or BGRA")
 
 
-def image_pixels(path: str | Path) -> int | None:
-    """Width x height from the file's header alone (Pillow reads no pixels for it); None when
-    Pillow does not know the format (OpenCV may still decode it)."""
+def image_header(path: str | Path) -> tuple[int | None, int]:
+    """(width x height, EXIF orientation 1-8) from the file's header alone (Pillow reads no pixels
+    for it); (None, 1) when Pillow does not know the format (OpenCV may still decode it)."""
     from PIL import Image
 
     try:
         Image.MAX_IMAGE_PIXELS = None  # the budget is ours (read_image), not Pillow's warning
         with Image.open(path) as im:
             w, h = im.size
-        return w * h
+            orientation = im.getexif().get(0x0112, 1) if im.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
+        return w * h, orientation if orientation in range(1, 9) else 1
     except Exception:  # noqa: BLE001 - not an image Pillow knows: OpenCV decides below
-        return None
+        return None, 1
 
 
-def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6)) -> np.ndarray:
+def image_pixels(path: str | Path) -> int | None:
+    """Width x height from the header alone; None when Pillow does not know the format."""
+    return image_header(path)[0]
+
+
+# EXIF orientation -> what turns the stored pixels into the photo as it is shown (as Pillow's
+# ImageOps.exif_transpose does): phones store portrait photos sideways with orientation 6 or 8.
+_UPRIGHT = {
+    2: lambda im: cv2.flip(im, 1),
+    3: lambda im: cv2.rotate(im, cv2.ROTATE_180),
+    4: lambda im: cv2.flip(im, 0),
+    5: lambda im: cv2.transpose(im),
+    6: lambda im: cv2.rotate(im, cv2.ROTATE_90_CLOCKWISE),
+    7: lambda im: cv2.flip(cv2.transpose(im), -1),
+    8: lambda im: cv2.rotate(im, cv2.ROTATE_90_COUNTERCLOCKWISE),
+}
+
+
+def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6), upright: bool = True) -> np.ndarray:
     """Decode any image OpenCV understands (JPEG, PNG named .jpg, ...) to BGR uint8; a file above
-    `max_pixels` by its header is refused by name before decoding."""
+    `max_pixels` by its header is refused by name before decoding. `upright`: turned as its EXIF
+    orientation says, as photo viewers show it (keypoints are then in those pixels); labelled data
+    sets pass False, their labels being in the stored pixels."""
     path = Path(path)
     if not path.is_file():
         raise KeypointsError(f"{path}: image file not found")
-    pixels = image_pixels(path)
+    pixels, orientation = image_header(path)
     if pixels is not None and pixels > max_pixels:
         raise KeypointsError(f"{path}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
                              "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
-    return to_bgr(decode(path), str(path))
+    image = to_bgr(decode(path), str(path))
+    return np.ascontiguousarray(_UPRIGHT[orientation](image)) if upright and orientation in _UPRIGHT else image
 
 
 def decode(path: Path, what: str = "empty, corrupt or not an image format") -> np.ndarray:

@@ -84,7 +84,7 @@ class KeypointsDataset(Dataset):
         self.transform, self.input_size, self.frame = transform, input_size, frame
         # Decoding up front surfaces a bad file before training starts, and worker processes forked
         # afterwards share these arrays instead of re-decoding every epoch.
-        self.images = [read_image(self.image_dir / name) for name in names]
+        self.images = [read_image(self.image_dir / name, upright=False) for name in names]
         for name, image, p in zip(names, self.images, points):
             problem = outside(p, image)
             if problem:

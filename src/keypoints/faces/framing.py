@@ -29,7 +29,7 @@ def measure_framing(faces, root, n: int, seed: int) -> dict:
     picked = np.random.default_rng(seed).choice(len(names), min(n, len(names)), replace=False)
     ratios = []
     for i in picked:
-        image = read_image(root / folder / names[i])
+        image = read_image(root / folder / names[i], upright=False)
         found = faces(image)
         if not found:
             continue
