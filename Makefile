@@ -27,7 +27,7 @@ data:
 	fi
 	$(BIN)/python scripts/check_data.py
 
-# The shipped default model's recipe, both stages (about 70 min on 2 CPU cores; README "Training runs"):
+# The shipped default model's recipe, both stages (about 70 min on 2 AVX512-BF16 CPU cores; docs/RESULTS.md "Training runs"):
 # stage 2 fine-tunes stage 1's best checkpoint. Then `python scripts/ship_model.py ckpt_path=<stage 2's
 # best>` makes it the package's default. Any other run: python scripts/train.py ...
 RUN ?= outputs/default_model
