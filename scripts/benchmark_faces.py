@@ -13,6 +13,7 @@ from keypoints.cli import friendly_errors
 from keypoints.faces import load_faces
 from keypoints.io import read_image
 from keypoints.runner import folder_files
+from keypoints import tables
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_faces")
@@ -20,9 +21,8 @@ from keypoints.runner import folder_files
 def main(cfg: DictConfig) -> None:
     stages = {name: load_faces(name) for name in cfg.stages}
     reference = stages[cfg.stages[0]]
-    lines = ["| photo | faces (upright, " + cfg.stages[0] + ") | " + " | ".join(
-        f"{name} at {a:+g}°" for name in cfg.stages for a in cfg.angles) + " |"]
-    lines.append("|" + "---|" * (2 + len(cfg.stages) * len(cfg.angles)))
+    header = ["photo", f"faces (upright, {cfg.stages[0]})", *(f"{name} at {a:+g}°" for name in cfg.stages for a in cfg.angles)]
+    rows = []
     for path in folder_files(cfg.photos):
         photo = read_image(path)
         centres = np.array([[x + w / 2, y + h / 2] for x, y, w, h in (f.box for f in reference(photo))]).reshape(-1, 2)
@@ -35,8 +35,8 @@ def main(cfg: DictConfig) -> None:
                             for cx, cy in geometry.apply(turn, centres))
                 extra = len(boxes) - found
                 cells.append(f"{found}/{len(centres)}" + (f" (+{extra})" if extra > 0 else ""))
-        lines.append(f"| {path.name} | {len(centres)} | " + " | ".join(cells) + " |")
-    print("\n".join(lines))
+        rows.append([path.name, len(centres), *cells])
+    print(tables.markdown(header, rows))
 
 
 if __name__ == "__main__":

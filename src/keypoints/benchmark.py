@@ -23,6 +23,7 @@ from keypoints.data.framing import keypoint_box
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
 from keypoints.metrics import per_face_nme
+from keypoints import tables
 
 
 def ours(detector):
@@ -107,17 +108,18 @@ def load_labelled(csv_path, folder, limit: int | None = None) -> tuple[list[np.n
     return [read_image(Path(folder) / name, upright=False) for name in names], points
 
 
+COLUMNS = ["method", "faces found", "NME 68 (found)", "FR@0.10 (misses fail)", "AUC@0.10", "inner 51 / box: mean",
+           "median", "FR@0.10", "mean offset x, y (px)", "ms / image"]
+
+
 def table(rows: dict[str, dict]) -> str:
     # mean offset: a systematic shift from the labels' convention (dlib's points sit left of and above
     # them); a trained model that learned the convention shows next to none
-    lines = ["| method | faces found | NME 68 (found) | FR@0.10 (misses fail) | AUC@0.10 | inner 51 / box: mean | median "
-             "| FR@0.10 | mean offset x, y (px) | ms / image |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for name, r in rows.items():
-        dx, dy = r["offset_px"]
-        lines.append(f"| {name} | {100 * r['found']:.1f}% | {100 * r['nme']:.2f}% | {100 * r['fr10']:.1f}% "
-                     f"| {r['auc10']:.3f} | {100 * r['box_mean']:.2f}% | {100 * r['box_median']:.2f}% "
-                     f"| {100 * r['box_fr10']:.1f}% | {dx:+.2f}, {dy:+.2f} | {r['ms_per_image']:.1f} |")
-    return "\n".join(lines)
+    return tables.markdown(COLUMNS, [
+        [name, f"{100 * r['found']:.1f}%", f"{100 * r['nme']:.2f}%", f"{100 * r['fr10']:.1f}%", f"{r['auc10']:.3f}",
+         f"{100 * r['box_mean']:.2f}%", f"{100 * r['box_median']:.2f}%", f"{100 * r['box_fr10']:.1f}%",
+         "{:+.2f}, {:+.2f}".format(*r["offset_px"]), f"{r['ms_per_image']:.1f}"]
+        for name, r in rows.items()])
 
 
 def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import yaml
 
 from keypoints.errors import KeypointsError
+from keypoints import tables
 
 COLUMNS = ("best_val_nme", "test_nme", "test_fr10", "test_rmse_px", "epochs", "fit_seconds")
 
@@ -58,12 +59,8 @@ def _fmt(value) -> str:
 
 def markdown_table(rows: list[dict]) -> str:
     keys = swept_keys(rows)
-    header = ["job", *keys, *COLUMNS]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in rows:
-        cells = [r["job"], *(r["overrides"].get(k, "") for k in keys), *(r[c] for c in COLUMNS)]
-        lines.append("| " + " | ".join(_fmt(c) for c in cells) + " |")
-    return "\n".join(lines)
+    return tables.markdown(["job", *keys, *COLUMNS], [
+        [_fmt(c) for c in (r["job"], *(r["overrides"].get(k, "") for k in keys), *(r[c] for c in COLUMNS))] for r in rows])
 
 
 def plot(rows: list[dict], path: Path, metric: str = "best_val_nme") -> None:

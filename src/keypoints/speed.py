@@ -20,6 +20,7 @@ from keypoints.errors import KeypointsError
 from keypoints.io import read_image
 from keypoints.peers import DlibPeer
 from keypoints.runner import folder_files
+from keypoints import tables
 
 COLUMNS = ("method", "backend", "input", "keypoints, batch 1 (ms/face)", "keypoints, batch {batch} (faces/s)",
            "photos/s", "faces found")
@@ -115,12 +116,9 @@ def markdown(result: dict) -> str:
              f"Keypoint stage: medians of {s['repeats']} calls after {s['warmup']} warm-up calls on random inputs. "
              f"Photos: {s['n_photos']} from {s['photos']}, decoded beforehand, medians of {s['photo_repeats']} passes; "
              "faces found are per pass.", ""]
-    header = [c.format(batch=s["batch"]) for c in COLUMNS]
-    lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for r in result["rows"]:
-        cells = [r["method"], r["backend"], r["input"], _fmt(r["latency_ms"], 2), _fmt(r["faces_per_s"], 0),
-                 _fmt(r["photos_per_s"], 2), str(r["faces"])]
-        lines.append("| " + " | ".join(cells) + " |")
+    lines.append(tables.markdown([c.format(batch=s["batch"]) for c in COLUMNS], [
+        [r["method"], r["backend"], r["input"], _fmt(r["latency_ms"], 2), _fmt(r["faces_per_s"], 0),
+         _fmt(r["photos_per_s"], 2), r["faces"]] for r in result["rows"]]))
     return "\n".join(lines + [""] + [f"Note: {n}" for n in result["notes"]]).rstrip() + "\n"
 
 
