@@ -8,12 +8,9 @@ import numpy as np
 import torch
 
 from keypoints import export
+from keypoints.checks import BACKENDS  # the one list of backends, also checked where configs are read
 from keypoints.errors import KeypointsError
 from keypoints.quantize import QUANTIZATION_KEY, saturates_on_this_cpu
-
-# onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
-# checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
-BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
 
 
 class TorchPredictor:
