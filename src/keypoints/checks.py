@@ -16,9 +16,14 @@ def whole(low: int, high: int | None = None):
     return ok, f"a whole number >= {low}" + ("" if high is None else f" and <= {high}")
 
 
+def is_number(value) -> bool:
+    """A real number: not a bool, not NaN."""
+    return isinstance(value, Number) and not isinstance(value, bool) and value == value
+
+
 def number(low: float, inclusive: bool = True):
     def ok(v) -> bool:
-        return isinstance(v, Number) and not isinstance(v, bool) and (v >= low if inclusive else v > low) and v == v
+        return is_number(v) and (v >= low if inclusive else v > low)
     return ok, f"a number {'>=' if inclusive else '>'} {low}"
 
 

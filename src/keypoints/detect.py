@@ -129,8 +129,7 @@ class Detector:
         """The face-crop frame around the keypoint box that a face box predicts, turned by the face's roll."""
         k, (x, y, w, h) = self.faces.keypoint_box, face.box
         side, angle = max(w, h), face.roll if self.upright else 0.0
-        c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
-        shift = np.array([[c, -s], [s, c]]) @ np.array([k["shift_x"], k["shift_y"]]) * side  # upright frame -> photo
+        shift = geometry.rotation(angle) @ np.array([k["shift_x"], k["shift_y"]]) * side  # upright frame -> photo
         centre = np.array([x + w / 2.0, y + h / 2.0]) + shift
         return geometry.square_to_input(centre, self.frame.scale * k["side"] * side, self.size, angle)
 

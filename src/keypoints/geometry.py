@@ -53,6 +53,13 @@ def to_original(pred_normalized, from_input, size: int):
     return apply(from_input, denormalize(pred_normalized, size))
 
 
+def rotation(angle: float) -> np.ndarray:
+    """The 2x2 matrix that turns column vectors by `angle` degrees, clockwise on screen (y down):
+    R @ v turns v; for row vectors, points @ R turns them back by `angle`."""
+    c, s = np.cos(np.radians(angle)), np.sin(np.radians(angle))
+    return np.array([[c, -s], [s, c]])
+
+
 def square_to_input(centre, side: float, size: int, angle: float = 0.0, mirror: bool = False) -> np.ndarray:
     """Affine mapping a square (centre, side, rotated by `angle` degrees) onto a `size` x `size` input,
     optionally mirrored left-right (x -> size - x, the continuous mirror that `crop` samples exactly)."""

@@ -39,9 +39,9 @@ class FaceFrame:
         `roll` (degrees, as landmarks.roll measures it): the frame is turned by it, so the face
         stands upright in the input, and framed on the keypoints' box in that upright frame."""
         if roll:
-            c, s = np.cos(np.radians(roll)), np.sin(np.radians(roll))
-            centre, side = keypoint_box(points @ np.array([[c, -s], [s, c]]))  # the points turned upright
-            centre = centre @ np.array([[c, s], [-s, c]])  # that box's centre, back in the photo
+            turn = geometry.rotation(roll)
+            centre, side = keypoint_box(points @ turn)  # the points turned upright
+            centre = turn @ centre  # that box's centre, back in the photo
         else:
             centre, side = keypoint_box(points)
         angle, mirror = roll, False

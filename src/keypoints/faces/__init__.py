@@ -25,10 +25,6 @@ class FoundFace:
     roll: float = 0.0  # degrees: the eye line's turn from level, clockwise on screen (y down) positive
 
 
-def is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-
-
 def check_knob(ok: bool, key: str, value, allowed: str) -> None:
     """One line naming a face-stage knob whose value is not allowed."""
     if not ok:

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import numpy as np
 
+from keypoints import geometry
 from keypoints.io import read_image
 
 
 def upright(points: np.ndarray, centre: np.ndarray, roll: float) -> np.ndarray:
     """(N, 2) image points -> the face's upright frame around `centre` (the roll undone)."""
-    c, s = np.cos(np.radians(roll)), np.sin(np.radians(roll))
-    return (points - centre) @ np.array([[c, -s], [s, c]])
+    return (points - centre) @ geometry.rotation(roll)
 
 
 def measure_framing(faces, root, n: int, seed: int) -> dict:

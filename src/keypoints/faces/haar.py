@@ -7,7 +7,8 @@ import numpy as np
 
 from keypoints import geometry
 from keypoints.errors import KeypointsError
-from keypoints.faces import FoundFace, check_knob, is_number
+from keypoints.checks import is_number
+from keypoints.faces import FoundFace, check_knob
 from keypoints.io import shrink
 
 
@@ -31,14 +32,13 @@ class HaarCascade:
             raise KeypointsError(f"detector=haar needs OpenCV 4 (OpenCV {cv2.__version__} has no Haar cascades): "
                                  "pip install 'keypoints[haar]', or use detector=yunet")
         check_knob(is_number(scale_factor) and scale_factor > 1.0, "scale_factor", scale_factor, "a number > 1")
-        for key, value in (("min_neighbors", min_neighbors), ("turned_min_neighbors", turned_min_neighbors),
-                           ("min_size", min_size), ("max_side", max_side)):
-            check_knob(isinstance(value, int) and value >= (1 if "size" in key or "side" in key else 0), key, value,
-                   "a whole number" + (" >= 1" if "size" in key or "side" in key else " >= 0"))
+        for key, value, low in (("min_neighbors", min_neighbors, 0), ("turned_min_neighbors", turned_min_neighbors, 0),
+                                ("min_size", min_size, 1), ("max_side", max_side, 1)):
+            check_knob(isinstance(value, int) and value >= low, key, value, f"a whole number >= {low}")
         check_knob(is_number(min_size_fraction) and 0 <= min_size_fraction < 1, "min_size_fraction",
-               min_size_fraction, "a share in [0, 1)")
+                   min_size_fraction, "a share in [0, 1)")
         check_knob(isinstance(angles, (list, tuple)) and len(angles) > 0 and all(is_number(a) for a in angles),
-               "angles", angles, "a non-empty list of degrees, e.g. [0, -25, 25]")
+                   "angles", angles, "a non-empty list of degrees, e.g. [0, -25, 25]")
         path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
         self.classifier = cv2.CascadeClassifier(str(path))
         if self.classifier.empty():

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 
 from keypoints.errors import KeypointsError
-from keypoints.faces import FoundFace, check_knob, is_number
+from keypoints.checks import is_number
+from keypoints.faces import FoundFace, check_knob
 from keypoints.io import shrink
 
 SHIPPED = Path(__file__).parent / "yunet" / "yunet_n_640_640.onnx"
