@@ -89,8 +89,8 @@ def test_missing_root_says_what_to_do(tmp_path):
     "row, message",
     [
         ("a.jpg," + ",".join(["1.0"] * 135), r"training_frames_keypoints.csv:2: expected 137 columns.*got 136"),
-        ("a.jpg," + ",".join(["1.0"] * 135 + ["nan"]), r"training_frames_keypoints.csv:2: NaN or infinite coordinate for a.jpg"),
-        ("a.jpg," + ",".join(["1.0"] * 135 + ["x"]), r"training_frames_keypoints.csv:2: non-numeric coordinate"),
+        ("a.jpg," + ",".join(["1.0"] * 135 + ["nan"]), r"training_frames_keypoints.csv:2: NaN or infinite value for a.jpg"),
+        ("a.jpg," + ",".join(["1.0"] * 135 + ["x"]), r"training_frames_keypoints.csv:2: non-numeric value"),
     ],
 )
 def test_bad_csv_rows_are_named(tmp_path, row, message):

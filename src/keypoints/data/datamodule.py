@@ -6,7 +6,7 @@ import lightning as L
 import numpy as np
 import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
-from torch.utils.data import DataLoader
+from torch.utils.data import ConcatDataset, DataLoader, WeightedRandomSampler
 
 from keypoints.data.dataset import KeypointsDataset, read_annotations
 from keypoints.data.framing import FaceFrame
@@ -23,7 +23,11 @@ def seed_augmentation(worker_id: int | None = None) -> None:
         _seed(info.dataset, torch.initial_seed() % 2**32)
 
 
-def _seed(dataset: KeypointsDataset, seed: int) -> None:
+def _seed(dataset: KeypointsDataset | ConcatDataset, seed: int) -> None:
+    if isinstance(dataset, ConcatDataset):  # the training split with extra sources
+        for i, part in enumerate(dataset.datasets):
+            _seed(part, seed + 2 * i)
+        return
     dataset.transform.set_random_seed(seed)
     if dataset.frame is not None:
         dataset.frame.set_random_seed(seed + 1)
@@ -45,8 +49,16 @@ class KeypointsDataModule(L.LightningDataModule):
         num_workers: int = 0,
         train_frame: FaceFrame | None = None,
         eval_frame: FaceFrame | None = None,
+        sources: dict | None = None,
+        train_weight: float = 1.0,
+        epoch_size: int | None = None,
     ):
-        """`train_frame` / `eval_frame`: face-framed crops (keypoints.data.framing); None: whole frames."""
+        """`train_frame` / `eval_frame`: face-framed crops (keypoints.data.framing); None: whole frames.
+        `sources`: more training faces, by name: {labels: CSV, images: folder, weight, min_confidence,
+        by_confidence, train_frame, train_transform} (pseudo-labelled photos, say; None frame or
+        transform: the main ones). Each batch then draws from the labelled training split with
+        probability `train_weight` and from each source with its `weight` (normalised), `epoch_size`
+        faces an epoch (None: all faces of all sources); validation and test stay the data set's."""
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
             raise KeypointsError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
@@ -55,7 +67,9 @@ class KeypointsDataModule(L.LightningDataModule):
         self.val_fraction, self.split_seed = val_fraction, split_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.train_frame, self.eval_frame = train_frame, eval_frame
+        self.sources, self.train_weight, self.epoch_size = dict(sources or {}), train_weight, epoch_size
         self.datasets: dict[str, KeypointsDataset] = {}
+        self.sample_weights: torch.Tensor | None = None
 
     def _check_root(self) -> None:
         if not self.root.is_dir():
@@ -76,12 +90,37 @@ class KeypointsDataModule(L.LightningDataModule):
             self.datasets["train"] = self._dataset("train", [names[i] for i in train], points[train], self.train_transform, self.train_frame)
             self.datasets["val"] = self._dataset("train", [names[i] for i in val], points[val], self.eval_transform, self.eval_frame)
             _seed(self.datasets["train"], torch.initial_seed() % 2**32)  # set by `seed=`
+            if self.sources:
+                self._add_sources()
         if stage in ("test", None) and "test" not in self.datasets:
             names, points = read_annotations(self.root / SPLITS["test"][1])
             self.datasets["test"] = self._dataset("test", names, points, self.eval_transform, self.eval_frame)
 
+    def _add_sources(self) -> None:
+        """The training split and the extra sources as one data set, sampled by source weight."""
+        parts, weights = [self.datasets["train"]], [torch.full((len(self.datasets["train"]),), self.train_weight / len(self.datasets["train"]))]
+        for name, src in self.sources.items():
+            labels = Path(src["labels"])
+            names, points, confidence = read_annotations(labels, with_confidence=True)
+            keep = confidence >= src.get("min_confidence", 0.0)
+            if not keep.any():
+                raise KeypointsError(f"data.sources.{name}: no face of {labels} has confidence >= {src.get('min_confidence')}")
+            frame = src.get("train_frame") or self.train_frame
+            part = KeypointsDataset(Path(src["images"]), [n for n, k in zip(names, keep) if k], points[keep],
+                                    src.get("train_transform") or self.train_transform, self.input_size, frame)
+            w = torch.as_tensor(confidence[keep] if src.get("by_confidence", False) else np.ones(keep.sum()), dtype=torch.float64)
+            parts.append(part)
+            weights.append(src.get("weight", 1.0) * w / w.sum())
+        self.datasets["train"] = ConcatDataset(parts)
+        _seed(self.datasets["train"], torch.initial_seed() % 2**32)
+        self.sample_weights = torch.cat([w.double() for w in weights])
+
     def _loader(self, split: str, shuffle: bool, batch_size: int) -> DataLoader:
         sampler = None
+        if split == "train" and self.sample_weights is not None:
+            # Lightning wraps this sampler for DDP (each process draws its share of the epoch)
+            sampler = WeightedRandomSampler(self.sample_weights, self.epoch_size or len(self.sample_weights))
+            shuffle = False
         if split != "train" and self.trainer is not None and self.trainer.world_size > 1:
             # Lightning's default sampler pads the split with repeats to divide it evenly across
             # processes, which would count some faces twice; this one gives every face exactly once.
@@ -97,11 +136,11 @@ class KeypointsDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             worker_init_fn=seed_augmentation,
-            drop_last=shuffle,  # a last train batch of one would break batch norm; eval keeps every face
+            drop_last=split == "train",  # a last train batch of one would break batch norm; eval keeps every face
         )
 
     def train_dataloader(self) -> DataLoader:
-        n = len(self.datasets["train"])
+        n = len(self.datasets["train"]) if self.sample_weights is None else self.epoch_size or len(self.sample_weights)
         if n < self.batch_size:  # the last partial batch is dropped: zero steps would be trained
             raise KeypointsError(f"{self.root / SPLITS['train'][1]}: {n} training faces after the validation split, "
                                  f"fewer than one batch (data.batch_size={self.batch_size}); lower data.batch_size")

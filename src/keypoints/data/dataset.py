@@ -18,33 +18,38 @@ from keypoints.landmarks import FLIP
 NUM_POINTS = 68
 
 
-def read_annotations(csv_path: Path) -> tuple[list[str], np.ndarray]:
-    """File names and (N, 68, 2) float32 keypoints; any malformed row stops with its row number."""
+def read_annotations(csv_path: Path, with_confidence: bool = False):
+    """File names and (N, 68, 2) float32 keypoints; any malformed row stops with its row number.
+    `with_confidence`: also (N,) per-face confidences, from a last `confidence` column (as
+    scripts/pseudo_label.py writes) or 1 for every face of a hand-labelled CSV."""
     if not csv_path.is_file():
         raise KeypointsError(f"{csv_path}: annotation CSV not found (set data.root, or run `make data`)")
-    names, points = [], []
+    names, points, confidences = [], [], []
     with open(csv_path, newline="") as f:
         rows = csv.reader(f)
-        next(rows, None)  # header: ",0,1,...,135"
+        header = next(rows, None) or []  # ",0,1,...,135" (and ",confidence")
+        scored = bool(header) and header[-1] == "confidence"
+        columns = 1 + 2 * NUM_POINTS + scored
         for line, row in enumerate(rows, start=2):
-            if len(row) != 1 + 2 * NUM_POINTS:
-                raise KeypointsError(
-                    f"{csv_path}:{line}: expected {1 + 2 * NUM_POINTS} columns (file name + 136 coordinates), got {len(row)}"
-                )
+            if len(row) != columns:
+                raise KeypointsError(f"{csv_path}:{line}: expected {columns} columns (file name + 136 coordinates"
+                                     f"{' + confidence' if scored else ''}), got {len(row)}")
             try:
                 values = [float(v) for v in row[1:]]
             except ValueError as e:
-                raise KeypointsError(f"{csv_path}:{line}: non-numeric coordinate ({e})") from None
+                raise KeypointsError(f"{csv_path}:{line}: non-numeric value ({e})") from None
             if not all(math.isfinite(v) for v in values):
-                raise KeypointsError(f"{csv_path}:{line}: NaN or infinite coordinate for {row[0]}")
-            problem = degenerate(np.asarray(values, np.float32).reshape(NUM_POINTS, 2))
+                raise KeypointsError(f"{csv_path}:{line}: NaN or infinite value for {row[0]}")
+            problem = degenerate(np.asarray(values[: 2 * NUM_POINTS], np.float32).reshape(NUM_POINTS, 2))
             if problem:
                 raise KeypointsError(f"{csv_path}:{line}: {row[0]}: {problem}; fix or remove the row")
             names.append(row[0])
-            points.append(values)
+            points.append(values[: 2 * NUM_POINTS])
+            confidences.append(values[-1] if scored else 1.0)
     if not names:
         raise KeypointsError(f"{csv_path}: no annotated rows")
-    return names, np.asarray(points, np.float32).reshape(-1, NUM_POINTS, 2)
+    points = np.asarray(points, np.float32).reshape(-1, NUM_POINTS, 2)
+    return (names, points, np.asarray(confidences, np.float32)) if with_confidence else (names, points)
 
 
 def degenerate(points: np.ndarray) -> str | None:
