@@ -41,6 +41,11 @@ test:
 sweep:
 	$(BIN)/python scripts/train.py -m experiment=dropout_sweep $(ARGS)
 
+# The web demo and REST API on http://127.0.0.1:8000/ (ARGS="port=8080 host=0.0.0.0" to change).
+.PHONY: demo
+demo:
+	$(BIN)/python scripts/serve.py $(ARGS)
+
 clean:
 	find outputs -mindepth 1 -not -name .gitkeep -delete
 	rm -rf .pytest_cache wandb lightning_logs

@@ -54,6 +54,16 @@ RULES = {
     "num_test": whole(1),
     "tile": whole(16),
     "limit": optional(whole(1)),
+    # web demo (scripts/serve.py) and its load test
+    "host": ((lambda v: isinstance(v, str) and v.strip() != ""), "a host name or address (127.0.0.1, 0.0.0.0, ...)"),
+    "port": whole(0, 65535),
+    "max_upload_mb": number(0.0, inclusive=False),
+    "max_concurrency": whole(1),
+    "max_queue": whole(0),
+    "log_level": one_of("critical", "error", "warning", "info", "debug", "trace"),
+    "requests": whole(1),
+    "concurrency": whole(1),
+    "timeout_s": number(0.0, inclusive=False),
     # training
     "data.batch_size": whole(1),
     "data.eval_batch_size": whole(1),

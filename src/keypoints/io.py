@@ -1,6 +1,8 @@
 """Reading images by content (not by extension) into OpenCV's BGR uint8 layout, within a pixel budget."""
 
+from io import BytesIO
 from pathlib import Path
+from typing import BinaryIO
 
 import cv2
 import numpy as np
@@ -10,6 +12,10 @@ from keypoints.errors import KeypointsError
 # A photo above this many megapixels is refused by name before it is decoded (a 30000 x 30000
 # PNG of a few hundred KB would need 2.7 GB as BGR): CLIs set it with `max_megapixels`.
 MAX_MEGAPIXELS = 100
+
+
+class TooManyPixels(KeypointsError):
+    """A photo above the pixel budget (by its header): a server answers it with 413, not 415."""
 
 
 def to_bgr(image, source: str = "image") -> np.ndarray:
@@ -30,7 +36,7 @@ def to_bgr(image, source: str = "image") -> np.ndarray:
     raise KeypointsError(f"{source}: unsupported image shape {image.shape}; expected gray, BGR or BGRA")
 
 
-def image_header(path: str | Path) -> tuple[int | None, int]:
+def image_header(path: str | Path | BinaryIO) -> tuple[int | None, int]:
     """(width x height, EXIF orientation 1-8) from the file's header alone (Pillow reads no pixels
     for it); (None, 1) when Pillow does not know the format (OpenCV may still decode it)."""
     from PIL import Image
@@ -71,27 +77,39 @@ def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6), up
     path = Path(path)
     if not path.is_file():
         raise KeypointsError(f"{path}: image file not found")
-    pixels, orientation = image_header(path)
+    return image_from_bytes(np.fromfile(path, dtype=np.uint8), str(path), max_pixels, upright)
+
+
+def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = int(MAX_MEGAPIXELS * 1e6),
+                     upright: bool = True) -> np.ndarray:
+    """An encoded image held in memory (a file's bytes, an upload) -> BGR uint8, as read_image
+    reads a file; `source` names it in errors. Nothing is written to disk."""
+    data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    pixels, orientation = image_header(BytesIO(data))
     if pixels is not None and pixels > max_pixels:
-        raise KeypointsError(f"{path}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
-                             "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
-    image = to_bgr(decode(path), str(path))
+        raise TooManyPixels(f"{source}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
+                            "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
+    image = to_bgr(decode_buffer(data, source), source)
     return np.ascontiguousarray(_UPRIGHT[orientation](image)) if upright and orientation in _UPRIGHT else image
 
 
 def decode(path: Path, what: str = "empty, corrupt or not an image format") -> np.ndarray:
     """The file's pixels as OpenCV decodes them (gray, BGR or BGRA; 16-bit brought to 8), or one line."""
-    data = np.fromfile(path, dtype=np.uint8)
+    return decode_buffer(np.fromfile(path, dtype=np.uint8), str(path), what)
+
+
+def decode_buffer(data: np.ndarray, source: str, what: str = "empty, corrupt or not an image format") -> np.ndarray:
+    """Encoded bytes (uint8 array) -> pixels as OpenCV decodes them, as `decode`; `source` names them in errors."""
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error as e:
-        raise KeypointsError(f"{path}: not a readable image ({str(e).strip().splitlines()[-1][:120]})") from None
+        raise KeypointsError(f"{source}: not a readable image ({str(e).strip().splitlines()[-1][:120]})") from None
     if image is None or image.size == 0:
-        raise KeypointsError(f"{path}: not a readable image ({what})")
+        raise KeypointsError(f"{source}: not a readable image ({what})")
     if image.dtype == np.uint16:  # 16-bit PNGs: keep the significant byte
         image = (image >> 8).astype(np.uint8)
     elif image.dtype != np.uint8:  # 32-bit float TIFF / EXR and the like: not a photo this reads
-        raise KeypointsError(f"{path}: {image.dtype} pixels; expected an 8- or 16-bit image")
+        raise KeypointsError(f"{source}: {image.dtype} pixels; expected an 8- or 16-bit image")
     return image
 
 

@@ -1,0 +1,193 @@
+"""The web demo and its REST API: FastAPI on uvicorn, the Detector loaded once per inference slot.
+
+    POST /api/detect    multipart field `file` -> the JSON scripts/detect.py writes for that photo
+    POST /api/filter    the same upload, `?overlay=sunglasses|moustache|hat|keypoints` -> the picture as PNG
+    POST /api/annotate  the page's call: {"record": <detect.py's JSON>, "image": <the picture, a JPEG data URL>}
+    GET  /api/info      the overlays on offer and the limits;  GET / the page (static/index.html)
+
+An upload is read from the request stream into memory (never a temporary file) and refused by its
+size before anything is decoded. Photos go through the model `max_concurrency` at a time, in worker
+threads so the event loop keeps answering; past `max_queue` waiting requests the answer is 503.
+Every refusal is one line: {"detail": "..."}.
+"""
+
+import asyncio
+import base64
+import json
+import socket
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import PurePosixPath
+
+import cv2
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from python_multipart import FormParser
+from python_multipart.exceptions import FormParserError
+from python_multipart.multipart import parse_options_header
+
+from keypoints import filters, runner, viz
+from keypoints.detect import load_detector
+from keypoints.errors import KeypointsError
+from keypoints.io import TooManyPixels, image_from_bytes
+
+FORM_SLACK = 64 * 1024  # room for the multipart headers and boundaries around a file of the full limit
+PLAIN = "keypoints"  # the picture scripts/detect.py draws (boxes, scores, keypoints, pose axes): the first "filter"
+
+
+@dataclass
+class Upload:
+    name: str  # the file's name as the client sent it, without folders
+    data: bytes
+
+
+def create_app(cfg) -> FastAPI:
+    """The app for a composed conf/serve.yaml; the detectors are loaded (and the config checked) here."""
+    limit, max_pixels = int(cfg.max_upload_mb * 2**20), int(cfg.max_megapixels * 1e6)
+    overlays, placements = _overlays(cfg), {k: dict(v) for k, v in cfg.placements.items()}
+    # A Detector is not thread-safe (the face stage keeps its input size), so each slot has its own:
+    # this queue of idle detectors is the semaphore that bounds inference to max_concurrency.
+    idle: asyncio.Queue = asyncio.Queue()
+    for _ in range(cfg.max_concurrency):
+        idle.put_nowait(load_detector(cfg, cfg.ckpt_path))
+    page = (resources.files("keypoints.web") / "static" / "index.html").read_text()
+    app = FastAPI(title="keypoints", summary="68 facial landmarks for every face in a photo")
+    busy = 0  # requests holding or waiting for a detector
+
+    def work(detector, upload: Upload, overlay: str | None, ext: str):
+        """In a worker thread: decode, detect, record, and draw the picture when `overlay` is given."""
+        try:
+            image = image_from_bytes(upload.data, upload.name, max_pixels)
+        except TooManyPixels as e:
+            raise HTTPException(413, str(e)) from None
+        except KeypointsError as e:
+            raise HTTPException(415, str(e)) from None
+        faces = detector(image)
+        record = runner.record(faces, image, image=upload.name)
+        if overlay is None:
+            return record, None
+        if overlay == PLAIN:
+            picture = viz.draw_faces(image, faces, pose=cfg.draw_pose)
+        else:
+            picture = filters.apply(image, faces, *overlays[overlay], placements)
+        ok, encoded = cv2.imencode(ext, picture)
+        if not ok:
+            raise KeypointsError(f"{upload.name}: the picture could not be encoded as {ext}")
+        return record, encoded.tobytes()
+
+    async def infer(request: Request, overlay: str | None = None, ext: str = ".png"):
+        nonlocal busy
+        upload = await read_upload(request, limit)  # read first: a client hears a refusal best once it has sent
+        if overlay is not None and overlay not in (PLAIN, *overlays):
+            raise HTTPException(422, f"overlay={overlay}: unknown; choose one of {', '.join((PLAIN, *overlays))}")
+        if busy >= cfg.max_concurrency + cfg.max_queue:
+            raise HTTPException(503, f"busy: {busy} photos in progress or waiting; try again in a moment")
+        busy += 1
+        try:
+            detector = await idle.get()
+            try:  # a cancelled request still waits for its thread, so the detector is never shared
+                return await run_in_threadpool(work, detector, upload, overlay, ext)
+            finally:
+                idle.put_nowait(detector)
+        finally:
+            busy -= 1
+
+    @app.exception_handler(Exception)
+    async def one_line(request: Request, error: Exception):  # the traceback goes to the server's log
+        first = (str(error).strip().splitlines() or [""])[0][:200]
+        return JSONResponse({"detail": f"internal error: {type(error).__name__}: {first}"}, status_code=500)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def index():
+        return page
+
+    @app.get("/api/info")
+    async def info():
+        return {"overlays": [PLAIN, *overlays], "max_upload_mb": cfg.max_upload_mb,
+                "max_megapixels": cfg.max_megapixels}
+
+    @app.post("/api/detect", openapi_extra=UPLOAD_DOC)
+    async def detect(request: Request):
+        record, _ = await infer(request)
+        return Response(json.dumps(record), media_type="application/json")  # as detect.py writes it
+
+    @app.post("/api/filter", openapi_extra=UPLOAD_DOC, response_class=Response)
+    async def filter_(request: Request, overlay: str = "sunglasses"):
+        _, png = await infer(request, overlay, ".png")
+        return Response(png, media_type="image/png")
+
+    @app.post("/api/annotate", openapi_extra=UPLOAD_DOC)
+    async def annotate(request: Request, overlay: str = PLAIN):
+        record, jpeg = await infer(request, overlay, ".jpg")
+        image = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+        return Response(json.dumps({"record": record, "image": image}), media_type="application/json")
+
+    return app
+
+
+UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+    "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
+
+
+async def read_upload(request: Request, limit: int) -> Upload:
+    """The multipart field `file`, kept in memory as it streams in: refused by its declared
+    Content-Length, and again by the bytes that arrive, before any of it is decoded."""
+    too_large = HTTPException(413, f"upload above the limit of {limit / 2**20:g} MB (max_upload_mb=)")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit + FORM_SLACK:
+        raise too_large
+    ctype, params = parse_options_header(request.headers.get("content-type"))
+    if ctype != b"multipart/form-data" or b"boundary" not in params:
+        raise HTTPException(415, "send the photo as multipart/form-data in the field 'file' (curl -F file=@photo.jpg ...)")
+    files = []
+    # MAX_MEMORY_FILE_SIZE: python-multipart would otherwise spill a file above 1 MB to a temporary file
+    parser = FormParser("multipart/form-data", None, files.append, boundary=params[b"boundary"],
+                        config={"MAX_MEMORY_FILE_SIZE": float("inf")})
+    received = 0
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            if received > limit + FORM_SLACK:
+                raise too_large
+            parser.write(chunk)
+        parser.finalize()
+    except FormParserError as e:
+        raise HTTPException(400, f"malformed multipart upload ({str(e).splitlines()[0][:120]})") from None
+    upload = next((f for f in files if f.field_name == b"file"), None)
+    if upload is None:
+        raise HTTPException(400, "no file: send the photo in the multipart field 'file'")
+    name = PurePosixPath((upload.file_name or b"").decode("utf-8", "replace").replace("\\", "/")).name or "upload"
+    data = upload.file_object.getvalue()
+    if not data:
+        raise HTTPException(400, f"{name}: empty upload")
+    if len(data) > limit:
+        raise too_large
+    return Upload(name, data)
+
+
+def _overlays(cfg) -> dict:
+    """name -> (BGRA overlay, kind) for every overlay whose file is there (sunglasses always is)."""
+    found = {}
+    for name in cfg.overlay_files:
+        try:
+            found[name] = filters.load_overlay(name, cfg.overlay_dir, None, dict(cfg.overlay_files))
+        except KeypointsError as e:
+            print(f"note: {e}; not offered", flush=True)
+    return found
+
+
+def serve(cfg) -> None:
+    """Loads the detectors, listens on cfg.host:cfg.port (0: any free port), prints the address, serves until Ctrl-C."""
+    import uvicorn
+
+    app = create_app(cfg)
+    family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+    try:  # bound here, so a busy port is one line rather than uvicorn's log and exit
+        sock = socket.create_server((cfg.host, cfg.port), family=family)
+    except OSError as e:
+        reason = (e.strerror or str(e)).split(" (while attempting")[0]  # Python's addition repeats the address
+        raise KeypointsError(f"{cfg.host}:{cfg.port}: cannot listen there ({reason}); choose another port= or host=") from None
+    host, port = sock.getsockname()[:2]
+    print(f"keypoints demo on http://{f'[{host}]' if family == socket.AF_INET6 else host}:{port}/ (Ctrl-C stops it)", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level=cfg.log_level, timeout_graceful_shutdown=5)).run(sockets=[sock])
