@@ -8,7 +8,7 @@ DATA_URL := https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/5aea
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 ARGS ?=
 
-.PHONY: setup data train test sweep clean
+.PHONY: setup data train test sweep clean teacher-env pseudo-labels
 
 setup: $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
@@ -34,6 +34,21 @@ RUN ?= outputs/default_model
 train:
 	$(BIN)/python scripts/train.py experiment=face_resnet hydra.run.dir=$(RUN)/stage1 $(ARGS)
 	$(BIN)/python scripts/train.py experiment=face_resnet_finetune init_from=$(RUN)/stage1 hydra.run.dir=$(RUN)/stage2 $(ARGS)
+
+# Teachers for scripts/pseudo_label.py: MediaPipe 0.10.21 (the last wheel that ships its models; numpy < 2) in its own venv.
+TEACHER_VENV ?= .venv-mediapipe
+teacher-env: $(TEACHER_VENV)/bin/python
+	$(TEACHER_VENV)/bin/pip install -q "mediapipe==0.10.21" "numpy<2"
+
+$(TEACHER_VENV)/bin/python:
+	$(PYTHON) -m venv $(TEACHER_VENV)
+
+# Labels for the unlabelled wild photos (conf/data/face_wild.yaml reads them from $(PSEUDO)).
+WILD ?= $(or $(KEYPOINTS_WILD),$(or $(KEYPOINTS_SHARED),../shared)/data/wild)
+PSEUDO ?= outputs/pseudo
+pseudo-labels: teacher-env
+	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/aflw/unlabelled output=$(PSEUDO)/aflw.csv overwrite=true
+	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/lfw output=$(PSEUDO)/lfw.csv overwrite=true
 
 test:
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)   # two workers: most tests wait on a CLI starting up

@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> None:
     if cfg.labels:  # any labelled folder in the Udacity CSV layout
         images, truths = benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit)
     else:
-        images, truths = benchmark.load_test_split(cfg.data_root, cfg.limit)
+        images, truths = benchmark.load_test_split(cfg.paths.data_dir, cfg.limit)
     methods = {}
     for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
         detector = load_detector(cfg, ckpt_path=path)

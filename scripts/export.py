@@ -1,7 +1,7 @@
 """A checkpoint as one ONNX or TorchScript file: `python scripts/export.py ckpt_path=CKPT [format=torchscript]`.
 
 `quantize=int8` writes the ONNX model with 8-bit weights and activations (keypoints.quantize),
-calibrated on training photos of `calibration.root`, for backend=onnxruntime-int8 or ckpt_path=<the file>.
+calibrated on training photos of `paths.data_dir`, for backend=onnxruntime-int8 or ckpt_path=<the file>.
 """
 
 import tempfile
@@ -36,7 +36,7 @@ def main(cfg: DictConfig) -> None:
         path = export(detector.module, cfg.output, cfg.format, checkpoint=source)
         print(f"{path}: {cfg.format} model of {source}")
         return
-    photos = training_photos(cfg.calibration.root, cfg.calibration.photos, cfg.calibration.seed)
+    photos = training_photos(cfg.paths.data_dir, cfg.calibration.photos, cfg.calibration.seed)
     batches = calibration_inputs(detector, photos)
     with tempfile.TemporaryDirectory(prefix="keypoints-export-") as tmp:
         path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), cfg.output, batches,

@@ -28,7 +28,7 @@ def main(cfg: DictConfig) -> None:
         point_map = None
         if not getattr(teacher, "points_are_ours", False):
             folder, csv_name = SPLITS["train"]
-            root, limit = Path(cfg.calibration.root), cfg.calibration.limit
+            root, limit = Path(cfg.paths.data_dir), cfg.calibration.limit
             names, labels = read_annotations(root / csv_name)
             pl.progress(f"{teacher.name}: fitting its points to ours on {len(names[:limit])} training photos")
             point_map, report = pl.calibrate(teacher, [root / folder / n for n in names[:limit]], labels[:limit],

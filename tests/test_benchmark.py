@@ -46,7 +46,7 @@ def test_mean_offset_is_the_signed_shift_of_found_faces():
 
 def test_benchmark_script_writes_table_json_and_curve(tiny_root, tiny_checkpoint, tiny_face_checkpoint, tmp_path):
     out = tmp_path / "bench"
-    proc = run_script("benchmark.py", f"data_root={tiny_root}", "default_model=false", "peers=false",
+    proc = run_script("benchmark.py", f"paths.data_dir={tiny_root}", "default_model=false", "peers=false",
                       f"ckpt_paths=[{tiny_checkpoint},{tiny_face_checkpoint}]", f"output={out}",
                       f"hydra.run.dir={tmp_path / 'run'}")
     rows = json.loads((out / "benchmark.json").read_text())
@@ -71,6 +71,6 @@ def test_benchmark_runs_on_any_labelled_folder(tiny_face_checkpoint, tmp_path):
 
 
 def test_benchmark_without_data_is_one_line(tmp_path):
-    proc = run_script("benchmark.py", f"data_root={tmp_path / 'nope'}", "peers=false",
+    proc = run_script("benchmark.py", f"paths.data_dir={tmp_path / 'nope'}", "peers=false",
                       f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "nope" in proc.stderr

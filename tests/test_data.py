@@ -81,7 +81,7 @@ def datamodule(root) -> KeypointsDataModule:
 
 
 def test_missing_root_says_what_to_do(tmp_path):
-    with pytest.raises(KeypointsError, match=r"nowhere does not exist: set data.root.*make data"):
+    with pytest.raises(KeypointsError, match=r"nowhere does not exist: set paths.data_dir.*make data"):
         datamodule(tmp_path / "nowhere").setup("fit")
 
 

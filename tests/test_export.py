@@ -86,7 +86,7 @@ def test_int8_export_detects_like_its_checkpoint(tiny_face_checkpoint, tiny_root
     Detector cuts from the data set's training photos, the keypoints metadata kept, and the file
     detects like the checkpoint it came from."""
     out = tmp_path / "face.int8.onnx"
-    proc = run_script("export.py", f"ckpt_path={tiny_face_checkpoint}", "quantize=int8", f"calibration.root={tiny_root}",
+    proc = run_script("export.py", f"ckpt_path={tiny_face_checkpoint}", "quantize=int8", f"paths.data_dir={tiny_root}",
                       "calibration.photos=6", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}")
     assert "int8 onnx model" in proc.stdout and proc.stderr.count("\n") <= 1
     ops = {node.op_type for node in onnx.load(str(out)).graph.node}
@@ -124,7 +124,7 @@ def test_a_full_range_int8_file_is_refused_on_an_x86_cpu_without_vnni(tiny_face_
     such a file there is one line naming it; with VNNI (or off x86) it runs."""
     out = tmp_path / "full.int8.onnx"
     run_script("export.py", f"ckpt_path={tiny_face_checkpoint}", "quantize=int8", "reduce_range=false",
-               f"calibration.root={tiny_root}", "calibration.photos=3", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}")
+               f"paths.data_dir={tiny_root}", "calibration.photos=3", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}")
     monkeypatch.setattr(quantize, "is_x86", lambda: True)
     monkeypatch.setattr(quantize, "cpu_has_vnni", lambda: False)
     with pytest.raises(KeypointsError, match=f"{out}: int8 model with 8-bit weights, which saturate on this CPU"):
@@ -151,7 +151,7 @@ def test_vnni_is_read_from_the_cpu_flags(tmp_path):
      "backend=onnxruntime-int8 runs an int8 .onnx file, not a checkpoint"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int4"], "quantize='int4': unknown"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "format=torchscript"], "quantize=int8 needs format=onnx"),
-    ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "calibration.root={tmp}/nowhere"],
+    ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "paths.data_dir={tmp}/nowhere"],
      "{tmp}/nowhere/training_frames_keypoints.csv: annotation CSV not found"),
 ])  # fmt: skip
 def test_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path, script, overrides, message):

@@ -117,7 +117,7 @@ def test_bad_values_through_the_real_cli_are_one_line(tmp_path, override, messag
 
 
 def test_visualize_refuses_a_face_index_beyond_the_test_split(tiny_checkpoint, tiny_root, tmp_path):
-    proc = run_script("visualize.py", f"ckpt_path={tiny_checkpoint}", f"data_root={tiny_root}", "face_index=99",
+    proc = run_script("visualize.py", f"ckpt_path={tiny_checkpoint}", f"paths.data_dir={tiny_root}", "face_index=99",
                       "plots=[conv1]", f"output={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and "face_index=99: the test split has 8 faces (0 to 7)" in proc.stderr
 

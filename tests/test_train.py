@@ -48,7 +48,7 @@ def test_same_seed_same_weights_on_cpu(tiny_root, tmp_path):
 
 def test_evaluate_writes_metrics_json_and_matches_training_test(tiny_run, tiny_root, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
-    run_script("evaluate.py", f"ckpt_path={ckpt}", f"data_root={tiny_root}", f"hydra.run.dir={tmp_path}",
+    run_script("evaluate.py", f"ckpt_path={ckpt}", f"paths.data_dir={tiny_root}", f"hydra.run.dir={tmp_path}",
                "trainer.accelerator=cpu", "trainer.enable_progress_bar=false")
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert {"nme", "fr10", "rmse_px", "n"} <= metrics.keys() and metrics["n"] == 8
@@ -57,7 +57,7 @@ def test_evaluate_writes_metrics_json_and_matches_training_test(tiny_run, tiny_r
 
 def test_resume_continues_from_the_checkpoint(tiny_run, tiny_root, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
-    run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=3", f"ckpt_path={ckpt}", "test=false",
+    run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=3", f"resume_from={ckpt}", "test=false",
                *tiny_overrides(tiny_root, tmp_path))
     before = torch.load(ckpt, weights_only=False)
     after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
@@ -122,7 +122,7 @@ def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp
     for devices in (1, 2):
         out = tmp_path / f"d{devices}"
         strategy = "ddp" if devices > 1 else "auto"
-        run_script("evaluate.py", f"ckpt_path={ckpt}", f"data_root={tiny_root}", f"hydra.run.dir={out}",
+        run_script("evaluate.py", f"ckpt_path={ckpt}", f"paths.data_dir={tiny_root}", f"hydra.run.dir={out}",
                    "trainer.accelerator=cpu", f"trainer.devices={devices}", f"trainer.strategy={strategy}",
                    "trainer.enable_progress_bar=false")
         metrics = json.loads((out / "metrics.json").read_text())
@@ -169,7 +169,7 @@ def test_sigterm_leaves_a_usable_checkpoint_named_as_interrupted_and_exits_non_z
     "overrides, message",
     [
         (["paths.data_dir=/nonexistent/faces"], "error: data root /nonexistent/faces does not exist"),
-        (["ckpt_path=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
+        (["resume_from=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
         (["experiment=face_resnet_finetune"], "error: init_from is required by this experiment"),

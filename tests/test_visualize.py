@@ -18,7 +18,7 @@ def has_colour(picture: np.ndarray, bgr) -> bool:
 
 
 def test_visualize_writes_samples_predictions_filters_and_feature_maps(tiny_checkpoint, tiny_root, tmp_path):
-    run_script("visualize.py", f"ckpt_path={tiny_checkpoint}", f"data_root={tiny_root}", f"hydra.run.dir={tmp_path}",
+    run_script("visualize.py", f"ckpt_path={tiny_checkpoint}", f"paths.data_dir={tiny_root}", f"hydra.run.dir={tmp_path}",
                "num_samples=2", "augmentations=2", "num_test=5", "tile=96")
     pictures = {p.stem: cv2.imread(str(p)) for p in tmp_path.glob("*.png")}
     assert set(pictures) == {"samples", "predictions", "conv1_filters", "conv1_feature_maps"}

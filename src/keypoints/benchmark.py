@@ -96,7 +96,7 @@ def load_test_split(root, limit: int | None = None) -> tuple[list[np.ndarray], n
     """The data set's test split: its images and (N, 68, 2) labels."""
     root = Path(root)
     if not root.is_dir():
-        raise KeypointsError(f"data root {root} does not exist: set data_root=... or KEYPOINTS_DATA, or run `make data`")
+        raise KeypointsError(f"data root {root} does not exist: set paths.data_dir=... or KEYPOINTS_DATA, or run `make data`")
     folder, csv_name = SPLITS["test"]
     return load_labelled(root / csv_name, root / folder, limit)
 

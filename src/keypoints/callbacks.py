@@ -43,7 +43,7 @@ class InterruptCheckpoint(L.Callback):
         if isinstance(exception, KeyboardInterrupt) and trainer.state.fn == "fit":
             path = self.dirpath / f"interrupted-epoch{trainer.current_epoch:03d}-step{trainer.global_step}.ckpt"
             trainer.save_checkpoint(path)
-            log.warning(f"interrupted: saved {path}; resume with ckpt_path={path}")
+            log.warning(f"interrupted: saved {path}; resume with resume_from={path}")
 
 
 class ValidationFaces(L.Callback):

@@ -12,7 +12,7 @@ from keypoints.training import finite_or_none, make_trainer
 
 def evaluate(cfg: DictConfig) -> dict | None:
     module = load_checkpoint(cfg.ckpt_path)
-    data_config = dict(module.hparams.data_config, root=cfg.data_root)  # same transforms, the user's data
+    data_config = dict(module.hparams.data_config, root=cfg.paths.data_dir)  # same transforms, the user's data
     datamodule = instantiate(data_config)
     trainer = make_trainer(cfg.trainer, logger=False, callbacks=[], enable_checkpointing=False)
     (tested,) = trainer.test(module, datamodule=datamodule, verbose=False)

@@ -67,7 +67,7 @@ def run_checkpoint(path) -> Path:
 
 def init_weights(module: KeypointModule, path) -> None:
     """Start from another run's weights (fine-tuning): the network only; optimiser, schedule and
-    epoch count start afresh, unlike `ckpt_path`, which resumes a run where it stopped."""
+    epoch count start afresh, unlike `resume_from`, which resumes a run where it stopped."""
     path = run_checkpoint(path)
     source = load_checkpoint(path)
     try:
@@ -81,8 +81,8 @@ def train(cfg: DictConfig) -> dict:
     """Fit on train, select on val, then test the best checkpoint; returns and writes metrics.json."""
     if cfg.get("fine_tune") and not cfg.get("init_from"):  # set by experiments that only fine-tune
         raise KeypointsError("init_from is required by this experiment (fine_tune: true): init_from=<the checkpoint, or run folder, to fine-tune>")
-    if cfg.get("ckpt_path") and not Path(cfg.ckpt_path).is_file():
-        raise KeypointsError(f"{cfg.ckpt_path}: checkpoint not found (ckpt_path=... resumes from a .ckpt file)")
+    if cfg.get("resume_from") and not Path(cfg.resume_from).is_file():
+        raise KeypointsError(f"{cfg.resume_from}: checkpoint not found (resume_from=... resumes from a .ckpt file)")
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     sweep.prepare(cfg)
@@ -115,7 +115,7 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, d
     output_dir = Path(cfg.paths.output_dir)
 
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("resume_from"))
     fit_seconds = time.perf_counter() - start
     best_val = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""

@@ -74,7 +74,7 @@ class KeypointsDataModule(L.LightningDataModule):
     def _check_root(self) -> None:
         if not self.root.is_dir():
             raise KeypointsError(
-                f"data root {self.root} does not exist: set data.root=... or KEYPOINTS_DATA, or run `make data`"
+                f"data root {self.root} does not exist: set paths.data_dir=... or KEYPOINTS_DATA, or run `make data`"
             )
 
     def _dataset(self, split: str, names, points, transform, frame) -> KeypointsDataset:

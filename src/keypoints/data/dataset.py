@@ -23,7 +23,7 @@ def read_annotations(csv_path: Path, with_confidence: bool = False):
     `with_confidence`: also (N,) per-face confidences, from a last `confidence` column (as
     scripts/pseudo_label.py writes) or 1 for every face of a hand-labelled CSV."""
     if not csv_path.is_file():
-        raise KeypointsError(f"{csv_path}: annotation CSV not found (set data.root, or run `make data`)")
+        raise KeypointsError(f"{csv_path}: annotation CSV not found (set paths.data_dir or KEYPOINTS_DATA, or run `make data`)")
     names, points, confidences = [], [], []
     with open(csv_path, newline="") as f:
         rows = csv.reader(f)
