@@ -170,3 +170,11 @@ def test_the_webcam_button_takes_a_picture_from_a_fake_camera(server, chromium):
     status = page.wait_for_selector("#status[data-faces]", timeout=30000)
     assert "webcam.jpg" in status.inner_text()  # Chromium's test pattern has no face: what counts is the round trip
     browser.close()
+
+
+def test_the_load_test_reports_latency_memory_and_that_the_server_still_answers(tmp_path):
+    out = run_script("load_test.py", "requests=12", "concurrency=4", f"photo={OBAMAS}", f"hydra.run.dir={tmp_path}").stdout
+    cells = [c.strip() for c in next(line for line in out.splitlines() if line.startswith("| 12 | 4 |")).strip("|").split("|")]
+    assert cells[2] == "12" and cells[3] == "none" and cells[-1] == "yes", cells  # all answered alike, and after
+    assert 0 < float(cells[4]) <= float(cells[5]) and 100 < int(cells[8]) <= int(cells[9]), cells  # p50 <= p95; RSS, MB
+    assert "CPU: " in out

@@ -5,8 +5,6 @@ memory, checks that every answer equals the first, and that the server still ans
 import ipaddress
 import logging
 import os
-import platform
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -80,7 +78,7 @@ def report(cfg, url: str, photo: Path, server: psutil.Process | None) -> None:
           f"{np.percentile(latency, 50):.0f}", f"{np.percentile(latency, 95):.0f}", f"{latency.max():.0f}",
           f"{cfg.requests / wall:.1f}", _mb(memory.before), _mb(memory.peak), "yes" if alive else f"no ({after})"]]))
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"\nCPU: {cpu_name()}, {os.cpu_count()} cores (load average before the run: {load}); "
+    print(f"\nCPU: {tables.cpu_name()}, {os.cpu_count()} cores (load average before the run: {load}); "
           f"photo: {photo.name} ({len(first['faces'])} faces, {len(data) / 1024:.0f} KB); client and server on loopback.")
     if same < cfg.requests or not alive:
         raise KeypointsError(f"{cfg.requests - same} of {cfg.requests} requests did not get the warm-up's answer"
@@ -118,12 +116,3 @@ class PeakMemory:
             self._thread.join()
             self.peak = max(self.peak, self._rss())
 
-
-def cpu_name() -> str:
-    """The CPU's model name as lscpu tells it (else Python's guess)."""
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.SubprocessError):
-        out = ""
-    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name:")]
-    return names[0] if names else platform.processor() or "an unnamed CPU"
