@@ -81,7 +81,7 @@ def _face_wild(root, source_csv, images, *extra):
     with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
         cfg = compose("train", overrides=["experiment=face_resnet_wild", f"paths.data_dir={root}",
                                           f"data.sources.aflw.labels={source_csv}", f"data.sources.aflw.images={images}",
-                                          "~data.sources.lfw", "data.val_fraction=0.25", *extra])
+                                          "data.val_fraction=0.25", *extra])
     return instantiate(cfg.data)
 
 
@@ -116,6 +116,6 @@ def test_a_wild_fine_tune_trains_from_the_shipped_model(tiny_root, tmp_path):
     pl.write_csv(csv, names, points, np.full(len(names), 0.8))
     run_script("train.py", "experiment=face_resnet_wild", "init_from=src/keypoints/weights/face_resnet.ckpt",
                f"data.sources.aflw.labels={csv}", f"data.sources.aflw.images={tiny_root / 'training'}",
-               "~data.sources.lfw", "data.epoch_size=8", "trainer.max_epochs=1", "trainer.precision=32",
+               "data.epoch_size=8", "trainer.max_epochs=1", "trainer.precision=32",
                "logger=none", *tiny_overrides(tiny_root, tmp_path / "run"))
     assert list((tmp_path / "run" / "checkpoints").glob("*.ckpt"))
