@@ -253,12 +253,14 @@ def test_unreadable_files_and_bad_cascades_are_keypoints_errors(detector, tmp_pa
 
 
 def _check_record(record: dict, width: int, height: int, faces: int) -> None:
-    """The documented JSON schema, field by field."""
+    """The documented JSON schema (docs/JSON.md), field by field."""
     assert set(record) == {"image", "width", "height", "faces"} and isinstance(record["image"], str)
     assert (record["width"], record["height"]) == (width, height)
     assert len(record["faces"]) == faces
     for face in record["faces"]:
-        assert set(face) == {"box", "score", "keypoints"}
+        assert set(face) == {"box", "score", "keypoints", "pose"}  # a photo's faces have no "track"
+        assert face["pose"] is None or (set(face["pose"]) == {"yaw", "pitch", "roll"}
+                                        and all(isinstance(v, float) for v in face["pose"].values()))
         assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
         assert face["score"] is None or isinstance(face["score"], float)
         assert len(face["keypoints"]) == 68
@@ -297,6 +299,7 @@ def test_cli_on_a_folder_writes_json_png_and_video_and_reports_bad_files(tiny_ch
         assert drawn.shape == photo.shape and np.abs(drawn.astype(int) - photo).max() > 100
     lines = [json.loads(line) for line in (out / "clip.jsonl").read_text().splitlines()]
     assert [line["frame"] for line in lines] == [0, 1, 2] and all(len(line["faces"]) == 2 for line in lines)
+    assert all(isinstance(face["track"], int) for line in lines for face in line["faces"])
     video = cv2.VideoCapture(str(out / "clip.mp4"))
     assert int(video.get(cv2.CAP_PROP_FRAME_COUNT)) == 3 and video.read()[1].shape == (250, 380, 3)
     assert not (out / "truncated.json").exists()

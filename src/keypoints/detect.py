@@ -2,13 +2,14 @@
 
     det = keypoints.Detector()            # the shipped model; or Detector.from_checkpoint("model.ckpt")
     for face in det("photo.jpg"):
-        print(face.box, face.score, face.keypoints.shape)  # (x, y, w, h), float, (68, 2)
+        print(face.box, face.score, face.keypoints.shape, face.pose)  # (x, y, w, h), float, (68, 2), Pose
 
 Faces come from a face stage (keypoints.faces: YuNet by default, or the seed's Haar cascade); each
 box is framed the way the model's training images framed a face (the stage's `keypoint_box` /
 `framing`, keypoints/conf/detector/<name>.yaml), turned upright by the face's roll, cut out through
 `geometry`, and all faces (of one photo, or of `detect_many`'s photos) go through the network in
-one batch.
+one batch. Each face's head pose (yaw, pitch, roll) comes from its keypoints (keypoints.pose); a
+video's faces also carry a track id (keypoints.video). The JSON of a face: docs/JSON.md.
 """
 
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from keypoints.errors import KeypointsError
 from keypoints.export import input_channels
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, load_model
 from keypoints.predictors import OnnxPredictor, make_predictor
+from keypoints.pose import Pose, head_pose
 
 
 @dataclass
@@ -34,10 +36,15 @@ class Face:
     box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
     score: float | None  # the face stage's confidence: YuNet's score (0-1), or Haar's last-stage weight (unbounded)
     keypoints: np.ndarray  # (68, 2) float32, x and y in the photo's pixels
+    pose: Pose | None = None  # yaw, pitch, roll in degrees (keypoints.pose); None if the fit failed
+    track: int | None = None  # in a video: the id the face keeps from frame to frame; None in photos
 
     def to_json(self) -> dict:
-        return {"box": [int(v) for v in self.box], "score": None if self.score is None else float(self.score),
-                "keypoints": self.keypoints.astype(float).round(2).tolist()}
+        """The face's JSON (docs/JSON.md): new keys are only ever added, so older readers keep working."""
+        out = {"box": [int(v) for v in self.box], "score": None if self.score is None else float(self.score),
+               "keypoints": self.keypoints.astype(float).round(2).tolist(),
+               "pose": None if self.pose is None else self.pose.to_json()}
+        return out if self.track is None else {**out, "track": int(self.track)}
 
 
 class Detector:
@@ -106,8 +113,8 @@ class Detector:
         owners = [i for i, faces in enumerate(found) for _ in faces]
         points = self.keypoints([images[i] for i in owners], [face for faces in found for face in faces])
         out, k = [], 0
-        for faces in found:
-            out.append([Face(f.box, f.score, p) for f, p in zip(faces, points[k:k + len(faces)])])
+        for image, faces in zip(images, found):
+            out.append([Face(f.box, f.score, p, head_pose(p, image.shape)) for f, p in zip(faces, points[k:k + len(faces)])])
             k += len(faces)
         return out
 
@@ -122,16 +129,27 @@ class Detector:
             return self.run(images, [geometry.framed_box_to_input(f.box, self.size, **framing) for f in faces])
         points = self.run(images, [self._first_frame(f) for f in faces], self.flip)
         for _ in range(self.refine):
-            points = self.run(images, [self.frame(p, roll(p) if self.upright else 0.0) for p in points], self.flip)
+            points = self.follow(images, points)
         return points
 
-    def _first_frame(self, face) -> np.ndarray:
-        """The face-crop frame around the keypoint box that a face box predicts, turned by the face's roll."""
+    def follow(self, images: list[np.ndarray], points: np.ndarray) -> np.ndarray:
+        """Faces followed into new frames from their keypoints in the frames before (N, 68, 2): one
+        pass each, framed as `refine` frames a face (keypoints.video). Face-crop models only."""
+        if self.frame is None:
+            raise KeypointsError(f"{self.architecture}: a whole-frame model cannot follow faces from their keypoints")
+        return self.run(images, [self.frame(p, roll(p) if self.upright else 0.0) for p in points], self.flip)
+
+    def keypoint_square(self, face) -> tuple[np.ndarray, float]:
+        """The keypoints' box that a face box predicts (the stage's `keypoint_box`): centre, side."""
         k, (x, y, w, h) = self.faces.keypoint_box, face.box
         side, angle = max(w, h), face.roll if self.upright else 0.0
         shift = geometry.rotation(angle) @ np.array([k["shift_x"], k["shift_y"]]) * side  # upright frame -> photo
-        centre = np.array([x + w / 2.0, y + h / 2.0]) + shift
-        return geometry.square_to_input(centre, self.frame.scale * k["side"] * side, self.size, angle)
+        return np.array([x + w / 2.0, y + h / 2.0]) + shift, k["side"] * side
+
+    def _first_frame(self, face) -> np.ndarray:
+        """The face-crop frame around the keypoint box that a face box predicts, turned by the face's roll."""
+        centre, side = self.keypoint_square(face)
+        return geometry.square_to_input(centre, self.frame.scale * side, self.size, face.roll if self.upright else 0.0)
 
     def run(self, images: list[np.ndarray], to_input: list[np.ndarray], flip: bool = False) -> np.ndarray:
         """The network on the crops that the affines cut out of their images, all in one batch (with

@@ -1,5 +1,6 @@
-"""The body of detect.py and filter.py: every image of an input (an image, a folder, a video)
-through the Detector, with what `render` draws written beside a JSON record.
+"""The body of detect.py and filter.py: every image of an input (an image, a folder, a video, a
+webcam or a stream) through the Detector, with what `render` draws written beside a JSON record
+(docs/JSON.md). Video frames go through keypoints.video: faces tracked and smoothed over time.
 
 A folder goes through in batches of `batch_photos`: the faces of all photos of a batch share each
 network pass, and the next batch is decoded in a background thread while this one runs, so the
@@ -7,7 +8,9 @@ CPU does not wait on the disk.
 """
 
 import json
+import re
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -18,6 +21,7 @@ import numpy as np
 from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import MAX_MEGAPIXELS, image_pixels, read_image
+from keypoints.video import load_tracker, video_config
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
@@ -35,9 +39,17 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
     folder, a file that fails (whatever OpenCV or the model raise on it) is reported and skipped,
     and the run fails at the end with a summary. Before any work: no output may overwrite an input,
     nor (without `overwrite=true`) any file that is already there."""
-    source, out = Path(cfg.input), Path(cfg.output)
+    out = Path(cfg.output)
+    stream = live_source(cfg.input)
+    if stream is not None:  # a webcam or a URL: nothing on disk to list or to protect
+        target = out / _stream_name(stream)
+        detector = load_detector(cfg, cfg.ckpt_path)
+        guard_outputs(out, [], [Path(f"{target}{s}") for s in _suffixes(True, write_json)], cfg.get("overwrite", False))
+        return _video(stream, target, detector, render, write_json, cfg.get("video") or {})
+    source = Path(cfg.input)
     if not source.exists():
-        raise KeypointsError(f"{source}: input not found (input=an image, a folder of images or a video file)")
+        raise KeypointsError(f"{source}: input not found (input=an image, a folder of images, a video file, "
+                             "a webcam's number or a stream's URL)")
     files = [source]
     if source.is_dir():
         files = folder_files(source)
@@ -45,7 +57,7 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
             raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)")
     stems = [p.stem for p in files]
     names = {p: p.stem if stems.count(p.stem) == 1 else p.name for p in files}
-    targets = {p: [out / f"{names[p]}{suffix}" for suffix in _suffixes(p, write_json)] for p in files}
+    targets = {p: [out / f"{names[p]}{suffix}" for suffix in _suffixes(_is_video(p), write_json)] for p in files}
     detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
     guard_outputs(out, files, [t for ts in targets.values() for t in ts], cfg.get("overwrite", False))
     failures = []
@@ -58,7 +70,7 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
         reason = str(error).removeprefix(f"{path}: ").split(" (")[0]  # the full message is printed above
         failures.append(f"{path.name} ({reason})")
 
-    photos = [p for p in files if p.suffix.lower() not in VIDEO_SUFFIXES]
+    photos = [p for p in files if not _is_video(p)]
     max_pixels = _max_pixels(cfg)
     for batch in _decoded_batches(photos, cfg.get("batch_photos", 16), max_pixels):
         good = []
@@ -74,13 +86,32 @@ def run(cfg, render: Render, write_json: bool = True) -> None:
                 _write_image(path, image, faces, out / names[path], render, write_json)
             except Exception as e:  # noqa: BLE001 - one file's failure must not sink the folder
                 fail(path, e)
-    for path in (p for p in files if p.suffix.lower() in VIDEO_SUFFIXES):
+    for path in filter(_is_video, files):
         try:
-            _video(path, out / names[path], detector, render, write_json)
+            _video(path, out / names[path], detector, render, write_json, cfg.get("video") or {})
         except Exception as e:  # noqa: BLE001
             fail(path, e)
     if failures:
         raise KeypointsError(f"{len(failures)} of {len(files)} files failed: {', '.join(failures)}")
+
+
+def live_source(spec) -> int | str | None:
+    """A webcam (its number, as OpenCV counts them: input=0) or a stream's URL (rtsp://, http://...)
+    that cv2.VideoCapture opens; None for anything else (a path). An existing file always wins."""
+    if isinstance(spec, bool) or Path(str(spec)).exists():
+        return None
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
+        return int(spec)
+    return spec if isinstance(spec, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec) else None
+
+
+def _stream_name(stream: int | str) -> str:
+    """The output stem of a webcam (camera0) or a stream (the last part of its URL's path, or "stream")."""
+    if isinstance(stream, int):
+        return f"camera{stream}"
+    path = stream.split("://", 1)[1].split("?")[0].rstrip("/")
+    name = Path(path).stem if "/" in path else ""
+    return re.sub(r"[^\w.-]", "_", name) or "stream"
 
 
 def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool) -> None:
@@ -100,8 +131,12 @@ def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite:
             raise KeypointsError(f"{target}: already exists (an earlier run?); choose an empty output= folder or overwrite=true")
 
 
-def _suffixes(path: Path, write_json: bool) -> list[str]:
-    if path.suffix.lower() in VIDEO_SUFFIXES:
+def _is_video(path: Path) -> bool:
+    return path.suffix.lower() in VIDEO_SUFFIXES
+
+
+def _suffixes(video: bool, write_json: bool) -> list[str]:
+    if video:
         return [".mp4"] + ([".jsonl"] if write_json else [])
     return [".png"] + ([".json"] if write_json else [])
 
@@ -174,13 +209,32 @@ def _write_image(path: Path, image: np.ndarray, faces: list[Face], target: Path,
     print(f"{path.name}: {len(faces)} face(s)")
 
 
-def _video(path: Path, target: Path, detector: Detector, render: Render, write_json: bool) -> None:
-    """`<target>.mp4` with every frame rendered, and one JSON line per frame in `<target>.jsonl`."""
-    capture = cv2.VideoCapture(str(path))
-    ok, frame = capture.read()
+def _open(source: int | str) -> cv2.VideoCapture:
+    """cv2.VideoCapture without OpenCV's warnings about each backend it tried: a source that does not
+    open is told in one line by the caller."""
+    logging, level = cv2.utils.logging, cv2.utils.logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
+    try:
+        return cv2.VideoCapture(source)
+    finally:
+        logging.setLogLevel(level)
+
+
+def _video(source: Path | int | str, target: Path, detector: Detector, render: Render, write_json: bool,
+           knobs: dict) -> None:
+    """`<target>.mp4` with every frame rendered, and one JSON line per frame in `<target>.jsonl`.
+    Faces are tracked and smoothed (keypoints.video; `knobs`: the `video` group). A file's frames are
+    timed by their number and frame rate; a live source's by the clock, and Ctrl-C ends it cleanly."""
+    live = not isinstance(source, Path)
+    max_frames = video_config(**knobs)["max_frames"]
+    tracker = load_tracker(detector, **knobs)
+    capture = _open(source if live else str(source))
+    ok, frame = capture.read() if capture.isOpened() else (False, None)
     if not ok:
         capture.release()
-        raise KeypointsError(f"{path}: not a readable video (empty, corrupt or an unsupported codec)")
+        if live:
+            raise KeypointsError(f"input={source}: {'camera' if isinstance(source, int) else 'stream'} could not be opened or gave no frame")
+        raise KeypointsError(f"{source}: not a readable video (empty, corrupt or an unsupported codec)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     height, width = frame.shape[:2]
     writer = cv2.VideoWriter(f"{target}.mp4", cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
@@ -188,18 +242,22 @@ def _video(path: Path, target: Path, detector: Detector, render: Render, write_j
         capture.release()
         raise KeypointsError(f"{target}.mp4: OpenCV cannot write an mp4v video here (is output= writable?)")
     lines = open(f"{target}.jsonl", "w") if write_json else None
-    index = 0
+    index, start = 0, time.monotonic()
     try:
-        while ok:
-            faces = detector(frame)
+        while ok and (max_frames is None or index < max_frames):
+            t = time.monotonic() - start if live else index / fps
+            faces = tracker(frame, t)
             writer.write(render(frame, faces))
             if lines:
-                lines.write(json.dumps(record(faces, frame, video=str(path), frame=index)) + "\n")
+                lines.write(json.dumps(record(faces, frame, video=str(source), frame=index, time=round(t, 3))) + "\n")
             index += 1
             ok, frame = capture.read()
+    except KeyboardInterrupt:
+        if not live:
+            raise
     finally:
         capture.release()
         writer.release()
         if lines:
             lines.close()
-    print(f"{path.name}: {index} frame(s)")
+    print(f"{source if live else source.name}: {index} frame(s)")

@@ -1,4 +1,4 @@
-"""The one markdown table writer behind every report (benchmark, speed, sweep comparison)."""
+"""The one markdown table writer behind every report (benchmark, speed, sweep comparison, video), and the CPU they name."""
 
 
 def markdown(header: list[str], rows: list[list]) -> str:
@@ -6,3 +6,16 @@ def markdown(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(map(str, header)) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(str, cells)) + " |" for cells in rows]
     return "\n".join(lines)
+
+
+def cpu_name() -> str:
+    """The CPU's model name as lscpu tells it (else Python's guess): every report names its CPU."""
+    import platform
+    import subprocess
+
+    try:
+        out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        out = ""
+    names = [line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name:")]
+    return names[0] if names else platform.processor() or "an unnamed CPU"

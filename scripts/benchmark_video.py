@@ -1,0 +1,32 @@
+"""Jitter, lag and speed of the video pipeline: `python scripts/benchmark_video.py [video.detect_every=3]`.
+
+Prints a markdown table and writes it to benchmark_video.md, the figures to benchmark_video.json
+(see keypoints.video.benchmark).
+"""
+
+import json
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints.cli import friendly_errors
+from keypoints.detect import load_detector
+from keypoints.video import video_config
+from keypoints.video import benchmark
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_video")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    knobs = video_config(**cfg.video)
+    knobs.pop("max_frames")
+    result = benchmark.run(cfg, load_detector(cfg, cfg.ckpt_path), knobs)
+    table = benchmark.markdown(result, cfg)
+    print(table, end="")
+    Path(cfg.table_file).write_text(table)
+    Path(cfg.json_file).write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

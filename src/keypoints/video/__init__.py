@@ -1,0 +1,43 @@
+"""Faces in motion: tracks that keep their id from frame to frame (tracking.py) and keypoints
+smoothed over time (smoothing.py), for videos, webcams and streams.
+
+    tracker = load_tracker(keypoints.Detector(), detect_every=3)   # knobs: keypoints/conf/video/default.yaml
+    for t, frame in frames:                                        # t: the frame's time in seconds
+        for face in tracker(frame, t): print(face.track, face.box, face.pose)
+"""
+
+from importlib import resources
+
+from omegaconf import OmegaConf
+
+from keypoints.checks import check_config
+from keypoints.errors import KeypointsError
+
+
+def video_config(**overrides) -> dict:
+    """The packaged defaults (the `video` config group) with `overrides`, each knob checked: a wrong
+    or unknown one is one line naming it (video.detect_every=0: must be ...)."""
+    defaults = OmegaConf.load(resources.files("keypoints.conf") / "video" / "default.yaml")
+    overrides = OmegaConf.to_container(OmegaConf.create(dict(overrides)))  # a Hydra node or plain values
+    _known(defaults, overrides, "video")
+    cfg = OmegaConf.merge(defaults, overrides)
+    check_config(OmegaConf.create({"video": cfg}))
+    return OmegaConf.to_container(cfg)
+
+
+def load_tracker(detector, **overrides):
+    """A Tracker for `detector` with the packaged knobs, changed by `overrides` (detect_every=3,
+    smoothing={"enabled": False}, ...)."""
+    from keypoints.video.tracking import Tracker
+
+    knobs = video_config(**overrides)
+    knobs.pop("max_frames")  # the runner's, not the tracker's
+    return Tracker(detector, **knobs)
+
+
+def _known(defaults, overrides: dict, prefix: str) -> None:
+    for key, value in overrides.items():
+        if key not in defaults:
+            raise KeypointsError(f"{prefix}.{key}: unknown knob (one of {', '.join(defaults)})")
+        if isinstance(value, dict) and OmegaConf.is_config(defaults[key]):
+            _known(defaults[key], value, f"{prefix}.{key}")
