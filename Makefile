@@ -48,7 +48,7 @@ WILD ?= $(or $(KEYPOINTS_WILD),$(or $(KEYPOINTS_SHARED),../shared)/data/wild)
 PSEUDO ?= outputs/pseudo
 pseudo-labels: teacher-env
 	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/aflw/unlabelled output=$(PSEUDO)/aflw.csv overwrite=true
-	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/lfw output=$(PSEUDO)/lfw.csv overwrite=true
+	$(if $(LFW),$(BIN)/python scripts/pseudo_label.py images=$(WILD)/lfw output=$(PSEUDO)/lfw.csv overwrite=true)
 
 test:
 	$(BIN)/python -m pytest -q -n 2 $(ARGS)   # two workers: most tests wait on a CLI starting up

@@ -9,6 +9,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from keypoints import pseudo_labels as pl
+from keypoints import tables
 from keypoints.cli import friendly_errors
 from keypoints.data import read_annotations
 from keypoints.data.datamodule import SPLITS
@@ -21,7 +22,13 @@ def main(cfg: DictConfig) -> None:
     images, output = Path(cfg.images), Path(cfg.output)
     if output.exists() and not cfg.overwrite:
         raise KeypointsError(f"output={output} exists: pass overwrite=true to replace it")
-    paths = pl.image_files(images)
+    truth = None
+    if cfg.check_labels:  # label only the photos this CSV names, and score the teachers against it
+        names, truth = read_annotations(Path(cfg.check_labels))
+        names, truth = names[: cfg.check_limit], truth[: cfg.check_limit]
+        paths = [images / name for name in names]
+    else:
+        paths = pl.image_files(images)
     readings, reports = [], []
     for spec in cfg.teachers.values():
         teacher = instantiate(spec)
@@ -47,6 +54,10 @@ def main(cfg: DictConfig) -> None:
     summary = {"images": str(images), "photos": len(paths), "labelled": int(keep.sum()),
                "median_confidence": float(np.median(confidence[keep])) if keep.any() else None,
                "chosen": {n: int((best[keep] == i).sum()) for i, n in enumerate(names_of)}, "calibration": reports}
+    if truth is not None:
+        summary["check"] = pl.score(readings + [(points, confidence)], names_of + ["kept (most confident)"], truth)
+        print(tables.markdown(["labels", "faces labelled", "inner 51 / box: mean", "median", "FR@0.10",
+                               "confidence vs error (corr.)"], summary["check"]))
     Path(f"{output}.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(f"{output}: {keep.sum()} of {len(paths)} photos labelled; teachers chosen {summary['chosen']}")
 

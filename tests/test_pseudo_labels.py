@@ -71,6 +71,15 @@ def test_pseudo_label_cli_writes_a_readable_scored_csv(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == f"error: images={empty}: no image files in it"
 
 
+def test_teachers_are_scored_against_labels_when_given(tmp_path):
+    proc = run_script("pseudo_label.py", f"images={DATA / 'test'}", f"check_labels={DATA / 'test_frames_keypoints.csv'}",
+                      "check_limit=3", f"output={tmp_path / 'labels.csv'}", "~teachers.mediapipe",
+                      f"hydra.run.dir={tmp_path / 'run'}")
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("| keypoints") or line.startswith("| kept")]
+    assert len(rows) == 2 and all("| 3 of 3 |" in row for row in rows)
+    assert len(read_annotations(tmp_path / "labels.csv")[0]) == 3
+
+
 def test_a_failing_teacher_is_one_line():
     teacher = pl.CommandTeacher([sys.executable, "-c", "import sys; sys.exit('no model file here')"], "broken")
     with pytest.raises(KeypointsError, match=r"^teacher broken failed \(exit 1\): no model file here$"):

@@ -54,6 +54,7 @@ RULES = {
     "num_test": whole(1),
     "tile": whole(16),
     "limit": optional(whole(1)),
+    "check_limit": optional(whole(1)),
     "draw_pose": BOOLEAN,
     # videos (the `video` group, keypoints/conf/video/default.yaml)
     "video.detect_every": whole(1),

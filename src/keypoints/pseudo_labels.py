@@ -190,3 +190,18 @@ def most_confident(readings: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.nd
     best = confidence.argmax(axis=0)
     labels = np.stack([p for p, _ in readings])[best, np.arange(len(best))]
     return labels, confidence.max(axis=0), best
+
+
+def score(readings: list[tuple[np.ndarray, np.ndarray]], names: list[str], truth: np.ndarray) -> list[list]:
+    """Table rows: each reading's labels against true ones (51 inner points / sqrt(box area), a face
+    with no label failing), and how its confidence follows its error (Pearson correlation)."""
+    from keypoints.benchmark import box_error
+
+    rows = []
+    for name, (points, confidence) in zip(names, readings):
+        found = np.isfinite(points).all(axis=(1, 2))
+        errors = np.array([box_error(p, t) if f else np.inf for p, t, f in zip(points, truth, found)])
+        corr = np.corrcoef(confidence[found], errors[found])[0, 1] if found.sum() > 2 else float("nan")
+        rows.append([name, f"{found.sum()} of {len(found)}", f"{100 * errors[found].mean():.2f}%",
+                     f"{100 * np.median(errors[found]):.2f}%", f"{100 * (~(errors <= 0.10)).mean():.1f}%", f"{corr:.2f}"])
+    return rows

@@ -167,7 +167,7 @@ def run(cfg) -> list[Path]:
     from keypoints.module import load_checkpoint  # training code: not for draw_faces' users (detect.py)
 
     module = load_checkpoint(cfg.ckpt_path)
-    datamodule = instantiate(dict(module.hparams.data_config, root=cfg.data_root))
+    datamodule = instantiate(dict(module.hparams.data_config, root=cfg.paths.data_dir))
     out = Path(cfg.output)
     out.mkdir(parents=True, exist_ok=True)
     unknown = set(cfg.plots) - {"samples", "predictions", "conv1"}
