@@ -2,7 +2,7 @@
 or on any labelled folder: `python scripts/benchmark.py labels=<csv> images=<folder>` (e.g. wild photos).
 
 Prints and writes a markdown table (faces found, NME, FR@0.10, AUC@0.10, ms per image) and a
-cumulative error curve (ced.png); see keypoints.benchmark for the protocol.
+cumulative error curve (ced.png); see keypoints.benchmarks.accuracy for the protocol.
 """
 
 from pathlib import Path
@@ -10,11 +10,11 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from keypoints import benchmark
+from keypoints.benchmarks import accuracy as benchmark
 from keypoints.cli import friendly_errors
 from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
-from keypoints.peers import DlibPeer
+from keypoints.benchmarks.peers import DlibPeer
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")

@@ -1,6 +1,6 @@
 """Inference speed per checkpoint and backend, Haar alone and dlib: `python scripts/benchmark_speed.py ckpt_paths=[a.ckpt,b.ckpt]`.
 
-Prints a markdown table and writes it to speed.md, the figures to speed.json (see keypoints.speed).
+Prints a markdown table and writes it to speed.md, the figures to speed.json (see keypoints.benchmarks.speed).
 """
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from keypoints import speed
+from keypoints.benchmarks import speed
 from keypoints.cli import friendly_errors
 
 

@@ -12,7 +12,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
-from keypoints.throughput import StepTimer, bare_loop_seconds
+from keypoints.benchmarks.throughput import StepTimer, bare_loop_seconds
 from keypoints.training import build_module, instantiate_group, make_trainer
 
 

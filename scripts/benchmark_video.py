@@ -1,7 +1,7 @@
 """Jitter, lag and speed of the video pipeline: `python scripts/benchmark_video.py [video.detect_every=3]`.
 
 Prints a markdown table and writes it to benchmark_video.md, the figures to benchmark_video.json
-(see keypoints.video.benchmark).
+(see keypoints.benchmarks.video).
 """
 
 import json

@@ -7,7 +7,7 @@ into the sweep folder.
 import sys
 from pathlib import Path
 
-from keypoints import compare
+from keypoints.training import compare
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
 

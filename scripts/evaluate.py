@@ -6,7 +6,7 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
-from keypoints.evaluation import evaluate
+from keypoints.training.evaluation import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")

@@ -8,7 +8,7 @@ import numpy as np
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from keypoints import pseudo_labels as pl
+from keypoints.training import pseudo_labels as pl
 from keypoints import tables
 from keypoints.cli import friendly_errors
 from keypoints.data import read_annotations

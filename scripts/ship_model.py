@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
-from keypoints.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, slim_checkpoint
+from keypoints.training.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, slim_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ship_model")

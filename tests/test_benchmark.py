@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from conftest import run_script
-from keypoints import benchmark
+from keypoints.benchmarks import accuracy as benchmark
 
 
 def test_a_miss_counts_as_a_failure_and_perfect_points_score_zero():

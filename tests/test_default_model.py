@@ -7,8 +7,8 @@ import pytest
 
 import keypoints
 from conftest import PHOTOS, run_script
-from keypoints import benchmark
-from keypoints.module import DEFAULT_MODEL
+from keypoints.benchmarks import accuracy as benchmark
+from keypoints.training.module import DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")

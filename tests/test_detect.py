@@ -16,7 +16,7 @@ from keypoints import geometry
 from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import FLIP
-from keypoints.module import load_checkpoint
+from keypoints.training.module import load_checkpoint
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import keypoints
 from conftest import PHOTOS, run_script
 from keypoints import export, geometry, quantize
 from keypoints.errors import KeypointsError
-from keypoints.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, load_checkpoint
+from keypoints.training.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, load_checkpoint
 from keypoints.predictors import OnnxPredictor, make_predictor
 from keypoints.quantize import QUANTIZATION_KEY, cpu_has_vnni
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from keypoints.losses import WingLoss
+from keypoints.training.losses import WingLoss
 from keypoints.models import AlexNet, NaimishNet, ResNetRegressor
 
 

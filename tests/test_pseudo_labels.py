@@ -9,7 +9,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import DATA, REPO, run_script, tiny_overrides
-from keypoints import pseudo_labels as pl
+from keypoints.training import pseudo_labels as pl
 from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
 from keypoints.geometry import rotation

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_script, tiny_overrides, wandb_run_field
-from keypoints.module import load_checkpoint
+from keypoints.training.module import load_checkpoint
 
 
 @pytest.mark.parametrize("model", ["alexnet", "naimish"])

@@ -15,7 +15,7 @@ import keypoints
 from conftest import PHOTOS, run_script
 from keypoints.errors import KeypointsError
 from keypoints.video import load_tracker
-from keypoints.video.benchmark import clip_frame, jitter, noisy_still
+from keypoints.benchmarks.video import clip_frame, jitter, noisy_still
 
 
 @pytest.fixture(scope="module")

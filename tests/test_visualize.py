@@ -8,8 +8,8 @@ import torch
 
 from conftest import run_script
 from keypoints import viz
-from keypoints.callbacks import ValidationFaces
-from keypoints.module import load_checkpoint
+from keypoints.training.callbacks import ValidationFaces
+from keypoints.training.module import load_checkpoint
 
 
 def has_colour(picture: np.ndarray, bgr) -> bool:

@@ -1,7 +1,7 @@
 """Trained models as inference needs them, without Lightning: the shipped default's files, and
 `load_model`, which rebuilds a checkpoint's network from the hyper-parameters saved in it.
 
-Training code (keypoints.module.load_checkpoint) gets the full LightningModule back; inference only
+Training code (keypoints.training.module.load_checkpoint) gets the full LightningModule back; inference only
 needs the network and what the checkpoint says about its input, and importing Lightning would cost
 every detect.py call seconds before its first photo.
 """

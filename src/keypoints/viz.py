@@ -164,7 +164,7 @@ def feature_maps(module, image: torch.Tensor, tile: int = 96, cols: int = 12) ->
 
 def run(cfg) -> list[Path]:
     """The visualize CLI: writes the PNGs named in `cfg.plots` into `cfg.output`."""
-    from keypoints.module import load_checkpoint  # training code: not for draw_faces' users (detect.py)
+    from keypoints.training.module import load_checkpoint  # training code: not for draw_faces' users (detect.py)
 
     module = load_checkpoint(cfg.ckpt_path)
     datamodule = instantiate(dict(module.hparams.data_config, root=cfg.paths.data_dir))

@@ -167,7 +167,7 @@ def read_with_mirror(teacher, paths: list[Path], point_map) -> tuple[np.ndarray,
 def calibrate(teacher, paths: list[Path], labels: np.ndarray, k: int, ridge: float, holdout: float) -> tuple:
     """Fit the teacher's point map on labelled photos (the last `holdout` share kept out), and
     measure its labels there: NME over 68 points, mean offset in pixels. Returns (map, report)."""
-    from keypoints.benchmark import nme
+    from keypoints.benchmarks.accuracy import nme
 
     raw = teacher(paths)[:, 0]
     ok = np.isfinite(raw).all(axis=(1, 2))
@@ -195,7 +195,7 @@ def most_confident(readings: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.nd
 def score(readings: list[tuple[np.ndarray, np.ndarray]], names: list[str], truth: np.ndarray) -> list[list]:
     """Table rows: each reading's labels against true ones (51 inner points / sqrt(box area), a face
     with no label failing), and how its confidence follows its error (Pearson correlation)."""
-    from keypoints.benchmark import box_error
+    from keypoints.benchmarks.accuracy import box_error
 
     rows = []
     for name, (points, confidence) in zip(names, readings):

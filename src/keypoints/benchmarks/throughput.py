@@ -5,7 +5,7 @@ import time
 import lightning as L
 import torch
 
-from keypoints.module import KeypointModule
+from keypoints.training.module import KeypointModule
 
 
 class StepTimer(L.Callback):

@@ -13,8 +13,8 @@ from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.errors import KeypointsError
-from keypoints import sweep
-from keypoints.module import KeypointModule, load_checkpoint
+from keypoints.training import sweep
+from keypoints.training.module import KeypointModule, load_checkpoint
 
 
 def instantiate_group(group: DictConfig | None) -> list:

@@ -32,7 +32,7 @@ class EpochSummary(L.Callback):
 
 
 class InterruptCheckpoint(L.Callback):
-    """On Ctrl-C or SIGTERM (training.py turns it into Ctrl-C) save the run as it stands, named for
+    """On Ctrl-C or SIGTERM (loop.py turns it into Ctrl-C) save the run as it stands, named for
     what it is: `interrupted-epochNNN-stepN.ckpt`, never a best-score name. Lightning then exits
     with a non-zero code, so `make train` and job schedulers see an unfinished run."""
 

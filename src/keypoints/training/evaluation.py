@@ -6,7 +6,7 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from keypoints.module import load_checkpoint
+from keypoints.training.module import load_checkpoint
 from keypoints.training import finite_or_none, make_trainer
 
 

@@ -18,7 +18,7 @@ import torch
 from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
-from keypoints.peers import DlibPeer
+from keypoints.benchmarks.peers import DlibPeer
 from keypoints.runner import folder_files
 from keypoints import tables
 

@@ -19,6 +19,20 @@ from keypoints.metrics import LandmarkMetrics
 from keypoints.models import batchnorm
 
 
+# Modules that moved since checkpoints were written: their hyper-parameters' `_target_` strings
+# name the old place (checkpoints before the training/ package say keypoints.losses.WingLoss).
+MOVED = {"keypoints.losses.": "keypoints.training.losses."}
+
+
+def moved(config: dict) -> dict:
+    """`config` with a `_target_` in a module that has since moved pointed at its new place."""
+    target = config.get("_target_", "")
+    for old, new in MOVED.items():
+        if target.startswith(old):
+            return {**config, "_target_": new + target[len(old):]}
+    return config
+
+
 class KeypointModule(L.LightningModule):
     def __init__(
         self,
@@ -36,7 +50,7 @@ class KeypointModule(L.LightningModule):
         self.net = instantiate(net)
         if channels_last:  # faster convolutions on CPU and GPU; `.to(device)` keeps the format
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.loss_fn = instantiate(loss)
+        self.loss_fn = instantiate(moved(loss))
         self.metrics = torch.nn.ModuleDict({"val": LandmarkMetrics(), "test": LandmarkMetrics()})
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
