@@ -10,10 +10,10 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from keypoints.benchmarks import video as benchmark
 from keypoints.cli import friendly_errors
 from keypoints.detect import load_detector
-from keypoints.video import video_config
-from keypoints.video import benchmark
+from keypoints.video import torch_threads, video_config
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_video")
@@ -21,7 +21,8 @@ from keypoints.video import benchmark
 def main(cfg: DictConfig) -> None:
     knobs = video_config(**cfg.video)
     knobs.pop("max_frames")
-    result = benchmark.run(cfg, load_detector(cfg, cfg.ckpt_path), knobs)
+    with torch_threads(knobs.pop("threads")):  # as the runner runs a video
+        result = benchmark.run(cfg, load_detector(cfg, cfg.ckpt_path), knobs)
     table = benchmark.markdown(result, cfg)
     print(table, end="")
     Path(cfg.table_file).write_text(table)

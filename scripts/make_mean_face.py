@@ -1,10 +1,9 @@
 """Re-makes keypoints.pose's 3D mean face: MediaPipe Face Mesh's 468 3D points on each training
 photo, aligned and averaged; each of the 68 points is the mesh vertex nearest its labels on average.
 
-Needs MediaPipe (Apache-2.0), which keypoints does not depend on; in an environment of its own:
-    python -m venv /tmp/mp && /tmp/mp/bin/pip install mediapipe==0.10.21
-    /tmp/mp/bin/python scripts/make_mean_face.py $KEYPOINTS_DATA   # prints VERTEX and MEAN_FACE for pose.py
-Its face_landmark.tflite ships in that wheel, so this runs offline.
+Needs MediaPipe (Apache-2.0), which keypoints does not depend on: it runs in the teachers'
+environment (`make teacher-env`: mediapipe 0.10.21, whose wheel ships face_landmark.tflite):
+    .venv-mediapipe/bin/python scripts/make_mean_face.py $KEYPOINTS_DATA   # prints VERTEX and MEAN_FACE for pose.py
 """
 
 import csv

@@ -5,16 +5,18 @@ import functools
 import http.server
 import json
 import re
+import socket
 import threading
 
 import cv2
 import numpy as np
 import pytest
+import torch
 
 import keypoints
 from conftest import PHOTOS, run_script
 from keypoints.errors import KeypointsError
-from keypoints.video import load_tracker
+from keypoints.video import load_tracker, torch_threads
 from keypoints.benchmarks.video import clip_frame, jitter, noisy_still
 
 
@@ -152,9 +154,22 @@ def test_a_bad_tracker_knob_is_one_line_naming_it(detector, knobs, message):
         load_tracker(detector, **knobs)
 
 
-def test_a_bad_video_knob_or_a_camera_that_does_not_open_is_one_line_from_the_cli(tmp_path):
+def test_a_bad_video_knob_or_a_source_that_does_not_open_is_one_line_from_the_cli(tmp_path):
+    """(FFmpeg prints its own line about a refused connection before ours.)"""
     proc = run_script("detect.py", f"input={PHOTOS / 'mona_lisa.jpg'}", f"output={tmp_path / 'out'}", "video.detect_every=0",
                       f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: video.detect_every=0: must be a whole number >= 1"
     proc = run_script("detect.py", "input=63", f"output={tmp_path / 'out'}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: input=63: camera could not be opened or gave no frame"
+    with socket.socket() as closed:  # a loopback port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/live.mp4"
+    proc = run_script("detect.py", f"input={url}", f"output={tmp_path / 'out'}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == f"error: input={url}: stream could not be opened or gave no frame"
+
+
+def test_a_video_runs_on_the_threads_its_knob_says_and_gives_them_back():
+    before = torch.get_num_threads()
+    with torch_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before

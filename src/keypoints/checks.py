@@ -62,6 +62,7 @@ RULES = {
     "video.match_iou": ((lambda v: is_number(v) and 0 < v <= 1), "an IoU in (0, 1]"),
     "video.max_faces": whole(1),
     "video.max_frames": optional(whole(1)),
+    "video.threads": optional(whole(1)),
     "video.smoothing.enabled": BOOLEAN,
     "video.smoothing.min_cutoff": number(0.0, inclusive=False),
     "video.smoothing.beta": number(0.0),

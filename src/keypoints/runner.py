@@ -21,7 +21,7 @@ import numpy as np
 from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import MAX_MEGAPIXELS, image_pixels, read_image
-from keypoints.video import load_tracker, video_config
+from keypoints.video import load_tracker, torch_threads, video_config
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
@@ -226,8 +226,8 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
     Faces are tracked and smoothed (keypoints.video; `knobs`: the `video` group). A file's frames are
     timed by their number and frame rate; a live source's by the clock, and Ctrl-C ends it cleanly."""
     live = not isinstance(source, Path)
-    max_frames = video_config(**knobs)["max_frames"]
-    tracker = load_tracker(detector, **knobs)
+    checked = video_config(**knobs)
+    max_frames, tracker = checked["max_frames"], load_tracker(detector, **knobs)
     capture = _open(source if live else str(source))
     ok, frame = capture.read() if capture.isOpened() else (False, None)
     if not ok:
@@ -244,14 +244,15 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
     lines = open(f"{target}.jsonl", "w") if write_json else None
     index, start = 0, time.monotonic()
     try:
-        while ok and (max_frames is None or index < max_frames):
-            t = time.monotonic() - start if live else index / fps
-            faces = tracker(frame, t)
-            writer.write(render(frame, faces))
-            if lines:
-                lines.write(json.dumps(record(faces, frame, video=str(source), frame=index, time=round(t, 3))) + "\n")
-            index += 1
-            ok, frame = capture.read()
+        with torch_threads(checked["threads"]):
+            while ok and (max_frames is None or index < max_frames):
+                t = time.monotonic() - start if live else index / fps
+                faces = tracker(frame, t)
+                writer.write(render(frame, faces))
+                if lines:
+                    lines.write(json.dumps(record(faces, frame, video=str(source), frame=index, time=round(t, 3))) + "\n")
+                index += 1
+                ok, frame = capture.read()
     except KeyboardInterrupt:
         if not live:
             raise

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from keypoints import tables
 from keypoints.detect import Detector
@@ -124,7 +125,7 @@ def run(cfg, detector: Detector, knobs: dict) -> dict:
     still_photos, slide_photos = as_photos(detector, still)[s:], as_photos(detector, slide)[s:]
     left = np.array([-1.0, 0.0])
     result = {
-        "cpu": tables.cpu_name(), "cores": os.cpu_count(), "load_average": load,
+        "cpu": tables.cpu_name(), "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_average": load,
         "jitter_photos_px": jitter(still_photos),
         "jitter_tracked_px": jitter(as_video(detector, still, clip.fps, raw)[s:]),
         "jitter_smoothed_px": jitter(as_video(detector, still, clip.fps, knobs)[s:]),
@@ -155,4 +156,5 @@ def markdown(r: dict, cfg) -> str:
     return (tables.markdown(["measure", "value", "goal"], rows)
             + f"\n\nOne Euro: min_cutoff {smoothing['min_cutoff']:g} Hz, beta {smoothing['beta']:g}, d_cutoff "
             f"{smoothing['d_cutoff']:g} Hz; {clip.frames} frames at {clip.fps:g} fps from {Path(cfg.photo).name}, "
-            f"the first {clip.skip} left out.\nCPU: {r['cpu']}, {r['cores']} cores; load average at the start: {load}.\n")
+            f"the first {clip.skip} left out.\nCPU: {r['cpu']}, {r['cores']} cores, torch on {r['torch_threads']} threads; "
+            f"load average at the start: {load}.\n")

@@ -6,6 +6,7 @@ smoothed over time (smoothing.py), for videos, webcams and streams.
         for face in tracker(frame, t): print(face.track, face.box, face.pose)
 """
 
+from contextlib import contextmanager
 from importlib import resources
 
 from omegaconf import OmegaConf
@@ -31,8 +32,24 @@ def load_tracker(detector, **overrides):
     from keypoints.video.tracking import Tracker
 
     knobs = video_config(**overrides)
-    knobs.pop("max_frames")  # the runner's, not the tracker's
+    for key in ("max_frames", "threads"):  # the runner's, not the tracker's
+        knobs.pop(key)
     return Tracker(detector, **knobs)
+
+
+@contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op threads set to `n` for the block, then put back (None: left as they are).
+    The runner and the video benchmark run a video under the `video.threads` knob."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _known(defaults, overrides: dict, prefix: str) -> None:
