@@ -89,7 +89,10 @@ def head_pose(points: np.ndarray, image_shape: tuple) -> Pose | None:
     height, width = image_shape[:2]
     focal = float(max(height, width))
     camera = np.array([[focal, 0, width / 2], [0, focal, height / 2], [0, 0, 1]])
-    ok, rvec, _ = cv2.solvePnP(MEAN_FACE[INNER], points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    try:
+        ok, rvec, _ = cv2.solvePnP(MEAN_FACE[INNER], points, camera, None, flags=cv2.SOLVEPNP_SQPNP)
+    except cv2.error:  # points too close together to fit a head (an untrained model's): no pose
+        return None
     if not ok:
         return None
     return euler(cv2.Rodrigues(rvec)[0])
