@@ -16,7 +16,7 @@ from keypoints.cli import friendly_errors
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_speed")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    result = speed.run(cfg)
+    result = speed.measure(cfg)
     table = speed.markdown(result)
     print(table, end="")
     Path(cfg.table_file).write_text(table)

@@ -22,7 +22,7 @@ def main(cfg: DictConfig) -> None:
     knobs = video_config(**cfg.video)
     knobs.pop("max_frames")
     with torch_threads(knobs.pop("threads")):  # as the runner runs a video
-        result = benchmark.run(cfg, load_detector(cfg, cfg.ckpt_path), knobs)
+        result = benchmark.measure(cfg, load_detector(cfg, cfg.ckpt_path), knobs)
     table = benchmark.markdown(result, cfg)
     print(table, end="")
     Path(cfg.table_file).write_text(table)

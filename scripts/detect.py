@@ -10,7 +10,7 @@ from keypoints.cli import friendly_errors
 @hydra.main(version_base="1.3", config_path="../conf", config_name="detect")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    runner.run(cfg, render=lambda image, faces: viz.draw_faces(image, faces, pose=cfg.draw_pose))
+    runner.detect_inputs(cfg, render=lambda image, faces: viz.draw_faces(image, faces, pose=cfg.draw_pose))
 
 
 if __name__ == "__main__":

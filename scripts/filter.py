@@ -10,7 +10,7 @@ from keypoints.cli import friendly_errors
 @hydra.main(version_base="1.3", config_path="../conf", config_name="filter")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    filters.run(cfg)
+    filters.filter_inputs(cfg)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,9 @@ from keypoints.cli import friendly_errors
 @hydra.main(version_base="1.3", config_path="../conf", config_name="load_test")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    from keypoints.web.load import run
+    from keypoints.web.load import load_test
 
-    run(cfg, Path(__file__).with_name("serve.py"), Path(HydraConfig.get().runtime.output_dir))
+    load_test(cfg, Path(__file__).with_name("serve.py"), Path(HydraConfig.get().runtime.output_dir))
 
 
 if __name__ == "__main__":

@@ -29,6 +29,7 @@ def main(cfg: DictConfig) -> None:
         paths = [images / name for name in names]
     else:
         paths = pl.image_files(images)
+    sizes = pl.sizes_of(paths)  # (N, 2) widths and heights
     readings, reports = [], []
     for spec in cfg.teachers.values():
         teacher = instantiate(spec)
@@ -43,9 +44,8 @@ def main(cfg: DictConfig) -> None:
             reports.append(report)
             pl.progress(json.dumps(report))
         pl.progress(f"{teacher.name}: labelling {len(paths)} photos and their mirror images")
-        readings.append(pl.read_with_mirror(teacher, paths, point_map))
+        readings.append(pl.read_with_mirror(teacher, paths, sizes[:, 0], point_map))
     points, confidence, best = pl.most_confident(readings)
-    sizes = pl.sizes_of(paths)
     inside = ((points >= -0.1 * sizes[:, None]) & (points <= 1.1 * sizes[:, None])).all(axis=(1, 2))
     keep = np.isfinite(points).all(axis=(1, 2)) & inside & (confidence > 0) & (confidence >= cfg.min_confidence)
     output.parent.mkdir(parents=True, exist_ok=True)

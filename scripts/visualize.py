@@ -10,7 +10,7 @@ from keypoints.cli import friendly_errors
 @hydra.main(version_base="1.3", config_path="../conf", config_name="visualize")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    viz.run(cfg)
+    viz.write_plots(cfg)
 
 
 if __name__ == "__main__":

@@ -174,8 +174,8 @@ def test_face_crop_models_are_framed_refined_and_flip_averaged(tiny_face_checkpo
     detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint, flip=True)
     assert detector.frame is not None and detector.frame.scale == 1.4 and not detector.frame.random
     batches = []
-    predict = detector.predict
-    detector.predict = lambda batch: batches.append(batch.shape) or predict(batch)
+    predict = detector.predictor
+    detector.predictor = lambda batch: batches.append(batch.shape) or predict(batch)
     faces = detector(PHOTOS / "obamas.jpg")
     assert len(faces) == 2 and batches == [(4, 1, 112, 112), (4, 1, 112, 112)]
     assert all(np.isfinite(face.keypoints).all() for face in faces)
@@ -190,10 +190,10 @@ def test_flip_averaging_is_mirror_symmetric(tiny_face_checkpoint):
     to_input = detector._first_frame(detector.faces(image)[0])
     photo_mirror = np.array([[-1.0, 0, width], [0, 1, 0]])
     input_mirror = geometry.square_to_input((size / 2, size / 2), size, size, mirror=True)
-    points = detector.run([image], [to_input], flip=True)[0]
-    mirrored = detector.run([image[:, ::-1].copy()], [geometry.compose(input_mirror, geometry.compose(to_input, photo_mirror))], flip=True)[0]
+    points = detector.predict_crops([image], [to_input], flip=True)[0]
+    mirrored = detector.predict_crops([image[:, ::-1].copy()], [geometry.compose(input_mirror, geometry.compose(to_input, photo_mirror))], flip=True)[0]
     np.testing.assert_allclose(geometry.apply(photo_mirror, mirrored)[FLIP], points, atol=1e-3)
-    assert np.abs(detector.run([image], [to_input])[0] - points).max() > 1e-3  # the averaging did something
+    assert np.abs(detector.predict_crops([image], [to_input])[0] - points).max() > 1e-3  # the averaging did something
 
 
 @pytest.mark.parametrize("name", STAGES)

@@ -62,7 +62,7 @@ def test_exported_models_match_eager_torch_at_any_batch_size(exported, module, b
 
 def test_onnxruntime_detector_finds_the_same_faces_and_keypoints(module):
     by_torch, by_onnx = keypoints.Detector(module), keypoints.Detector(module, backend="onnxruntime")
-    assert isinstance(by_onnx.predict, OnnxPredictor)
+    assert isinstance(by_onnx.predictor, OnnxPredictor)
     for name in ("obamas.jpg", "the_beatles.jpg"):
         expected, faces = by_torch(PHOTOS / name), by_onnx(PHOTOS / name)
         assert len(faces) == len(expected) > 0
@@ -109,7 +109,7 @@ def test_the_shipped_int8_model_is_the_shipped_model_quantized_on_any_x86_cpu():
     assert json.loads(props[QUANTIZATION_KEY])["reduce_range"] is True
     int8 = keypoints.Detector.from_checkpoint(backend="onnxruntime-int8")
     fp32 = keypoints.Detector()
-    assert int8.module is None and isinstance(int8.predict, OnnxPredictor)
+    assert int8.module is None and isinstance(int8.predictor, OnnxPredictor)
     for name in ("obamas.jpg", "the_beatles.jpg"):
         faces, expected = int8(PHOTOS / name), fp32(PHOTOS / name)
         assert [f.box for f in faces] == [f.box for f in expected]

@@ -44,7 +44,7 @@ def test_confidence_is_agreement_between_the_two_readings():
 
 def test_our_model_agrees_with_itself_across_the_mirror_of_a_real_face():
     name = read_annotations(DATA / "training_frames_keypoints.csv")[0][0]
-    labels, confidence = pl.read_with_mirror(pl.DetectorTeacher(), [DATA / "training" / name], None)
+    labels, confidence = pl.read_with_mirror(pl.DetectorTeacher(), [DATA / "training" / name], pl.sizes_of([DATA / "training" / name])[:, 0], None)
     truth = read_annotations(DATA / "training_frames_keypoints.csv")[1][0]
     assert confidence[0] > 0.4
     # unmirrored correctly: the mean reading sits on the face, not on its mirror image

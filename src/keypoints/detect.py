@@ -25,7 +25,7 @@ from keypoints.faces import load_faces
 from keypoints.io import read_image, to_bgr
 from keypoints.landmarks import FLIP, roll
 from keypoints.errors import KeypointsError
-from keypoints.export import input_channels
+from keypoints.models import first_conv
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, load_model
 from keypoints.predictors import OnnxPredictor, make_predictor
 from keypoints.pose import Pose, head_pose
@@ -68,12 +68,12 @@ class Detector:
             module = load_model() if module is None else module.eval()
             predictor = make_predictor(module, backend, device)  # inputs -> normalised keypoints
             self.size, data_config = module.hparams.input_size, module.hparams.get("data_config") or {}
-            self.architecture, self.channels = type(module.net).__name__, input_channels(module)
+            self.architecture, self.channels = type(module.net).__name__, first_conv(module).in_channels
         else:
             meta = predictor.metadata
             self.size, data_config, self.channels = meta["input_size"], meta["data_config"], meta["channels"]
             self.architecture = meta["architecture"]
-        self.module, self.predict = module, predictor
+        self.module, self.predictor = module, predictor
         self.faces = load_faces(faces)
         self.frame = instantiate(data_config["eval_frame"]) if data_config.get("eval_frame") else None
         if not isinstance(refine, int) or isinstance(refine, bool) or not 0 <= refine <= 10:
@@ -126,8 +126,8 @@ class Detector:
         if self.frame is None:
             # the seed models never saw a mirror image in training: no flip averaging for them
             framing = self.faces.framing
-            return self.run(images, [geometry.framed_box_to_input(f.box, self.size, **framing) for f in faces])
-        points = self.run(images, [self._first_frame(f) for f in faces], self.flip)
+            return self.predict_crops(images, [geometry.framed_box_to_input(f.box, self.size, **framing) for f in faces])
+        points = self.predict_crops(images, [self._first_frame(f) for f in faces], self.flip)
         for _ in range(self.refine):
             points = self.follow(images, points)
         return points
@@ -137,7 +137,7 @@ class Detector:
         pass each, framed as `refine` frames a face (keypoints.video). Face-crop models only."""
         if self.frame is None:
             raise KeypointsError(f"{self.architecture}: a whole-frame model cannot follow faces from their keypoints")
-        return self.run(images, [self.frame(p, roll(p) if self.upright else 0.0) for p in points], self.flip)
+        return self.predict_crops(images, [self.frame(p, roll(p) if self.upright else 0.0) for p in points], self.flip)
 
     def keypoint_square(self, face) -> tuple[np.ndarray, float]:
         """The keypoints' box that a face box predicts (the stage's `keypoint_box`): centre, side."""
@@ -151,14 +151,14 @@ class Detector:
         centre, side = self.keypoint_square(face)
         return geometry.square_to_input(centre, self.frame.scale * side, self.size, face.roll if self.upright else 0.0)
 
-    def run(self, images: list[np.ndarray], to_input: list[np.ndarray], flip: bool = False) -> np.ndarray:
+    def predict_crops(self, images: list[np.ndarray], to_input: list[np.ndarray], flip: bool = False) -> np.ndarray:
         """The network on the crops that the affines cut out of their images, all in one batch (with
         their mirror images when `flip`) -> (N, 68, 2) keypoints in the images' pixels."""
         if flip:
             mirror = geometry.square_to_input((self.size / 2, self.size / 2), self.size, self.size, mirror=True)
             images, to_input = images + images, to_input + [geometry.compose(mirror, a) for a in to_input]
         crops = [self._convert(geometry.crop(image, a, self.size)) for image, a in zip(images, to_input)]
-        normalised = self.predict(np.stack(crops))
+        normalised = self.predictor(np.stack(crops))
         points = np.stack([geometry.apply(geometry.invert(a), geometry.denormalize(p, self.size))
                            for a, p in zip(to_input, normalised)])
         if flip:

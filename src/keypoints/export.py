@@ -20,6 +20,7 @@ import torch
 from omegaconf import OmegaConf
 
 from keypoints.errors import KeypointsError
+from keypoints.models import first_conv
 from torch import nn
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
@@ -38,7 +39,7 @@ def export(module: nn.Module, path, format: str = "onnx", checkpoint=None) -> Pa
     path = Path(path)
     module = module.eval()
     # Batch 2, not 1: torch.export specialises sizes 0 and 1, which would pin the batch size.
-    example = torch.rand(2, input_channels(module), module.hparams.input_size, module.hparams.input_size,
+    example = torch.rand(2, first_conv(module).in_channels, module.hparams.input_size, module.hparams.input_size,
                          device=next(module.parameters()).device)
     with torch.no_grad():
         num_points = module(example).shape[1]
@@ -61,7 +62,7 @@ def metadata(module: nn.Module, num_points: int = 68, checkpoint=None) -> dict:
         "input_name": INPUT,
         "output_name": OUTPUT,
         "input_size": size,
-        "channels": input_channels(module),
+        "channels": first_conv(module).in_channels,
         "num_points": int(num_points),
         # keypoints = (pixels - centre) / unit, in the S x S input's pixels (geometry.normalize)
         "keypoint_normalization": {"centre": size / 2.0, "unit": size / 4.0},
@@ -70,13 +71,6 @@ def metadata(module: nn.Module, num_points: int = 68, checkpoint=None) -> dict:
         "architecture": type(module.net).__name__,
     }
 
-
-def input_channels(module: nn.Module) -> int:
-    """The first convolution's input channels: 1 for the grayscale models, 3 for colour ones."""
-    conv = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    if conv is None:
-        raise KeypointsError(f"{type(module.net).__name__}: no Conv2d layer to tell the input channel count")
-    return conv.in_channels
 
 
 def read_metadata(path) -> dict:

@@ -127,12 +127,12 @@ def apply(image: np.ndarray, faces, overlay: np.ndarray, kind: str, placements: 
     return out
 
 
-def run(cfg) -> None:
+def filter_inputs(cfg) -> None:
     """The filter CLI: detect faces in every image of `cfg.input`, write the filtered `<stem>.png`."""
-    from keypoints.runner import run as detect_run
+    from keypoints.runner import detect_inputs
 
     overlay, kind = load_overlay(cfg.overlay, cfg.overlay_dir, cfg.get("kind"), dict(cfg.overlay_files))
     placements = {k: dict(v) for k, v in cfg.placements.items()}
     if kind not in placements:
         raise KeypointsError(f"kind={kind}: unknown; choose one of {', '.join(placements)}")
-    detect_run(cfg, lambda image, faces: apply(image, faces, overlay, kind, placements), write_json=False)
+    detect_inputs(cfg, lambda image, faces: apply(image, faces, overlay, kind, placements), write_json=False)

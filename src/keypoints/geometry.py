@@ -78,6 +78,15 @@ def box_to_input(box: tuple[float, float, float, float], size: int, scale: float
     return square_to_input((x + w / 2.0, y + h / 2.0), max(w, h) * scale, size)
 
 
+def nearest_box(boxes, point, containing: bool = False) -> int | None:
+    """The index of the (x, y, w, h) box whose centre is nearest `point` (only boxes holding the
+    point, when `containing`), or None: which found face a labelled face is."""
+    x, y = point
+    near = [(np.hypot(bx + bw / 2 - x, by + bh / 2 - y), i) for i, (bx, by, bw, bh) in enumerate(boxes)
+            if not containing or (bx <= x <= bx + bw and by <= y <= by + bh)]
+    return min(near)[1] if near else None
+
+
 def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     """The 2x3 affine `outer` after `inner`."""
     return np.hstack([outer[:, :2] @ inner[:, :2], outer[:, :2] @ inner[:, 2:] + outer[:, 2:]])

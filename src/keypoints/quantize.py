@@ -38,18 +38,18 @@ def training_photos(root, n: int, seed: int = 0) -> list[Path]:
 
 def calibration_inputs(detector, photos) -> list[np.ndarray]:
     """Every network input batch that `detector` makes while it runs on `photos` (paths or arrays)."""
-    batches, predict = [], detector.predict
+    batches, predict = [], detector.predictor
 
     def record(batch: np.ndarray) -> np.ndarray:
         batches.append(np.array(batch, np.float32))
         return predict(batch)
 
-    detector.predict = record
+    detector.predictor = record
     try:
         for photo in photos:
             detector(photo)
     finally:
-        detector.predict = predict
+        detector.predictor = predict
     if not batches:
         raise KeypointsError(f"no face found in the {len(photos)} calibration photos: nothing to calibrate int8 ranges on")
     return batches

@@ -33,7 +33,7 @@ def record(faces: list[Face], pixels: np.ndarray, **source) -> dict:
     return {**source, "width": width, "height": height, "faces": [face.to_json() for face in faces]}
 
 
-def run(cfg, render: Render, write_json: bool = True) -> None:
+def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     """Writes `<name>.png` (and `<name>.json`) per image, `<name>.mp4` (and `.jsonl`) per video into
     `cfg.output`; `<name>` is the file's stem, or its full name when two files share a stem. In a
     folder, a file that fails (whatever OpenCV or the model raise on it) is reported and skipped,

@@ -13,6 +13,7 @@ from torch.utils.data import default_collate
 
 from keypoints import geometry
 from keypoints.errors import KeypointsError
+from keypoints.models import first_conv
 
 TRUTH, PREDICTION, BOX = (60, 200, 60), (40, 40, 255), (255, 190, 0)  # BGR
 
@@ -125,12 +126,6 @@ def prediction_grid(module, dataset, n: int, tile: int, cols: int = 6) -> np.nda
     return grid(tiles, cols=min(cols, len(tiles)))
 
 
-def first_conv(module) -> torch.nn.Conv2d:
-    conv = next((m for m in module.modules() if isinstance(m, torch.nn.Conv2d)), None)
-    if conv is None:
-        raise KeypointsError(f"{type(module).__name__} has no Conv2d layer to show")
-    return conv
-
 
 def conv_filters(module, tile: int = 48, cols: int = 16) -> np.ndarray:
     """First-layer kernels, mid-grey = 0, white positive, black negative (one scale for all)."""
@@ -162,7 +157,7 @@ def feature_maps(module, image: torch.Tensor, tile: int = 96, cols: int = 12) ->
     return grid(tiles, cols=min(cols, len(tiles)))
 
 
-def run(cfg) -> list[Path]:
+def write_plots(cfg) -> list[Path]:
     """The visualize CLI: writes the PNGs named in `cfg.plots` into `cfg.output`."""
     from keypoints.training.module import load_checkpoint  # training code: not for draw_faces' users (detect.py)
 

@@ -23,7 +23,7 @@ from keypoints.data.framing import keypoint_box
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
 from keypoints.metrics import per_face_nme
-from keypoints import tables
+from keypoints import geometry, tables
 
 
 def ours(detector):
@@ -33,11 +33,8 @@ def ours(detector):
 
 def match(found: list, truth: np.ndarray) -> np.ndarray | None:
     """The keypoints of the returned face whose box holds the labelled face's centre, or None."""
-    centre, _ = keypoint_box(truth)
-    inside = [(np.hypot(*(np.array(box[:2]) + np.array(box[2:]) / 2 - centre)), points)
-              for box, points in found
-              if box[0] <= centre[0] <= box[0] + box[2] and box[1] <= centre[1] <= box[1] + box[3]]
-    return min(inside, key=lambda item: item[0])[1] if inside else None
+    i = geometry.nearest_box([box for box, _ in found], keypoint_box(truth)[0], containing=True)
+    return None if i is None else found[i][1]
 
 
 INNER = slice(17, 68)  # brows, nose, eyes, mouth: the jaw's convention differs between label sets

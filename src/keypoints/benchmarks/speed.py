@@ -56,8 +56,8 @@ def model_row(detector: Detector, label: str, backend: str, photos: list, cfg) -
     size, channels = detector.size, detector.channels
     rng = np.random.default_rng(0)
     one, many = (rng.random((n, channels, size, size), dtype=np.float32) for n in (1, cfg.batch))
-    latency = median_seconds(lambda: detector.predict(one), cfg.repeats, cfg.warmup)
-    batched = median_seconds(lambda: detector.predict(many), cfg.repeats, cfg.warmup)
+    latency = median_seconds(lambda: detector.predictor(one), cfg.repeats, cfg.warmup)
+    batched = median_seconds(lambda: detector.predictor(many), cfg.repeats, cfg.warmup)
     photos_s, faces = photos_per_second(detector, photos, cfg)
     return {"method": label, "backend": backend, "input": f"{channels}x{size}x{size}", "latency_ms": 1000 * latency,
             "faces_per_s": cfg.batch / batched, "photos_per_s": photos_s, "faces": faces}
@@ -79,7 +79,7 @@ def dlib_row(photos: list, cfg) -> tuple[dict | None, str | None]:
             "faces": faces}, None
 
 
-def run(cfg) -> dict:
+def measure(cfg) -> dict:
     """Every checkpoint under every backend, then the face stage alone and the dlib peer."""
     photos = read_photos(cfg.photos)
     rows, notes, detector = [], [], None

@@ -112,7 +112,7 @@ def frames_per_second(detector: Detector, path: Path, fps: float, knobs: dict, r
     return statistics.median(once() for _ in range(repeats))
 
 
-def run(cfg, detector: Detector, knobs: dict) -> dict:
+def measure(cfg, detector: Detector, knobs: dict) -> dict:
     clip, out, load = cfg.clip, Path(cfg.output), os.getloadavg()
     out.mkdir(parents=True, exist_ok=True)
     frame = clip_frame(read_image(cfg.photo), clip.width, clip.height)

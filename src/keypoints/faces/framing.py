@@ -23,6 +23,7 @@ def measure_framing(faces, root, n: int, seed: int) -> dict:
     """Medians (and the spread of the keypoint-box guess) over `n` seeded training photos of `root`."""
     from keypoints.data.datamodule import SPLITS  # training code, only for this measurement
     from keypoints.data.dataset import read_annotations
+    from keypoints.data.framing import keypoint_box
 
     root, (folder, csv_name) = Path(root), SPLITS["train"]
     names, points = read_annotations(root / csv_name)
@@ -33,8 +34,7 @@ def measure_framing(faces, root, n: int, seed: int) -> dict:
         found = faces(image)
         if not found:
             continue
-        low, high = points[i].min(axis=0), points[i].max(axis=0)
-        face = min(found, key=lambda f: np.hypot(*(np.array(f.box[:2]) + np.array(f.box[2:]) / 2 - (low + high) / 2)))
+        face = found[geometry.nearest_box([f.box for f in found], keypoint_box(points[i])[0])]
         x, y, w, h = face.box
         side, centre = max(w, h), np.array([x + w / 2, y + h / 2])
         fh, fw = image.shape[:2]

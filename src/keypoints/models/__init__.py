@@ -1,5 +1,16 @@
+from torch import nn
+
+from keypoints.errors import KeypointsError
 from keypoints.models.alexnet import AlexNet
 from keypoints.models.naimish import NaimishNet
 from keypoints.models.resnet import ResNetRegressor
 
-__all__ = ["AlexNet", "NaimishNet", "ResNetRegressor"]
+__all__ = ["AlexNet", "NaimishNet", "ResNetRegressor", "first_conv"]
+
+
+def first_conv(module: nn.Module) -> nn.Conv2d:
+    """A model's first convolution: its input channels (1 grayscale, 3 colour) and the kernels viz draws."""
+    conv = next((m for m in module.modules() if isinstance(m, nn.Conv2d)), None)
+    if conv is None:
+        raise KeypointsError(f"{type(getattr(module, 'net', module)).__name__}: no Conv2d layer")
+    return conv

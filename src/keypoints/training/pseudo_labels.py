@@ -25,8 +25,8 @@ AGREEMENT_SCALE = 0.1  # a disagreement of 10% of the face's size is confidence 
 
 
 class CommandTeacher:
-    """A teacher that runs in its own environment: `command LIST OUT.npz` (LIST: a path a line;
-    OUT: `points` (N, 2, P, 2), photo and mirror, NaN where no face), e.g.
+    """A teacher that runs in its own environment: `command LIST OUT.npz [--no-mirror]` (LIST: a path
+    a line; OUT: `points` (N, 2, P, 2), photo and mirror (N, 1, P, 2 without), NaN where no face), e.g.
     scripts/teachers/mediapipe_mesh.py under `.venv-mediapipe/bin/python`."""
 
     def __init__(self, command: list[str], name: str):
@@ -34,11 +34,12 @@ class CommandTeacher:
         if not Path(self.command[0]).exists() and "/" in self.command[0]:
             raise KeypointsError(f"teacher.command: {self.command[0]} not found (for MediaPipe: make teacher-env)")
 
-    def __call__(self, paths: list[Path]) -> np.ndarray:
+    def __call__(self, paths: list[Path], mirror: bool = True) -> np.ndarray:
         with tempfile.TemporaryDirectory() as tmp:
             listing, out = Path(tmp, "paths.txt"), Path(tmp, "points.npz")
             listing.write_text("".join(f"{p}\n" for p in paths))
-            done = subprocess.run(self.command + [str(listing), str(out)], stderr=subprocess.PIPE, text=True)
+            flags = [] if mirror else ["--no-mirror"]
+            done = subprocess.run(self.command + [str(listing), str(out)] + flags, stderr=subprocess.PIPE, text=True)
             if done.returncode != 0 or not out.is_file():
                 last = (done.stderr.strip().splitlines() or ["no output"])[-1]
                 raise KeypointsError(f"teacher {self.name} failed (exit {done.returncode}): {last}")
@@ -55,13 +56,14 @@ class DetectorTeacher:
 
         self.detector, self.name = Detector.from_checkpoint(ckpt_path, **options), name
 
-    def __call__(self, paths: list[Path]) -> np.ndarray:
+    def __call__(self, paths: list[Path], mirror: bool = True) -> np.ndarray:
+        """(N, 2, 68, 2): each photo and its mirror image ((N, 1, 68, 2) without), NaN where no face."""
         from keypoints.io import read_image
 
-        out = np.full((len(paths), 2, NUM_POINTS, 2), np.nan, np.float32)
+        out = np.full((len(paths), 2 if mirror else 1, NUM_POINTS, 2), np.nan, np.float32)
         for i, path in enumerate(paths):
             image = read_image(path, upright=False)
-            for j, view in enumerate((image, image[:, ::-1].copy())):
+            for j, view in enumerate((image, image[:, ::-1].copy()) if mirror else (image,)):
                 faces = self.detector(view)
                 if faces:
                     centre = np.array(view.shape[1::-1]) / 2
@@ -154,13 +156,14 @@ def sizes_of(paths: list[Path]) -> np.ndarray:
     return np.array([Image.open(p).size for p in paths], np.float64)
 
 
-def read_with_mirror(teacher, paths: list[Path], point_map) -> tuple[np.ndarray, np.ndarray]:
-    """A teacher's 68-point labels for the photos (mean of photo and mirror) and their confidence."""
+def read_with_mirror(teacher, paths: list[Path], widths: np.ndarray, point_map) -> tuple[np.ndarray, np.ndarray]:
+    """A teacher's 68-point labels for the photos (`widths` in pixels; mean of photo and mirror) and
+    their confidence."""
     raw = teacher(paths)
     plain, mirrored = raw[:, 0], raw[:, 1]
     if point_map is not None:
         plain, mirrored = apply_point_map(plain, *point_map), apply_point_map(mirrored, *point_map)
-    mirrored = unmirror(mirrored, sizes_of(paths)[:, 0])
+    mirrored = unmirror(mirrored, widths)
     return (plain + mirrored) / 2, agreement(plain, mirrored)
 
 
@@ -169,7 +172,7 @@ def calibrate(teacher, paths: list[Path], labels: np.ndarray, k: int, ridge: flo
     measure its labels there: NME over 68 points, mean offset in pixels. Returns (map, report)."""
     from keypoints.benchmarks.accuracy import nme
 
-    raw = teacher(paths)[:, 0]
+    raw = teacher(paths, mirror=False)[:, 0]
     ok = np.isfinite(raw).all(axis=(1, 2))
     fit = np.flatnonzero(ok)[: int(round((1 - holdout) * ok.sum()))]
     kept_out = np.setdiff1d(np.flatnonzero(ok), fit)

@@ -20,7 +20,7 @@ from keypoints.errors import KeypointsError
 from keypoints.web.launch import running
 
 
-def run(cfg, serve_script: Path, out_dir: Path) -> None:
+def load_test(cfg, serve_script: Path, out_dir: Path) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per request
     photo = Path(cfg.photo)
     if not photo.is_file():
