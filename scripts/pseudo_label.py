@@ -24,6 +24,8 @@ def main(cfg: DictConfig) -> None:
         raise KeypointsError(f"output={output} exists: pass overwrite=true to replace it")
     truth = None
     if cfg.check_labels:  # label only the photos this CSV names, and score the teachers against it
+        if not Path(cfg.check_labels).is_file():
+            raise KeypointsError(f"check_labels={cfg.check_labels}: no such CSV file")
         names, truth = read_annotations(Path(cfg.check_labels))
         names, truth = names[: cfg.check_limit], truth[: cfg.check_limit]
         paths = [images / name for name in names]

@@ -42,9 +42,20 @@ def test_confidence_is_agreement_between_the_two_readings():
     assert np.allclose(pl.agreement(a, b), [1.0, 1 - np.hypot(5, 5) / 100 / pl.AGREEMENT_SCALE, 0.0], atol=1e-6)
 
 
+def test_a_teacher_reads_the_face_nearest_the_centre_in_the_photo_and_its_mirror():
+    path = DATA / "training" / read_annotations(DATA / "training_frames_keypoints.csv")[0][0]
+    width, height = pl.sizes_of([path])[0]
+    faces = lambda image: [np.full((68, 2), 5.0), np.full((68, 2), [image.shape[1] / 2 - 3, height / 2])]  # noqa: E731
+    both = pl.nearest_centre_readings([path], True, faces)
+    assert both.shape == (1, 2, 68, 2) and np.allclose(both[0, :, 0], [width / 2 - 3, height / 2])
+    alone = pl.nearest_centre_readings([path], False, lambda image: [])
+    assert alone.shape == (1, 1, 68, 2) and np.isnan(alone).all()  # no face: NaN
+
+
 def test_our_model_agrees_with_itself_across_the_mirror_of_a_real_face():
     name = read_annotations(DATA / "training_frames_keypoints.csv")[0][0]
-    labels, confidence = pl.read_with_mirror(pl.DetectorTeacher(), [DATA / "training" / name], pl.sizes_of([DATA / "training" / name])[:, 0], None)
+    path = DATA / "training" / name
+    labels, confidence = pl.read_with_mirror(pl.DetectorTeacher(), [path], pl.sizes_of([path])[:, 0], None)
     truth = read_annotations(DATA / "training_frames_keypoints.csv")[1][0]
     assert confidence[0] > 0.4
     # unmirrored correctly: the mean reading sits on the face, not on its mirror image
@@ -69,6 +80,10 @@ def test_pseudo_label_cli_writes_a_readable_scored_csv(tmp_path):
     empty.mkdir()
     proc = run_script("pseudo_label.py", f"images={empty}", f"output={tmp_path / 'x.csv'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == f"error: images={empty}: no image files in it"
+    missing = tmp_path / "labels_typo.csv"
+    proc = run_script("pseudo_label.py", f"images={tmp_path / 'photos'}", f"check_labels={missing}",
+                      f"output={tmp_path / 'y.csv'}", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == f"error: check_labels={missing}: no such CSV file"
 
 
 def test_teachers_are_scored_against_labels_when_given(tmp_path):

@@ -46,6 +46,22 @@ class CommandTeacher:
             return np.load(out)["points"]
 
 
+def nearest_centre_readings(paths: list[Path], mirror: bool, find) -> np.ndarray:
+    """`find(bgr_image) -> [(68, 2) points]` on each photo (and its mirror image) -> (N, 2 or 1, 68, 2),
+    the face nearest the photo's centre, NaN where none was found."""
+    from keypoints.io import read_image
+
+    out = np.full((len(paths), 2 if mirror else 1, NUM_POINTS, 2), np.nan, np.float32)
+    for i, path in enumerate(paths):
+        image = read_image(path, upright=False)
+        for j, view in enumerate((image, image[:, ::-1].copy()) if mirror else (image,)):
+            faces = find(view)
+            if faces:
+                centre = np.array(view.shape[1::-1]) / 2
+                out[i, j] = min(faces, key=lambda p: np.hypot(*(p.mean(axis=0) - centre)))
+    return out
+
+
 class DetectorTeacher:
     """The project's own Detector as a teacher (a checkpoint, or the shipped model), 68 points."""
 
@@ -58,17 +74,20 @@ class DetectorTeacher:
 
     def __call__(self, paths: list[Path], mirror: bool = True) -> np.ndarray:
         """(N, 2, 68, 2): each photo and its mirror image ((N, 1, 68, 2) without), NaN where no face."""
-        from keypoints.io import read_image
+        return nearest_centre_readings(paths, mirror, lambda image: [f.keypoints for f in self.detector(image)])
 
-        out = np.full((len(paths), 2 if mirror else 1, NUM_POINTS, 2), np.nan, np.float32)
-        for i, path in enumerate(paths):
-            image = read_image(path, upright=False)
-            for j, view in enumerate((image, image[:, ::-1].copy()) if mirror else (image,)):
-                faces = self.detector(view)
-                if faces:
-                    centre = np.array(view.shape[1::-1]) / 2
-                    out[i, j] = min(faces, key=lambda f: np.hypot(*(f.keypoints.mean(axis=0) - centre))).keypoints
-        return out
+
+class DlibTeacher:
+    """dlib's HOG faces and 68-point shape predictor (the `peers` extra). Its points follow 300-W's
+    markup, not ours, so they are mapped like MediaPipe's; the model carries 300-W's non-commercial terms."""
+
+    def __init__(self, name: str = "dlib", upsample: int = 1, max_side: int | None = None):
+        from keypoints.benchmarks.peers import DlibPeer
+
+        self.peer, self.name = DlibPeer(upsample, max_side), name
+
+    def __call__(self, paths: list[Path], mirror: bool = True) -> np.ndarray:
+        return nearest_centre_readings(paths, mirror, lambda image: [points for _, points in self.peer(image)])
 
 
 def _normalise(points: np.ndarray) -> np.ndarray:
