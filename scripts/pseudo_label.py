@@ -50,6 +50,8 @@ def main(cfg: DictConfig) -> None:
     points, confidence, best = pl.most_confident(readings)
     inside = ((points >= -0.1 * sizes[:, None]) & (points <= 1.1 * sizes[:, None])).all(axis=(1, 2))
     keep = np.isfinite(points).all(axis=(1, 2)) & inside & (confidence > 0) & (confidence >= cfg.min_confidence)
+    if not keep.any():
+        raise KeypointsError(f"images={images}: no face got a label from the teachers ({', '.join(spec.name for spec in cfg.teachers.values())})")
     output.parent.mkdir(parents=True, exist_ok=True)
     pl.write_csv(output, [str(paths[i].relative_to(images)) for i in np.flatnonzero(keep)], points[keep], confidence[keep])
     names_of = [spec.name for spec in cfg.teachers.values()]

@@ -40,6 +40,8 @@ def test_confidence_is_agreement_between_the_two_readings():
     b[1] += 5.0   # 5 px on a 100 px face: half of the scale
     b[2] = np.nan  # no face in the mirror image
     assert np.allclose(pl.agreement(a, b), [1.0, 1 - np.hypot(5, 5) / 100 / pl.AGREEMENT_SCALE, 0.0], atol=1e-6)
+    spot = np.full((1, 68, 2), 56.0, np.float32)  # an untrained model's points, all at the crop's centre
+    assert pl.agreement(spot, spot).tolist() == [0.0]
 
 
 def test_a_teacher_reads_the_face_nearest_the_centre_in_the_photo_and_its_mirror():

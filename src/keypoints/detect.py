@@ -137,7 +137,14 @@ class Detector:
         pass each, framed as `refine` frames a face (keypoints.video). Face-crop models only."""
         if self.frame is None:
             raise KeypointsError(f"{self.architecture}: a whole-frame model cannot follow faces from their keypoints")
-        return self.predict_crops(images, [self.frame(p, roll(p) if self.upright else 0.0) for p in points], self.flip)
+        # points collapsed to a spot (an untrained model's) frame no face: those faces keep their points
+        framed = np.flatnonzero(np.ptp(points, axis=1).max(axis=1) >= 1.0)
+        points = points.copy()
+        if len(framed):
+            points[framed] = self.predict_crops([images[i] for i in framed],
+                                                [self.frame(points[i], roll(points[i]) if self.upright else 0.0) for i in framed],
+                                                self.flip)
+        return points
 
     def keypoint_square(self, face) -> tuple[np.ndarray, float]:
         """The keypoints' box that a face box predicts (the stage's `keypoint_box`): centre, side."""

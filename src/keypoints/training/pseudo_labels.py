@@ -132,12 +132,13 @@ def unmirror(points: np.ndarray, widths: np.ndarray) -> np.ndarray:
 
 
 def agreement(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Confidence in [0, 1] from two readings of the same faces (N, 68, 2); NaN readings give 0."""
+    """Confidence in [0, 1] from two readings of the same faces (N, 68, 2); NaN readings, and points
+    collapsed to a spot (an untrained model's), give 0."""
     out = np.zeros(len(a))
-    ok = np.isfinite(a).all(axis=(1, 2)) & np.isfinite(b).all(axis=(1, 2))
-    mean = (a[ok] + b[ok]) / 2
+    mean = (a + b) / 2
     w, h = (mean.max(axis=1) - mean.min(axis=1)).T
-    d = np.linalg.norm(a[ok] - b[ok], axis=2).mean(axis=1) / np.sqrt(w * h)
+    ok = np.isfinite(a).all(axis=(1, 2)) & np.isfinite(b).all(axis=(1, 2)) & (np.minimum(w, h) >= 1.0)
+    d = np.linalg.norm(a[ok] - b[ok], axis=2).mean(axis=1) / np.sqrt(w[ok] * h[ok])
     out[ok] = np.clip(1 - d / AGREEMENT_SCALE, 0, 1)
     return out
 
