@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from conftest import wandb_run_field, run_script, tiny_overrides
 
 
@@ -10,6 +12,7 @@ def sweep_overrides(root, sweep_dir) -> list[str]:
     return [*run_dir, f"hydra.sweep.dir={sweep_dir}", "model=naimish", "trainer.max_epochs=1"]
 
 
+@pytest.mark.slow
 def test_two_job_sweep_writes_two_runs_one_wandb_group_and_a_comparison(tiny_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     run_script("train.py", "-m", "model.dropout=0.1,0.5", "logger=wandb", *sweep_overrides(tiny_root, sweep_dir))
@@ -42,6 +45,7 @@ def test_compare_names_a_missing_sweep_folder(tmp_path):
     assert proc.returncode == 2 and "nope: sweep folder not found" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_two_jobs(tiny_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     run_script("train.py", "-m", "hydra/launcher=local", "seed=1,2", "logger=none", *sweep_overrides(tiny_root, sweep_dir))
@@ -49,6 +53,7 @@ def test_submitit_local_launcher_runs_two_jobs(tiny_root, tmp_path):
         assert json.loads((sweep_dir / job / "metrics.json").read_text())["test"]["n"] == 8
 
 
+@pytest.mark.slow
 def test_optuna_search_minimises_best_val_nme(tiny_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     run_script("train.py", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "logger=none",

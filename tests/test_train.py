@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,7 @@ import pytest
 import torch
 
 from conftest import REPO, run_script, tiny_overrides, wandb_run_field
+from keypoints.data import read_annotations
 from keypoints.training.module import load_checkpoint
 
 
@@ -38,6 +40,7 @@ def test_run_folder_has_config_checkpoints_metrics_and_offline_wandb(tiny_root, 
     assert wandb_run_field(run_file, "run_group", "g1")  # the group reached W&B's run record, for `wandb sync`
 
 
+@pytest.mark.slow
 def test_same_seed_same_weights_on_cpu(tiny_root, tmp_path):
     for name in ("a", "b"):
         run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=1", "test=false", "seed=7",
@@ -104,18 +107,35 @@ def test_init_from_a_run_folder_takes_its_best_checkpoint(tiny_run, tiny_root, t
         torch.testing.assert_close(after[key], value)
 
 
-def test_make_train_runs_both_stages_of_the_default_recipe(tiny_root, tmp_path):
+@pytest.mark.slow
+def test_make_train_runs_the_four_stages_of_the_default_recipe(tiny_root, tmp_path):
+    wild = tmp_path / "wild" / "aflw" / "unlabelled"
+    wild.mkdir(parents=True)
+    for photo in sorted((tiny_root / "training").iterdir())[:3]:  # stand-ins for unlabelled wild photos
+        shutil.copy(photo, wild)
     tiny = [o for o in tiny_overrides(tiny_root, tmp_path) if not o.startswith("hydra.run.dir")]
-    args = " ".join([*tiny, "logger=none", "trainer.max_epochs=1", "test=false", "optimizer.lr=0"])
+    args = " ".join([*tiny, "logger=none", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "test=false",
+                     "optimizer.lr=0"])
     env = {**os.environ, "WANDB_SILENT": "true"}
-    subprocess.run(["make", "train", f"BIN={os.path.dirname(sys.executable)}", f"RUN={tmp_path}", f"ARGS={args}"],
-                   cwd=REPO, env=env, check=True, capture_output=True, timeout=300)
+    proc = subprocess.run(["make", "train", f"BIN={os.path.dirname(sys.executable)}", f"RUN={tmp_path}", f"ARGS={args}",
+                           f"WILD={tmp_path / 'wild'}", "TEACHER_ENV=", "PSEUDO_ARGS=~teachers.mediapipe teachers.keypoints.ckpt_path=null"],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     stage1 = json.loads((tmp_path / "stage1" / "metrics.json").read_text())["best_ckpt"]
     stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "last.ckpt", weights_only=False)
     assert stage2["hyper_parameters"]["data_config"]["train_frame"]["flip"] == 0  # stage 2's own config
     assert_weights_as_loaded(stage2["state_dict"], torch.load(stage1, weights_only=False)["state_dict"])
+    # an lr-0 stage 2 is untrained and labels nothing (pseudo_label.py says so): the shipped model stands in
+    assert len(read_annotations(tmp_path / "pseudo" / "aflw.csv")[0]) == 3
+    stage3 = torch.load(tmp_path / "stage3" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert "sources" in stage3["hyper_parameters"]["data_config"]  # trained on them
+    assert_weights_as_loaded(stage3["state_dict"], stage2["state_dict"])
+    stage4 = torch.load(tmp_path / "stage4" / "checkpoints" / "last.ckpt", weights_only=False)
+    assert "sources" not in stage4["hyper_parameters"]["data_config"]
+    assert_weights_as_loaded(stage4["state_dict"], stage3["state_dict"])
 
 
+@pytest.mark.slow
 def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
     nme = {}
@@ -131,6 +151,7 @@ def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp
     assert nme[1] == pytest.approx(nme[2], rel=1e-6)
 
 
+@pytest.mark.slow
 def test_ddp_training_runs_two_processes(tiny_root, tmp_path):
     proc = run_script("train.py", "model=naimish", "logger=csv", "trainer=ddp", "trainer.accelerator=cpu",
                       "trainer.devices=2", "trainer.max_epochs=1", *tiny_overrides(tiny_root, tmp_path))
@@ -188,6 +209,7 @@ def test_bad_input_is_one_line_not_a_traceback(tmp_path, tiny_root, overrides, m
     assert message in proc.stderr
 
 
+@pytest.mark.slow
 def test_alexnet_batchnorm_statistics_are_recalibrated_before_validation(tiny_root, tmp_path):
     # 9 training faces in batches of 4: 2 steps per epoch; recalibration resets the counters and
     # averages over 1 batch, so every BN layer of the saved net has seen exactly 1 batch, not 2 steps.

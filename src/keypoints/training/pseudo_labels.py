@@ -63,14 +63,17 @@ def nearest_centre_readings(paths: list[Path], mirror: bool, find) -> np.ndarray
 
 
 class DetectorTeacher:
-    """The project's own Detector as a teacher (a checkpoint, or the shipped model), 68 points."""
+    """The project's own Detector as a teacher (a checkpoint or a training run's folder, meaning its
+    best checkpoint; None: the shipped model), 68 points."""
 
     points_are_ours = True  # trained on our labels: no point map to fit
 
     def __init__(self, ckpt_path: str | None = None, name: str = "keypoints", **options):
         from keypoints.detect import Detector
+        from keypoints.training.loop import run_checkpoint
 
-        self.detector, self.name = Detector.from_checkpoint(ckpt_path, **options), name
+        path = None if ckpt_path is None else run_checkpoint(ckpt_path)
+        self.detector, self.name = Detector.from_checkpoint(path, **options), name
 
     def __call__(self, paths: list[Path], mirror: bool = True) -> np.ndarray:
         """(N, 2, 68, 2): each photo and its mirror image ((N, 1, 68, 2) without), NaN where no face."""
