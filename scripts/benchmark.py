@@ -25,14 +25,14 @@ def main(cfg: DictConfig) -> None:
     else:
         images, truths = benchmark.load_test_split(cfg.paths.data_dir, cfg.limit)
     methods = {}
+    backend = "" if cfg.backend == "torch" else f", {cfg.backend}"
     for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
         detector = load_detector(cfg, ckpt_path=path)
         source = "shipped default" if path is None else Path(path).name
-        backend = "" if cfg.backend == "torch" else f", {cfg.backend}"
         methods[f"{detector.architecture} ({source}{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)
     for name in cfg.also_faces:  # the shipped model behind other face stages, with their own defaults
         detector = Detector.from_checkpoint(faces=name, backend=cfg.backend, refine=cfg.detector.refine)
-        methods[f"{detector.architecture} (shipped default), {type(detector.faces).__name__}"] = benchmark.ours(detector)
+        methods[f"{detector.architecture} (shipped default{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)
     if cfg.peers:
         try:
             methods["dlib HOG + 68-pt ERT"] = DlibPeer(**cfg.dlib)

@@ -57,17 +57,21 @@ def test_benchmark_script_writes_table_json_and_curve(tiny_root, tiny_checkpoint
     assert (out / "ced.png").stat().st_size > 1000
 
 
-def test_benchmark_runs_on_any_labelled_folder(tiny_face_checkpoint, tmp_path):
-    """labels= and images= point the same table at another labelled set: here 3 wild photos."""
+def test_benchmark_runs_on_any_labelled_folder(tmp_path):
+    """labels= and images= point the same table at another labelled set: here 3 wild photos, the
+    shipped int8 model behind both face stages (each row names its backend)."""
     from conftest import SHARED
 
     wild = SHARED / "data" / "wild" / "aflw"
     out = tmp_path / "bench"
     run_script("benchmark.py", f"labels={wild / 'labelled_keypoints.csv'}", f"images={wild / 'labelled'}", "limit=3",
-               "default_model=false", "peers=false", f"ckpt_paths=[{tiny_face_checkpoint}]", f"output={out}",
+               "backend=onnxruntime-int8", "also_faces=[haar]", "peers=false", f"output={out}",
                f"hydra.run.dir={tmp_path / 'run'}")
-    (row,) = json.loads((out / "benchmark.json").read_text()).values()
-    assert row["n"] == 3 and row["found"] == 1.0 and row["box_mean"] > 0
+    rows = json.loads((out / "benchmark.json").read_text())
+    assert sorted(rows) == ["ResNetRegressor (shipped default, onnxruntime-int8), HaarCascade",
+                            "ResNetRegressor (shipped default, onnxruntime-int8), YuNet"]
+    yunet = rows["ResNetRegressor (shipped default, onnxruntime-int8), YuNet"]
+    assert yunet["n"] == 3 and yunet["found"] == 1.0 and yunet["box_mean"] > 0
 
 
 def test_benchmark_without_data_is_one_line(tmp_path):
