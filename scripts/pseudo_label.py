@@ -47,7 +47,7 @@ def main(cfg: DictConfig) -> None:
             pl.progress(json.dumps(report))
         pl.progress(f"{teacher.name}: labelling {len(paths)} photos and their mirror images")
         readings.append(pl.read_with_mirror(teacher, paths, sizes[:, 0], point_map))
-    points, confidence, best = pl.most_confident(readings)
+    points, confidence, best = pl.COMBINE[cfg.combine](readings)
     inside = ((points >= -0.1 * sizes[:, None]) & (points <= 1.1 * sizes[:, None])).all(axis=(1, 2))
     keep = np.isfinite(points).all(axis=(1, 2)) & inside & (confidence > 0) & (confidence >= cfg.min_confidence)
     if not keep.any():
@@ -57,13 +57,13 @@ def main(cfg: DictConfig) -> None:
     names_of = [spec.name for spec in cfg.teachers.values()]
     summary = {"images": str(images), "photos": len(paths), "labelled": int(keep.sum()),
                "median_confidence": float(np.median(confidence[keep])) if keep.any() else None,
-               "chosen": {n: int((best[keep] == i).sum()) for i, n in enumerate(names_of)}, "calibration": reports}
+               "led_by": {n: int((best[keep] == i).sum()) for i, n in enumerate(names_of)}, "calibration": reports}
     if truth is not None:
-        summary["check"] = pl.score(readings + [(points, confidence)], names_of + ["kept (most confident)"], truth)
+        summary["check"] = pl.score(readings + [(points, confidence)], names_of + [f"kept ({cfg.combine})"], truth)
         print(tables.markdown(["labels", "faces labelled", "inner 51 / box: mean", "median", "FR@0.10",
                                "confidence vs error (corr.)"], summary["check"]))
     Path(f"{output}.json").write_text(json.dumps(summary, indent=2) + "\n")
-    print(f"{output}: {keep.sum()} of {len(paths)} photos labelled; teachers chosen {summary['chosen']}")
+    print(f"{output}: {keep.sum()} of {len(paths)} photos labelled; the teacher that weighed most {summary['led_by']}")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,17 @@ def test_confidence_is_agreement_between_the_two_readings():
     assert pl.agreement(spot, spot).tolist() == [0.0]
 
 
+def test_teachers_labels_are_averaged_by_their_confidence():
+    a, b = np.zeros((3, 68, 2), np.float32), np.full((3, 68, 2), 10.0, np.float32)
+    b[2] = np.nan  # teacher b found no face in the third photo
+    labels, confidence, led_by = pl.weighted_mean([(a, np.array([0.2, 0.5, 0.4])), (b, np.array([0.6, 0.5, 0.9]))])
+    np.testing.assert_allclose(labels[:, 0, 0], [7.5, 5.0, 0.0])
+    np.testing.assert_allclose(confidence, [0.6, 0.5, 0.9])
+    assert led_by[0] == 1 and led_by[2] == 0
+    labels, confidence, _ = pl.weighted_mean([(a[:1], np.zeros(1)), (b[:1], np.zeros(1))])
+    assert np.isnan(labels).all() and confidence.tolist() == [0.0]  # no confident teacher: no label
+
+
 def test_a_teacher_reads_the_face_nearest_the_centre_in_the_photo_and_its_mirror():
     path = DATA / "training" / read_annotations(DATA / "training_frames_keypoints.csv")[0][0]
     width, height = pl.sizes_of([path])[0]
@@ -82,6 +93,8 @@ def test_pseudo_label_cli_writes_a_readable_scored_csv(tmp_path):
     empty.mkdir()
     proc = run_script("pseudo_label.py", f"images={empty}", f"output={tmp_path / 'x.csv'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == f"error: images={empty}: no image files in it"
+    proc = run_script("pseudo_label.py", f"images={tmp_path / 'photos'}", f"output={tmp_path / 'z.csv'}", "combine=vote", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: combine='vote': must be one of most_confident")
     missing = tmp_path / "labels_typo.csv"
     proc = run_script("pseudo_label.py", f"images={tmp_path / 'photos'}", f"check_labels={missing}",
                       f"output={tmp_path / 'y.csv'}", check=False)

@@ -116,6 +116,14 @@ def test_bad_values_through_the_real_cli_are_one_line(tmp_path, override, messag
     assert proc.stderr.count("\n") == 1 and not (tmp_path / "out").exists()
 
 
+def test_a_quoted_path_with_spaces_brackets_and_accents_is_read(tmp_path):
+    photo = tmp_path / "my photos" / "Zoë (2)=a.jpg"
+    photo.parent.mkdir()
+    photo.write_bytes((PHOTOS / "obamas.jpg").read_bytes())
+    run_script("detect.py", f"input='{photo}'", f"output={tmp_path / 'out'}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert len(json.loads((tmp_path / "out" / "Zoë (2)=a.json").read_text())["faces"]) == 2
+
+
 def test_visualize_refuses_a_face_index_beyond_the_test_split(tiny_checkpoint, tiny_root, tmp_path):
     proc = run_script("visualize.py", f"ckpt_path={tiny_checkpoint}", f"paths.data_dir={tiny_root}", "face_index=99",
                       "plots=[conv1]", f"output={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}", check=False)

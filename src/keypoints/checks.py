@@ -55,6 +55,7 @@ RULES = {
     "tile": whole(16),
     "limit": optional(whole(1)),
     "check_limit": optional(whole(1)),
+    "combine": one_of("most_confident", "weighted_mean"),  # scripts/pseudo_label.py (keypoints.training.pseudo_labels.COMBINE)
     "draw_pose": BOOLEAN,
     # videos (the `video` group, keypoints/conf/video/default.yaml)
     "video.detect_every": whole(1),

@@ -218,6 +218,21 @@ def most_confident(readings: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.nd
     return labels, confidence.max(axis=0), best
 
 
+def weighted_mean(readings: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per face, the teachers' labels averaged with their confidence as weights (a teacher with no
+    reading weighs 0): labels, the best teacher's confidence, and which teacher weighed most."""
+    points = np.stack([p for p, _ in readings])  # (T, N, 68, 2)
+    confidence = np.stack([c for _, c in readings])  # (T, N)
+    weights = np.where(np.isfinite(points).all(axis=(2, 3)), confidence, 0.0)
+    total = weights.sum(axis=0)
+    with np.errstate(invalid="ignore"):  # faces no teacher read: NaN labels, confidence 0
+        labels = (np.nan_to_num(points) * weights[..., None, None]).sum(axis=0) / total[:, None, None]
+    return labels.astype(np.float32), confidence.max(axis=0), weights.argmax(axis=0)
+
+
+COMBINE = {"most_confident": most_confident, "weighted_mean": weighted_mean}
+
+
 def score(readings: list[tuple[np.ndarray, np.ndarray]], names: list[str], truth: np.ndarray) -> list[list]:
     """Table rows: each reading's labels against true ones (51 inner points / sqrt(box area), a face
     with no label failing), and how its confidence follows its error (Pearson correlation)."""
