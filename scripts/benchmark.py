@@ -21,9 +21,9 @@ from keypoints.benchmarks.peers import DlibPeer
 @friendly_errors
 def main(cfg: DictConfig) -> None:
     if cfg.labels:  # any labelled folder in the Udacity CSV layout
-        images, truths = benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit)
+        images, truths = benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit, cfg.skip)
     else:
-        images, truths = benchmark.load_test_split(cfg.paths.data_dir, cfg.limit)
+        images, truths = benchmark.load_test_split(cfg.paths.data_dir, cfg.limit, cfg.skip)
     methods = {}
     backend = "" if cfg.backend == "torch" else f", {cfg.backend}"
     for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):

@@ -7,6 +7,7 @@ import pytest
 
 from conftest import run_script
 from keypoints.benchmarks import accuracy as benchmark
+from keypoints.errors import KeypointsError
 
 
 def test_a_miss_counts_as_a_failure_and_perfect_points_score_zero():
@@ -72,6 +73,17 @@ def test_benchmark_runs_on_any_labelled_folder(tmp_path):
                             "ResNetRegressor (shipped default, onnxruntime-int8), YuNet"]
     yunet = rows["ResNetRegressor (shipped default, onnxruntime-int8), YuNet"]
     assert yunet["n"] == 3 and yunet["found"] == 1.0 and yunet["box_mean"] > 0
+
+
+def test_skip_and_limit_choose_the_rows(tmp_path):
+    from conftest import SHARED
+
+    wild = SHARED / "data" / "wild" / "aflw"
+    _, first = benchmark.load_labelled(wild / "labelled_keypoints.csv", wild / "labelled", limit=3)
+    images, rows = benchmark.load_labelled(wild / "labelled_keypoints.csv", wild / "labelled", limit=2, skip=1)
+    assert len(images) == 2 and np.array_equal(rows, first[1:3])
+    with pytest.raises(KeypointsError, match="no rows left after skip=100"):
+        benchmark.load_labelled(wild / "labelled_keypoints.csv", wild / "labelled", skip=100)
 
 
 def test_benchmark_without_data_is_one_line(tmp_path):

@@ -54,6 +54,7 @@ RULES = {
     "num_test": whole(1),
     "tile": whole(16),
     "limit": optional(whole(1)),
+    "skip": whole(0),
     "check_limit": optional(whole(1)),
     "combine": one_of("most_confident", "weighted_mean"),  # scripts/pseudo_label.py (keypoints.training.pseudo_labels.COMBINE)
     "draw_pose": BOOLEAN,

@@ -89,19 +89,23 @@ def summarise(errors: np.ndarray, box_errors: np.ndarray, threshold: float = 0.1
     }
 
 
-def load_test_split(root, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
+def load_test_split(root, limit: int | None = None, skip: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
     """The data set's test split: its images and (N, 68, 2) labels."""
     root = Path(root)
     if not root.is_dir():
         raise KeypointsError(f"data root {root} does not exist: set paths.data_dir=... or KEYPOINTS_DATA, or run `make data`")
     folder, csv_name = SPLITS["test"]
-    return load_labelled(root / csv_name, root / folder, limit)
+    return load_labelled(root / csv_name, root / folder, limit, skip)
 
 
-def load_labelled(csv_path, folder, limit: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
-    """Any labelled folder in the Udacity CSV layout (file name, x0, y0, ..., x67, y67)."""
+def load_labelled(csv_path, folder, limit: int | None = None, skip: int = 0) -> tuple[list[np.ndarray], np.ndarray]:
+    """Any labelled folder in the Udacity CSV layout (file name, x0, y0, ..., x67, y67): its rows
+    after the first `skip`, `limit` of them at most."""
     names, points = read_annotations(Path(csv_path))
-    names, points = names[:limit], points[:limit]
+    end = None if limit is None else skip + limit
+    names, points = names[skip:end], points[skip:end]
+    if not names:
+        raise KeypointsError(f"{csv_path}: no rows left after skip={skip}")
     return [read_image(Path(folder) / name, upright=False) for name in names], points
 
 
