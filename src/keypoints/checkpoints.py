@@ -6,6 +6,7 @@ needs the network and what the checkpoint says about its input, and importing Li
 every detect.py call seconds before its first photo.
 """
 
+import json
 from pathlib import Path
 
 import torch
@@ -45,9 +46,25 @@ class TrainedModel(nn.Module):
         return self.net(images).float()
 
 
+def run_checkpoint(path) -> Path:
+    """A .ckpt file as given, or a training run's folder, meaning its best checkpoint (metrics.json's
+    best_ckpt; an interrupted run: checkpoints/last.ckpt). How `make train` hands one stage to the next."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    metrics = path / "metrics.json"
+    best = json.loads(metrics.read_text()).get("best_ckpt") if metrics.is_file() else None
+    for candidate in (best, path / "checkpoints" / "last.ckpt"):
+        if candidate and Path(candidate).is_file():
+            return Path(candidate)
+    raise KeypointsError(f"{path}: a run folder without checkpoints (no best_ckpt in metrics.json, no "
+                         "checkpoints/last.ckpt; fast_dev_run saves none)")
+
+
 def checkpoint_file(path=None) -> Path:
-    """`path` as a checkpoint file that exists (None: the shipped default model), or one clear error."""
-    path = Path(path) if path is not None else DEFAULT_MODEL
+    """`path` as a checkpoint file that exists (a run folder: its best; None: the shipped default
+    model), or one clear error."""
+    path = run_checkpoint(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
         hint = "ckpt_path=..." if path != DEFAULT_MODEL else "this install has no default model; pass ckpt_path=..."
         raise KeypointsError(f"{path}: checkpoint not found ({hint})")

@@ -88,7 +88,7 @@ class Detector:
     @classmethod
     def from_checkpoint(cls, path=None, faces="yunet", device: str | torch.device = "cpu", backend: str = "torch",
                         refine: int = 1, flip: bool = False, **face_options) -> "Detector":
-        """`path`: a .ckpt from scripts/train.py, a .onnx from scripts/export.py (runs under ONNX
+        """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from scripts/export.py (runs under ONNX
         Runtime, int8 or not as the file was written), or None for the shipped default model (its
         int8 copy with backend="onnxruntime-int8"). `face_options` change the face stage's knobs
         (min_score=..., max_side=...)."""

@@ -12,6 +12,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
+from keypoints.checkpoints import run_checkpoint
 from keypoints.errors import KeypointsError
 from keypoints.training import sweep
 from keypoints.training.module import KeypointModule, load_checkpoint
@@ -47,22 +48,6 @@ def build_module(cfg: DictConfig) -> KeypointModule:
         bn_recalibration_batches=cfg.model.get("bn_recalibration_batches", 0),
         data_config=plain(cfg.data),
     )
-
-
-def run_checkpoint(path) -> Path:
-    """`init_from` as given: a .ckpt file, or a training run's folder, meaning its best checkpoint
-    (metrics.json's best_ckpt; an interrupted run: checkpoints/last.ckpt). How `make train` hands
-    stage 1 to stage 2."""
-    path = Path(path)
-    if not path.is_dir():
-        return path
-    metrics = path / "metrics.json"
-    best = json.loads(metrics.read_text()).get("best_ckpt") if metrics.is_file() else None
-    for candidate in (best, path / "checkpoints" / "last.ckpt"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    raise KeypointsError(f"{path}: a run folder without checkpoints (no best_ckpt in metrics.json, no "
-                         "checkpoints/last.ckpt; fast_dev_run saves none)")
 
 
 def init_weights(module: KeypointModule, path) -> None:

@@ -70,10 +70,8 @@ class DetectorTeacher:
 
     def __init__(self, ckpt_path: str | None = None, name: str = "keypoints", **options):
         from keypoints.detect import Detector
-        from keypoints.training.loop import run_checkpoint
 
-        path = None if ckpt_path is None else run_checkpoint(ckpt_path)
-        self.detector, self.name = Detector.from_checkpoint(path, **options), name
+        self.detector, self.name = Detector.from_checkpoint(ckpt_path, **options), name
 
     def __call__(self, paths: list[Path], mirror: bool = True) -> np.ndarray:
         """(N, 2, 68, 2): each photo and its mirror image ((N, 1, 68, 2) without), NaN where no face."""
