@@ -1,14 +1,17 @@
 """Labels from teachers for unlabelled photos, and training data that mixes them with labelled faces."""
 
+import json
 import sys
 
 import cv2
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import DATA, REPO, run_script, tiny_overrides
+from keypoints.checkpoints import load_model
 from keypoints.training import pseudo_labels as pl
 from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
@@ -63,6 +66,14 @@ def test_a_teacher_reads_the_face_nearest_the_centre_in_the_photo_and_its_mirror
     assert both.shape == (1, 2, 68, 2) and np.allclose(both[0, :, 0], [width / 2 - 3, height / 2])
     alone = pl.nearest_centre_readings([path], False, lambda image: [])
     assert alone.shape == (1, 1, 68, 2) and np.isnan(alone).all()  # no face: NaN
+
+
+def test_a_teacher_named_by_a_run_folder_loads_that_runs_checkpoint(tiny_face_checkpoint):
+    run = tiny_face_checkpoint.parent.parent  # how make train names stage 2 as a teacher
+    best = json.loads((run / "metrics.json").read_text())["best_ckpt"]
+    teacher = pl.DetectorTeacher(run)
+    expected = load_model(best).state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in teacher.detector.predictor.module.state_dict().items())
 
 
 def test_our_model_agrees_with_itself_across_the_mirror_of_a_real_face():
