@@ -50,13 +50,13 @@ def main(cfg: DictConfig) -> None:
     points, confidence, best = pl.COMBINE[cfg.combine](readings)
     inside = ((points >= -0.1 * sizes[:, None]) & (points <= 1.1 * sizes[:, None])).all(axis=(1, 2))
     keep = np.isfinite(points).all(axis=(1, 2)) & inside & (confidence > 0) & (confidence >= cfg.min_confidence)
+    names_of = [spec.name for spec in cfg.teachers.values()]
     if not keep.any():
-        raise KeypointsError(f"images={images}: no face got a label from the teachers ({', '.join(spec.name for spec in cfg.teachers.values())})")
+        raise KeypointsError(f"images={images}: no face got a label from the teachers ({', '.join(names_of)})")
     output.parent.mkdir(parents=True, exist_ok=True)
     pl.write_csv(output, [str(paths[i].relative_to(images)) for i in np.flatnonzero(keep)], points[keep], confidence[keep])
-    names_of = [spec.name for spec in cfg.teachers.values()]
     summary = {"images": str(images), "photos": len(paths), "labelled": int(keep.sum()),
-               "median_confidence": float(np.median(confidence[keep])) if keep.any() else None,
+               "median_confidence": float(np.median(confidence[keep])),
                "led_by": {n: int((best[keep] == i).sum()) for i, n in enumerate(names_of)}, "calibration": reports}
     if truth is not None:
         summary["check"] = pl.score(readings + [(points, confidence)], names_of + [f"kept ({cfg.combine})"], truth)
