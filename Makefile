@@ -28,23 +28,22 @@ data:
 	$(BIN)/python scripts/check_data.py
 
 # The shipped default model's recipe, four stages (docs/MODEL_CARD.md): 1 the labelled faces; 2 fine-tuned
-# without mirror images; 3 with the unlabelled wild photos, labelled by MediaPipe and by stage 2; 4 a few
-# epochs on the labelled faces alone. Then `python scripts/ship_model.py ckpt_path=$(RUN)/stage4/<best>.ckpt`
-# makes it the package's default. Any other run: python scripts/train.py ...
+# without mirror images; 3 with the unlabelled wild photos (../shared/data/wild), labelled by teachers:
+# 3DDFA_V2 the inner points (../shared/models/3ddfa_v2), stage 2 the jaw; 4 a few epochs on the labelled
+# faces alone. Then `python scripts/ship_model.py ckpt_path=$(RUN)/stage4` makes it the package's default.
+# Any other run: python scripts/train.py ...
 RUN ?= outputs/default_model
-# TEACHER_ENV= PSEUDO_ARGS=~teachers.mediapipe: stage 3's labels from stage 2 alone, no MediaPipe venv.
-TEACHER_ENV ?= teacher-env
 PSEUDO_ARGS ?=
-train: $(TEACHER_ENV)
+train:
 	$(BIN)/python scripts/train.py experiment=face_resnet hydra.run.dir=$(RUN)/stage1 $(ARGS)
 	$(BIN)/python scripts/train.py experiment=face_resnet_finetune init_from=$(RUN)/stage1 hydra.run.dir=$(RUN)/stage2 $(ARGS)
-	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/aflw/unlabelled output=$(RUN)/pseudo/aflw.csv overwrite=true \
-		teachers.keypoints.ckpt_path=$(RUN)/stage2 hydra.run.dir=$(RUN)/pseudo $(PSEUDO_ARGS)
+	$(MAKE) pseudo-labels PSEUDO=$(RUN)/pseudo PSEUDO_ARGS="teachers.keypoints.ckpt_path=$(RUN)/stage2 $(PSEUDO_ARGS)"
 	$(BIN)/python scripts/train.py experiment=face_resnet_wild init_from=$(RUN)/stage2 paths.pseudo_dir=$(RUN)/pseudo \
 		paths.wild_dir=$(WILD) hydra.run.dir=$(RUN)/stage3 $(ARGS)
 	$(BIN)/python scripts/train.py experiment=face_resnet_polish init_from=$(RUN)/stage3 hydra.run.dir=$(RUN)/stage4 $(ARGS)
 
-# Teachers for scripts/pseudo_label.py: MediaPipe 0.10.21 (the last wheel that ships its models; numpy < 2) in its own venv.
+# MediaPipe 0.10.21 (the last wheel that ships its models; numpy < 2) in its own venv: an optional teacher
+# (conf/pseudo_label.yaml says how to add it).
 TEACHER_VENV ?= .venv-mediapipe
 teacher-env: $(TEACHER_VENV)/bin/python
 	$(TEACHER_VENV)/bin/pip install -q "mediapipe==0.10.21" "numpy<2"
@@ -52,12 +51,12 @@ teacher-env: $(TEACHER_VENV)/bin/python
 $(TEACHER_VENV)/bin/python:
 	$(PYTHON) -m venv $(TEACHER_VENV)
 
-# Labels for the unlabelled wild photos (conf/data/face_wild.yaml reads them from $(PSEUDO)).
+# Labels for the unlabelled wild photos, AFLW's and LFW's (conf/data/face_wild.yaml reads them from $(PSEUDO)).
 WILD ?= $(or $(KEYPOINTS_WILD),$(or $(KEYPOINTS_SHARED),../shared)/data/wild)
 PSEUDO ?= outputs/pseudo
-pseudo-labels: teacher-env
-	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/aflw/unlabelled output=$(PSEUDO)/aflw.csv overwrite=true
-	$(if $(LFW),$(BIN)/python scripts/pseudo_label.py images=$(WILD)/lfw output=$(PSEUDO)/lfw.csv overwrite=true)
+pseudo-labels:
+	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/aflw/unlabelled output=$(PSEUDO)/aflw.csv overwrite=true hydra.run.dir=$(PSEUDO)/aflw $(PSEUDO_ARGS)
+	$(BIN)/python scripts/pseudo_label.py images=$(WILD)/lfw output=$(PSEUDO)/lfw.csv overwrite=true hydra.run.dir=$(PSEUDO)/lfw $(PSEUDO_ARGS)
 
 # Two workers: most tests wait on a CLI starting up. test-slow: the long end-to-end runs (CI runs both).
 test:

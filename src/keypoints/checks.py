@@ -56,7 +56,7 @@ RULES = {
     "limit": optional(whole(1)),
     "skip": whole(0),
     "check_limit": optional(whole(1)),
-    "combine": one_of("most_confident", "weighted_mean"),  # scripts/pseudo_label.py (keypoints.training.pseudo_labels.COMBINE)
+    "combine": one_of("most_confident", "weighted_mean"),  # scripts/pseudo_label.py (keypoints.teachers.labels.COMBINE)
     "draw_pose": BOOLEAN,
     # videos (the `video` group, keypoints/conf/video/default.yaml)
     "video.detect_every": whole(1),

@@ -4,6 +4,11 @@ import numpy as np
 
 LEFT_EYE_OUTER, RIGHT_EYE_OUTER = 36, 45  # the 300-W "inter-ocular" pair that NME divides by
 
+# The markup's point groups, by index: what a teacher may teach is said by group (keypoints.teachers).
+GROUPS = {"jaw": list(range(0, 17)), "brows": list(range(17, 27)), "nose": list(range(27, 36)),
+          "eyes": list(range(36, 48)), "mouth": list(range(48, 68))}
+INNER = list(range(17, 68))  # the 51 points that 2D and 3D-fitted markups agree on
+
 
 def _mirror_pairs() -> list[tuple[int, int]]:
     jaw = [(i, 16 - i) for i in range(8)]

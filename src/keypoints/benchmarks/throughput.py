@@ -34,7 +34,7 @@ def bare_loop_seconds(module: KeypointModule, batches: list[dict], steps: int, w
             start = time.perf_counter()
         batch = batches[i % len(batches)]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-            loss = module.loss_fn(module(batch["image"]).float(), batch["keypoints"])
+            loss = module.loss(module(batch["image"]), batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

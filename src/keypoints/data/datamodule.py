@@ -55,7 +55,7 @@ class KeypointsDataModule(L.LightningDataModule):
     ):
         """`train_frame` / `eval_frame`: face-framed crops (keypoints.data.framing); None: whole frames.
         `sources`: more training faces, by name: {labels: CSV, images: folder, weight, min_confidence,
-        by_confidence, train_frame, train_transform} (pseudo-labelled photos, say; None frame or
+        by_confidence, point_weights (the CSV's per-point weights in the loss; false: every point 1), train_frame, train_transform} (pseudo-labelled photos, say; None frame or
         transform: the main ones). Each batch then draws from the labelled training split with
         probability `train_weight` and from each source with its `weight` (normalised), `epoch_size`
         faces an epoch (None: all faces of all sources); validation and test stay the data set's."""
@@ -101,13 +101,14 @@ class KeypointsDataModule(L.LightningDataModule):
         parts, weights = [self.datasets["train"]], [torch.full((len(self.datasets["train"]),), self.train_weight / len(self.datasets["train"]))]
         for name, src in self.sources.items():
             labels = Path(src["labels"])
-            names, points, confidence = read_annotations(labels, with_confidence=True)
+            names, points, confidence, point_weights = read_annotations(labels, with_confidence=True)
             keep = confidence >= src.get("min_confidence", 0.0)
             if not keep.any():
                 raise KeypointsError(f"data.sources.{name}: no face of {labels} has confidence >= {src.get('min_confidence')}")
             frame = src.get("train_frame") or self.train_frame
             part = KeypointsDataset(Path(src["images"]), [n for n, k in zip(names, keep) if k], points[keep],
-                                    src.get("train_transform") or self.train_transform, self.input_size, frame)
+                                    src.get("train_transform") or self.train_transform, self.input_size, frame,
+                                    point_weights[keep] if src.get("point_weights", True) else None)
             w = torch.as_tensor(confidence[keep] if src.get("by_confidence", False) else np.ones(keep.sum()), dtype=torch.float64)
             parts.append(part)
             weights.append(src.get("weight", 1.0) * w / w.sum())

@@ -13,12 +13,19 @@ class WingLoss(nn.Module):
     the paper's values).
     """
 
-    def __init__(self, width: float = 0.36, curvature: float = 0.07):
+    def __init__(self, width: float = 0.36, curvature: float = 0.07, reduction: str = "mean"):
         super().__init__()
-        self.width, self.curvature = width, curvature
+        self.width, self.curvature, self.reduction = width, curvature, reduction
         self.c = width - width * torch.log1p(torch.tensor(width / curvature)).item()
 
     def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         x = (pred.float() - target.float()).abs()
         loss = torch.where(x < self.width, self.width * torch.log1p(x / self.curvature), x - self.c)
-        return loss.mean()
+        return loss if self.reduction == "none" else loss.mean()
+
+
+def weighted_mean(elementwise: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """(B, 68, 2) per-coordinate losses and (B, 68) point weights -> the weighted mean; with every
+    weight 1 it is the plain mean, and a point of weight 0 (one no teacher may teach) adds nothing."""
+    w = weights.to(elementwise.dtype)[..., None].expand_as(elementwise)
+    return (elementwise * w).sum() / w.sum().clamp(min=1.0)

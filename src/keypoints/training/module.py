@@ -16,6 +16,7 @@ from keypoints import geometry
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, checkpoint_file  # noqa: F401 - older code imports them here
 from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
+from keypoints.training.losses import weighted_mean
 from keypoints.models import batchnorm
 
 
@@ -50,7 +51,8 @@ class KeypointModule(L.LightningModule):
         self.net = instantiate(net)
         if channels_last:  # faster convolutions on CPU and GPU; `.to(device)` keeps the format
             self.net = self.net.to(memory_format=torch.channels_last)
-        self.loss_fn = instantiate(moved(loss))
+        # per coordinate, so that each point's weight can count (a teacher's labels: 0 where it may not teach)
+        self.loss_fn = instantiate(moved(loss), reduction="none")
         self.metrics = torch.nn.ModuleDict({"val": LandmarkMetrics(), "test": LandmarkMetrics()})
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
@@ -65,8 +67,13 @@ class KeypointModule(L.LightningModule):
         """Keypoints in the original images' pixels."""
         return geometry.to_original(self(batch["image"]), batch["from_input"], self.hparams.input_size)
 
+    def loss(self, pred: torch.Tensor, batch: dict) -> torch.Tensor:
+        """The loss of a batch's predictions, each point weighted by `batch["weights"]` (all 1 if absent)."""
+        elementwise = self.loss_fn(pred.float(), batch["keypoints"].float())
+        return weighted_mean(elementwise, batch.get("weights", torch.ones(elementwise.shape[:2], device=pred.device)))
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss_fn(self(batch["image"]), batch["keypoints"])
+        loss = self.loss(self(batch["image"]), batch)
         if not torch.isfinite(loss):  # a run that goes on would only write NaN metrics and checkpoints
             raise KeypointsError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
                                  "check the labels (scripts/check_data.py) or lower optimizer.lr")
@@ -75,7 +82,7 @@ class KeypointModule(L.LightningModule):
 
     def _eval_step(self, stage: str, batch: dict) -> None:
         pred = self(batch["image"])
-        loss = self.loss_fn(pred, batch["keypoints"])
+        loss = self.loss(pred, batch)
         self.log(f"{stage}/loss", loss, on_epoch=True, sync_dist=True, batch_size=len(batch["image"]))
         pred_px = geometry.to_original(pred, batch["from_input"], self.hparams.input_size)
         self.metrics[stage].update(pred_px, batch["keypoints_px"])

@@ -1,0 +1,89 @@
+"""`scripts/pseudo_label.py`'s work: every teacher reads every photo, their labels are combined point by
+point, and the CSV a data config reads as a source is written (conf/pseudo_label.yaml says how)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from keypoints import tables
+from keypoints.data import read_annotations
+from keypoints.data.datamodule import SPLITS
+from keypoints.errors import KeypointsError
+from keypoints.landmarks import GROUPS
+from keypoints.teachers import labels as tl
+
+
+def build_teacher(spec: DictConfig):
+    """A teacher from its config; the point groups it may teach (its `groups` key; all by default);
+    whether its points are mapped onto ours (`map_points`; by default, unless they already are)."""
+    spec = OmegaConf.to_container(spec, resolve=True)
+    groups, map_points = spec.pop("groups", None) or list(GROUPS), spec.pop("map_points", None)
+    tl.group_mask(groups)  # one line for an unknown group, before the teacher loads
+    try:
+        teacher = instantiate(spec)
+    except InstantiationException as e:  # a teacher's own one-line error, or Hydra's first line
+        cause = e.__cause__
+        raise (cause if isinstance(cause, KeypointsError) else KeypointsError(f"teacher {spec.get('name')}: {str(e).splitlines()[0]}")) from None
+    ours = getattr(teacher, "points_are_ours", False)
+    if map_points is None:
+        map_points = not ours
+    if not map_points and not ours and getattr(teacher, "points", None) != 68:
+        raise KeypointsError(f"teachers.{teacher.name}.map_points=false: its points are not our 68; they must be mapped")
+    return teacher, groups, map_points and not ours
+
+
+def label_folder(cfg: DictConfig) -> dict:
+    """Labels `cfg.images` into `cfg.output` (and `<output>.json`, the summary it returns)."""
+    images, output = Path(cfg.images), Path(cfg.output)
+    if output.exists() and not cfg.overwrite:
+        raise KeypointsError(f"output={output} exists: pass overwrite=true to replace it")
+    truth = None
+    if cfg.check_labels:  # label only the photos this CSV names, and score the teachers against it
+        if not Path(cfg.check_labels).is_file():
+            raise KeypointsError(f"check_labels={cfg.check_labels}: no such CSV file")
+        names, truth = read_annotations(Path(cfg.check_labels))
+        names, truth = names[: cfg.check_limit], truth[: cfg.check_limit]
+        paths = [images / name for name in names]
+    else:
+        paths = tl.image_files(images)
+    sizes = tl.sizes_of(paths)  # (N, 2) widths and heights
+    readings, reports, names_of = [], [], []
+    for spec in cfg.teachers.values():
+        teacher, groups, map_points = build_teacher(spec)
+        names_of.append(teacher.name)
+        point_map = None
+        if not getattr(teacher, "points_are_ours", False):  # measured on the training split, mapped or not
+            folder, csv_name = SPLITS["train"]
+            root, limit = Path(cfg.paths.data_dir), cfg.calibration.limit
+            train_names, train_labels = read_annotations(root / csv_name)
+            tl.progress(f"{teacher.name}: fitting its points to ours on {len(train_names[:limit])} training photos")
+            point_map, report = tl.calibrate(teacher, [root / folder / n for n in train_names[:limit]], train_labels[:limit],
+                                             cfg.calibration.k, cfg.calibration.ridge, cfg.calibration.holdout)
+            point_map = point_map if map_points else None
+            reports.append({**report, "mapped": map_points})
+            tl.progress(json.dumps(report))
+        tl.progress(f"{teacher.name}: labelling {len(paths)} photos and their mirror images (teaches {', '.join(groups)})")
+        readings.append(tl.read_with_mirror(teacher, paths, sizes[:, 0], point_map, groups))
+    points, confidence, best = tl.combine(readings, cfg.combine)
+    face = tl.face_confidence(confidence)
+    inside = ((points >= -0.1 * sizes[:, None]) & (points <= 1.1 * sizes[:, None])).all(axis=(1, 2))
+    keep = np.isfinite(points).all(axis=(1, 2)) & inside & (face > 0) & (face >= cfg.min_confidence)
+    if not keep.any():
+        raise KeypointsError(f"images={images}: no face got a label from the teachers ({', '.join(names_of)})")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tl.write_csv(output, [str(paths[i].relative_to(images)) for i in np.flatnonzero(keep)], points[keep], confidence[keep])
+    summary = {"images": str(images), "photos": len(paths), "labelled": int(keep.sum()),
+               "median_confidence": float(np.median(face[keep])),
+               "points_taught": {g: float((confidence[keep][:, idx] > 0).mean()) for g, idx in GROUPS.items()},
+               "led_by": {n: int((best[keep] == i).sum()) for i, n in enumerate(names_of)}, "calibration": reports}
+    if truth is not None:
+        summary["check"] = tl.score(readings + [(points, confidence)], names_of + [f"kept ({cfg.combine})"], truth)
+        print(tables.markdown(["labels", "faces labelled", "inner 51 / box: mean", "median", "FR@0.10",
+                               "confidence vs error (corr.)"], summary["check"]))
+    Path(f"{output}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    print(f"{output}: {keep.sum()} of {len(paths)} photos labelled; the teacher that weighed most {summary['led_by']}")
+    return summary
