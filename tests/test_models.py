@@ -78,3 +78,16 @@ def test_wing_loss_is_logarithmic_inside_the_width_and_l1_outside():
     assert at(1.0) - at(0.9) == pytest.approx(0.1, abs=1e-5)  # slope 1 outside (L1)
     small = (at(0.02) - at(0.01)) / 0.01
     assert small > 3.0  # steep near zero: 0.36 / (0.07 + 0.015) ~ 4.2, where L2's slope is ~0.03
+
+
+def test_a_resnet_starts_from_another_input_sizes_weights():
+    torch.manual_seed(0)
+    small, large = ResNetRegressor(input_size=112).eval(), ResNetRegressor(input_size=160).eval()
+    with pytest.raises(RuntimeError):
+        large.load_state_dict(small.state_dict())  # the head reads a 7x7 map, the larger net a 10x10 one
+    large.load_state_dict(large.resized_state(small.state_dict()))
+    # a constant image gives constant feature maps: the resampled head reads the same sum from them
+    flat = torch.full((1, 1, 112, 112), 0.5)
+    with torch.no_grad():
+        a, b = small(flat), large(torch.full((1, 1, 160, 160), 0.5))
+    assert torch.allclose(a, b, atol=0.05 * a.abs().max().item())

@@ -7,6 +7,7 @@ the whole 7x7 map, keeping where each feature was (global pooling would throw th
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from keypoints.models.init import start_at_centre
 
@@ -48,3 +49,17 @@ class ResNetRegressor(nn.Module):
         # would round them to about 1/100 of the face. It is 0.1% of the work.
         with torch.autocast(x.device.type, enabled=False):
             return self.head(features.float()).view(-1, self.num_points, 2)
+
+    def resized_state(self, state: dict) -> dict:
+        """Another input size's weights for this one: the convolutions fit any size; the head's weights
+        over the map (side s) are resampled to this map's side (bilinear) and scaled by (s / side)^2, so
+        a face seen larger reads the same features where they now are. A start for fine-tuning."""
+        key = "head.2.weight"
+        weight, target = state[key], self.head[2].weight
+        if weight.shape == target.shape:
+            return state
+        channels = self.features[-2][0].out_channels
+        old, new = round((weight.shape[1] / channels) ** 0.5), round((target.shape[1] / channels) ** 0.5)
+        maps = weight.reshape(weight.shape[0], channels, old, old)
+        resized = F.interpolate(maps, size=(new, new), mode="bilinear", align_corners=False) * (old / new) ** 2
+        return {**state, key: resized.reshape(target.shape)}

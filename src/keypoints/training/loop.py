@@ -55,8 +55,11 @@ def init_weights(module: KeypointModule, path) -> None:
     epoch count start afresh, unlike `resume_from`, which resumes a run where it stopped."""
     path = run_checkpoint(path)
     source = load_checkpoint(path)
+    state = source.net.state_dict()
+    if hasattr(module.net, "resized_state") and source.hparams.input_size != module.hparams.input_size:
+        state = module.net.resized_state(state)  # e.g. model.input_size=160 from a 112 px model
     try:
-        module.net.load_state_dict(source.net.state_dict())
+        module.net.load_state_dict(state)
     except RuntimeError as e:
         raise KeypointsError(f"{path}: init_from= a network that does not fit this run's model "
                              f"({str(e).splitlines()[0]})") from None
