@@ -2,8 +2,6 @@
 and nothing lost — no input overwritten, no folder run sunk by one odd file."""
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -135,7 +133,7 @@ def test_compare_prints_the_good_jobs_and_names_a_corrupt_metrics_file(tmp_path)
         (tmp_path / job / ".hydra").mkdir(parents=True)
         (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- model.dropout=0.{job}\n")
         (tmp_path / job / "metrics.json").write_text(json.dumps(metrics) if metrics else '{"best_val_nme": NaN, oops')
-    proc = subprocess.run([sys.executable, "scripts/compare.py", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    proc = run_script("compare.py", str(tmp_path), check=False)
     assert proc.returncode == 2 and "| 0 | 0.0 | 0.1000 | 0.0900 |" in proc.stdout
     assert proc.stderr.startswith(f"error: {tmp_path / '1' / 'metrics.json'}: not a metrics file") and proc.stderr.count("\n") == 1
 

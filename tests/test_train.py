@@ -242,7 +242,7 @@ def _with_row(tiny_root, tmp_path, row: int, values) -> object:
 ])  # fmt: skip
 def test_check_data_refuses_bad_label_rows_with_the_row_named(tiny_root, tmp_path, values, message):
     root, name = _with_row(tiny_root, tmp_path, 3, values)
-    proc = subprocess.run([sys.executable, "scripts/check_data.py", str(root)], cwd=REPO, capture_output=True, text=True)
+    proc = run_script("check_data.py", str(root), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("error: ") and name in line and message in line, line

@@ -5,6 +5,7 @@ composed config of every entry point; rules for keys a config does not have are 
 
 from numbers import Number
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.errors import KeypointsError
@@ -123,8 +124,6 @@ def check_config(cfg: DictConfig) -> None:
 
 def check_device(device) -> None:
     """`device=cuda` on a machine (or torch build) without CUDA is one line, not a torch traceback."""
-    import torch
-
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):

@@ -16,6 +16,7 @@ from omegaconf import OmegaConf
 from keypoints import geometry
 from keypoints.errors import KeypointsError
 from keypoints.io import decode
+from keypoints.runner import detect_inputs
 
 # One source for both the CLI (Hydra group `overlays`) and the Python defaults.
 _DEFAULTS = OmegaConf.to_container(OmegaConf.load(resources.files("keypoints.conf") / "overlays" / "default.yaml"))
@@ -129,8 +130,6 @@ def apply(image: np.ndarray, faces, overlay: np.ndarray, kind: str, placements: 
 
 def filter_inputs(cfg) -> None:
     """The filter CLI: detect faces in every image of `cfg.input`, write the filtered `<stem>.png`."""
-    from keypoints.runner import detect_inputs
-
     overlay, kind = load_overlay(cfg.overlay, cfg.overlay_dir, cfg.get("kind"), dict(cfg.overlay_files))
     placements = {k: dict(v) for k, v in cfg.placements.items()}
     if kind not in placements:
