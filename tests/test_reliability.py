@@ -148,7 +148,7 @@ def test_export_refuses_an_already_exported_file(tmp_path):
     (lambda det: det.detect_many("x.jpg"), "detect_many takes a list of photos, got one str"),
     (lambda det: det(np.zeros((0, 0, 3), np.uint8)), "empty image"),
     (lambda det: det(np.zeros((4, 4, 2), np.uint8)), "unsupported image shape"),
-    (lambda det: keypoints.Detector(refine=-1), "refine=-1: must be a whole number from 0 to 10"),
+    (lambda det: keypoints.Detector(refine=-1), "refine=-1: must be a whole number >= 0 and <= 10"),
 ])  # fmt: skip
 def test_the_python_api_says_what_is_wrong(call, message):
     with pytest.raises(KeypointsError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):

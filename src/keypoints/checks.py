@@ -106,6 +106,14 @@ RULES = {
 }
 
 
+def check_value(name: str, value, rule) -> None:
+    """One line naming `name` when `value` breaks `rule` (one of RULES' values); also for Python
+    arguments that mirror a config key (keypoints.Detector's refine and flip)."""
+    ok, allowed = rule
+    if not ok(value):
+        raise KeypointsError(f"{name}={value!r}: must be {allowed}")
+
+
 def check_config(cfg: DictConfig) -> None:
     for key, (ok, allowed) in RULES.items():
         try:
@@ -116,8 +124,7 @@ def check_config(cfg: DictConfig) -> None:
             continue
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value)
-        if not ok(value):
-            raise KeypointsError(f"{key}={value!r}: must be {allowed}")
+        check_value(key, value, (ok, allowed))
     if "device" in cfg:
         check_device(cfg.device)
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from omegaconf import OmegaConf
 
-from keypoints import geometry
+from keypoints import geometry, landmarks
 from keypoints.errors import KeypointsError
 from keypoints.io import decode
 from keypoints.runner import detect_inputs
@@ -70,16 +70,10 @@ def opaque_part(overlay: np.ndarray) -> np.ndarray:
     return overlay[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
 
-def roll(keypoints: np.ndarray) -> float:
-    """The face's in-plane rotation, radians: the direction from one eye's centre to the other's."""
-    dx, dy = keypoints[42:48].mean(axis=0) - keypoints[36:42].mean(axis=0)
-    return float(np.arctan2(dy, dx))
-
-
 def placement(keypoints: np.ndarray, overlay_wh: tuple[int, int], kind: str, placements: dict | None = None) -> np.ndarray:
     """The 2x3 affine from overlay pixels (opaque part) to photo pixels for one face."""
     where = (placements or PLACEMENTS)[kind]
-    angle = roll(keypoints)
+    angle = np.radians(landmarks.roll(keypoints))  # the eye line's turn, clockwise on screen
     face_width = float(np.linalg.norm(keypoints[16] - keypoints[0]))
     up = np.array([np.sin(angle), -np.cos(angle)])
     anchor = keypoints[list(where["points"])].mean(axis=0) + where["lift"] * face_width * up

@@ -1,4 +1,4 @@
-"""8-bit models: an ONNX model from keypoints.export -> the same network with int8 weights and activations.
+"""int8 models: an ONNX model from keypoints.export -> the same network with int8 weights and activations.
 
     batches = calibration_inputs(Detector(module), photos)      # what the network sees in real use
     quantize("model.onnx", "model.int8.onnx", batches)          # then Detector.from_checkpoint("model.int8.onnx")
