@@ -12,7 +12,7 @@ from keypoints.training import pseudo_labels as pl
 from keypoints import tables
 from keypoints.cli import friendly_errors
 from keypoints.data import read_annotations
-from keypoints.data.datamodule import SPLITS
+from keypoints.data import SPLITS
 from keypoints.errors import KeypointsError
 
 
