@@ -27,8 +27,10 @@ def test_fast_dev_run_of_each_model(tiny_root, tmp_path, model):
 
 
 def test_run_folder_has_config_checkpoints_metrics_and_offline_wandb(tiny_root, tmp_path):
+    """A child process: W&B's offline run file is complete when the process has ended (in this process
+    its service may still be writing the run record when the test reads it)."""
     run_script("train.py", "model=naimish", "trainer.max_epochs=2", "logger=wandb", "logger.wandb.group=g1",
-               *tiny_overrides(tiny_root, tmp_path))
+               *tiny_overrides(tiny_root, tmp_path), process=True)
     assert (tmp_path / ".hydra" / "config.yaml").is_file()
     ckpts = {p.name for p in (tmp_path / "checkpoints").iterdir()}
     assert "last.ckpt" in ckpts and any(name.startswith("epoch") for name in ckpts)
