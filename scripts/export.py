@@ -1,6 +1,6 @@
 """A checkpoint as one ONNX or TorchScript file: `python scripts/export.py ckpt_path=CKPT [format=torchscript]`.
 
-`quantize=int8` writes the ONNX model with 8-bit weights and activations (keypoints.quantize),
+`quantize=int8` writes the ONNX model with int8 weights (7-bit by default: `reduce_range`) and uint8 activations (keypoints.quantize),
 calibrated on training photos of `paths.data_dir`, for backend=onnxruntime-int8 or ckpt_path=<the file>.
 """
 

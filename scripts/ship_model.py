@@ -9,7 +9,8 @@ from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
-from keypoints.training.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, slim_checkpoint
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL
+from keypoints.training.module import slim_checkpoint
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ship_model")

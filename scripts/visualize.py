@@ -3,14 +3,14 @@
 import hydra
 from omegaconf import DictConfig
 
-from keypoints import viz
+from keypoints.training.plots import write_plots
 from keypoints.cli import friendly_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="visualize")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    viz.write_plots(cfg)
+    write_plots(cfg)
 
 
 if __name__ == "__main__":

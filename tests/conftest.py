@@ -1,5 +1,11 @@
-"""Shared fixtures: a tiny real data root built from ../shared, and a runner for the real CLIs."""
+"""Shared fixtures: a tiny real data root built from ../shared, and runners for the real CLIs (in
+process, or as a child process where the process itself is under test)."""
 
+import contextlib
+import functools
+import importlib.util
+import inspect
+import io
 import os
 import subprocess
 import sys
@@ -7,6 +13,11 @@ from pathlib import Path
 
 import cv2
 import pytest
+import wandb
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, open_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KEYPOINTS_SHARED", REPO.parent / "shared"))
@@ -59,8 +70,63 @@ def tiny_overrides(root: Path, run_dir: Path) -> list[str]:
     ]
 
 
-def run_script(script: str, *overrides: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
-    """Run one of scripts/*.py as a user would, from the repository root."""
+def run_script(script: str, *overrides: str, check: bool = True, process: bool = False,
+               timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run one of scripts/*.py as a user would, from the repository root: in this process by default
+    (its `main()` with `sys.argv` set, so Hydra composes, checks and writes the run folder as on the
+    command line, without paying for a Python start-up); `process=True` for what is about the process
+    itself (exit codes as a shell sees them, signals, start-up)."""
+    if process:
+        return run_process(script, *overrides, check=check, timeout=timeout)
+    main = _script_main(script)
+    stdout, stderr, code = io.StringIO(), io.StringIO(), 0
+    saved_argv, saved_env = sys.argv, dict(os.environ)
+    os.environ.update(WANDB_SILENT="true", HYDRA_FULL_ERROR="0")
+    os.environ.pop("KEYPOINTS_DATA", None)
+    sys.argv = [str(REPO / "scripts" / script), *overrides]
+    try:
+        with contextlib.chdir(REPO), contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+            main()
+    except SystemExit as e:  # friendly_errors' exit 2, Hydra's 1 on a bad override
+        code = e.code if isinstance(e.code, int) else 1
+    finally:
+        sys.argv = saved_argv
+        os.environ.clear()
+        os.environ.update(saved_env)
+        GlobalHydra.instance().clear()
+        if wandb.run is not None:  # a run left open would be reused by the next test's logger
+            wandb.finish()
+    proc = subprocess.CompletedProcess(sys.argv, code, stdout.getvalue(), stderr.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"{script} exited {code}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}")
+    return proc
+
+
+def compose_config(name: str, *overrides: str, run_dir: Path) -> DictConfig:
+    """conf/<name>.yaml composed as its entry point would compose it, with `run_dir` as the run's
+    folder (${paths.output_dir}): for calling the library function behind a CLI directly."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+        cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.hydra.runtime.output_dir = str(run_dir)
+    HydraConfig.instance().set_config(cfg)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return cfg
+
+
+@functools.cache
+def _script_main(script: str):
+    spec = importlib.util.spec_from_file_location(f"scripts.{Path(script).stem}", REPO / "scripts" / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    inner = inspect.unwrap(module.main)
+    inner.__module__ = "__main__"  # Hydra finds config_path="../conf" beside the file, as for `python scripts/...`
+    return module.main
+
+
+def run_process(script: str, *overrides: str, check: bool = True, timeout: int = 300) -> subprocess.CompletedProcess:
+    """scripts/<script> in a child Python, as a shell runs it."""
     env = {**os.environ, "WANDB_SILENT": "true", "HYDRA_FULL_ERROR": "0"}
     env.pop("KEYPOINTS_DATA", None)
     proc = subprocess.run(

@@ -8,7 +8,7 @@ import pytest
 import keypoints
 from conftest import PHOTOS, run_script
 from keypoints.benchmarks import accuracy as benchmark
-from keypoints.training.module import DEFAULT_MODEL
+from keypoints.checkpoints import DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")
@@ -43,6 +43,8 @@ def test_default_model_is_accurate_end_to_end_on_test_faces(detector, tiny_root,
 
 
 def test_the_clis_use_the_default_model_without_a_checkpoint(tmp_path):
+    """Start-up, so a child process: a fresh Python finds the packaged model, configs and YuNet."""
     out = tmp_path / "out"
-    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}")
+    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}",
+                      process=True)
     assert "obamas.jpg: 2 face(s)" in proc.stdout and (out / "obamas.json").is_file()

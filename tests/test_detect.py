@@ -308,8 +308,9 @@ def test_cli_on_a_folder_writes_json_png_and_video_and_reports_bad_files(tiny_ch
 
 
 def test_cli_on_one_bad_file_is_one_line_naming_it(tiny_checkpoint, tmp_path):
+    """The exit code and stderr a shell sees, so a child process."""
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 definitely not a jpeg")
     proc = run_script("detect.py", f"input={tmp_path / 'broken.jpg'}", f"output={tmp_path / 'out'}",
-                      f"ckpt_path={tiny_checkpoint}", f"hydra.run.dir={tmp_path / 'run'}", check=False)
+                      f"ckpt_path={tiny_checkpoint}", f"hydra.run.dir={tmp_path / 'run'}", check=False, process=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"error: {tmp_path / 'broken.jpg'}: not a readable image (empty, corrupt or not an image format)"

@@ -12,7 +12,8 @@ import keypoints
 from conftest import PHOTOS, run_script
 from keypoints import export, geometry, quantize
 from keypoints.errors import KeypointsError
-from keypoints.training.module import DEFAULT_INT8_MODEL, DEFAULT_MODEL, load_checkpoint
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL
+from keypoints.training.module import load_checkpoint
 from keypoints.predictors import OnnxPredictor, make_predictor
 from keypoints.quantize import QUANTIZATION_KEY, cpu_has_vnni
 

@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 
 import keypoints
 from conftest import DATA, OVERLAYS, PHOTOS, REPO, run_script
-from keypoints import filters
+from keypoints import filters, landmarks
 from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
 
@@ -50,9 +50,9 @@ def test_overlay_turns_with_the_roll_of_the_eyes(labelled_face):
     _, points = labelled_face
     turn = cv2.getRotationMatrix2D((100.0, 100.0), -20, 1.0)  # 20 degrees clockwise on screen
     turned = points @ turn[:, :2].T + turn[:, 2]
-    assert np.degrees(filters.roll(turned) - filters.roll(points)) == pytest.approx(20, abs=1e-6)
+    assert landmarks.roll(turned) - landmarks.roll(points) == pytest.approx(20, abs=1e-6)
     affine = filters.placement(turned, (300, 100), "sunglasses")
-    assert np.degrees(np.arctan2(affine[1, 0], affine[0, 0])) == pytest.approx(np.degrees(filters.roll(turned)))
+    assert np.degrees(np.arctan2(affine[1, 0], affine[0, 0])) == pytest.approx(landmarks.roll(turned))
 
 
 def test_alpha_blending_keeps_transparent_pixels_and_mixes_half_transparent_ones():

@@ -15,7 +15,7 @@ def sweep_overrides(root, sweep_dir) -> list[str]:
 @pytest.mark.slow
 def test_two_job_sweep_writes_two_runs_one_wandb_group_and_a_comparison(tiny_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
-    run_script("train.py", "-m", "model.dropout=0.1,0.5", "logger=wandb", *sweep_overrides(tiny_root, sweep_dir))
+    run_script("train.py", "-m", "model.dropout=0.1,0.5", "logger=wandb", *sweep_overrides(tiny_root, sweep_dir), process=True)
     for job in ("0", "1"):
         results = json.loads((sweep_dir / job / "metrics.json").read_text())
         assert results["test"]["n"] == 8
@@ -24,7 +24,7 @@ def test_two_job_sweep_writes_two_runs_one_wandb_group_and_a_comparison(tiny_roo
         assert wandb_run_field(offline[0], "run_group", sweep_dir.name)  # the group: the sweep folder's name
         assert wandb_run_field(offline[0], "tags", f"model.dropout={['0.1', '0.5'][int(job)]}")  # the override as a tag
 
-    proc = run_script("compare.py", str(sweep_dir))
+    proc = run_script("compare.py", str(sweep_dir), process=True)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("| ")]
     assert lines[0].split("|")[2].strip() == "model.dropout"  # the swept key is a column
     assert [line.split("|")[2].strip() for line in lines[1:]] == ["0.1", "0.5"]
@@ -48,7 +48,7 @@ def test_compare_names_a_missing_sweep_folder(tmp_path):
 @pytest.mark.slow
 def test_submitit_local_launcher_runs_two_jobs(tiny_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
-    run_script("train.py", "-m", "hydra/launcher=local", "seed=1,2", "logger=none", *sweep_overrides(tiny_root, sweep_dir))
+    run_script("train.py", "-m", "hydra/launcher=local", "seed=1,2", "logger=none", *sweep_overrides(tiny_root, sweep_dir), process=True)
     for job in ("0", "1"):
         assert json.loads((sweep_dir / job / "metrics.json").read_text())["test"]["n"] == 8
 
@@ -57,7 +57,7 @@ def test_submitit_local_launcher_runs_two_jobs(tiny_root, tmp_path):
 def test_optuna_search_minimises_best_val_nme(tiny_root, tmp_path):
     sweep_dir = tmp_path / "sweep"
     run_script("train.py", "-m", "hparams_search=optuna", "hydra.sweeper.n_trials=2", "logger=none",
-               *sweep_overrides(tiny_root, sweep_dir))
+               *sweep_overrides(tiny_root, sweep_dir), process=True)
     best = (sweep_dir / "optimization_results.yaml").read_text()
     assert "best_params" in best and "optimizer.lr" in best
     values = [json.loads((sweep_dir / j / "metrics.json").read_text())["best_val_nme"] for j in ("0", "1")]

@@ -27,8 +27,10 @@ def test_fast_dev_run_of_each_model(tiny_root, tmp_path, model):
 
 
 def test_run_folder_has_config_checkpoints_metrics_and_offline_wandb(tiny_root, tmp_path):
+    """A child process: W&B's offline run file is complete when the process has ended (in this process
+    its service may still be writing the run record when the test reads it)."""
     run_script("train.py", "model=naimish", "trainer.max_epochs=2", "logger=wandb", "logger.wandb.group=g1",
-               *tiny_overrides(tiny_root, tmp_path))
+               *tiny_overrides(tiny_root, tmp_path), process=True)
     assert (tmp_path / ".hydra" / "config.yaml").is_file()
     ckpts = {p.name for p in (tmp_path / "checkpoints").iterdir()}
     assert "last.ckpt" in ckpts and any(name.startswith("epoch") for name in ckpts)
@@ -44,7 +46,7 @@ def test_run_folder_has_config_checkpoints_metrics_and_offline_wandb(tiny_root, 
 def test_same_seed_same_weights_on_cpu(tiny_root, tmp_path):
     for name in ("a", "b"):
         run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=1", "test=false", "seed=7",
-                   *tiny_overrides(tiny_root, tmp_path / name))
+                   *tiny_overrides(tiny_root, tmp_path / name), process=True)
     a, b = (torch.load(tmp_path / n / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"] for n in "ab")
     assert all(torch.equal(a[k], b[k]) for k in a)
 
@@ -144,7 +146,7 @@ def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp
         strategy = "ddp" if devices > 1 else "auto"
         run_script("evaluate.py", f"ckpt_path={ckpt}", f"paths.data_dir={tiny_root}", f"hydra.run.dir={out}",
                    "trainer.accelerator=cpu", f"trainer.devices={devices}", f"trainer.strategy={strategy}",
-                   "trainer.enable_progress_bar=false")
+                   "trainer.enable_progress_bar=false", process=True)
         metrics = json.loads((out / "metrics.json").read_text())
         assert metrics["n"] == 8  # no face padded in twice across processes
         nme[devices] = metrics["nme"]
@@ -154,7 +156,7 @@ def test_two_process_ddp_on_cpu_gives_the_same_test_nme(tiny_run, tiny_root, tmp
 @pytest.mark.slow
 def test_ddp_training_runs_two_processes(tiny_root, tmp_path):
     proc = run_script("train.py", "model=naimish", "logger=csv", "trainer=ddp", "trainer.accelerator=cpu",
-                      "trainer.devices=2", "trainer.max_epochs=1", *tiny_overrides(tiny_root, tmp_path))
+                      "trainer.devices=2", "trainer.max_epochs=1", *tiny_overrides(tiny_root, tmp_path), process=True)
     assert "distributed_backend=gloo" in proc.stdout + proc.stderr
     assert "All distributed processes registered. Starting with 2 processes" in proc.stdout + proc.stderr
     results = json.loads((tmp_path / "metrics.json").read_text())
@@ -214,7 +216,7 @@ def test_alexnet_batchnorm_statistics_are_recalibrated_before_validation(tiny_ro
     # 9 training faces in batches of 4: 2 steps per epoch; recalibration resets the counters and
     # averages over 1 batch, so every BN layer of the saved net has seen exactly 1 batch, not 2 steps.
     run_script("train.py", "model=alexnet", "logger=none", "trainer.max_epochs=1", "test=false",
-               "model.bn_recalibration_batches=1", *tiny_overrides(tiny_root, tmp_path))
+               "model.bn_recalibration_batches=1", *tiny_overrides(tiny_root, tmp_path), process=True)
     state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)["state_dict"]
     tracked = [v.item() for k, v in state.items() if k.endswith("num_batches_tracked")]
     assert len(tracked) == 6 and set(tracked) == {1}  # BN after conv2-5 and fc1-2
@@ -242,7 +244,7 @@ def _with_row(tiny_root, tmp_path, row: int, values) -> object:
 ])  # fmt: skip
 def test_check_data_refuses_bad_label_rows_with_the_row_named(tiny_root, tmp_path, values, message):
     root, name = _with_row(tiny_root, tmp_path, 3, values)
-    proc = subprocess.run([sys.executable, "scripts/check_data.py", str(root)], cwd=REPO, capture_output=True, text=True)
+    proc = run_script("check_data.py", str(root), check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     line = proc.stderr.strip().splitlines()[-1]
     assert line.startswith("error: ") and name in line and message in line, line

@@ -5,6 +5,7 @@ composed config of every entry point; rules for keys a config does not have are 
 
 from numbers import Number
 
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.errors import KeypointsError
@@ -105,6 +106,14 @@ RULES = {
 }
 
 
+def check_value(name: str, value, rule) -> None:
+    """One line naming `name` when `value` breaks `rule` (one of RULES' values); also for Python
+    arguments that mirror a config key (keypoints.Detector's refine and flip)."""
+    ok, allowed = rule
+    if not ok(value):
+        raise KeypointsError(f"{name}={value!r}: must be {allowed}")
+
+
 def check_config(cfg: DictConfig) -> None:
     for key, (ok, allowed) in RULES.items():
         try:
@@ -115,16 +124,13 @@ def check_config(cfg: DictConfig) -> None:
             continue
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value)
-        if not ok(value):
-            raise KeypointsError(f"{key}={value!r}: must be {allowed}")
+        check_value(key, value, (ok, allowed))
     if "device" in cfg:
         check_device(cfg.device)
 
 
 def check_device(device) -> None:
     """`device=cuda` on a machine (or torch build) without CUDA is one line, not a torch traceback."""
-    import torch
-
     try:
         parsed = torch.device(device)
     except (RuntimeError, TypeError):

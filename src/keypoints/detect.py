@@ -27,6 +27,7 @@ from keypoints.landmarks import FLIP, roll
 from keypoints.errors import KeypointsError
 from keypoints.models import first_conv
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, load_model
+from keypoints.checks import RULES, check_value
 from keypoints.predictors import OnnxPredictor, make_predictor
 from keypoints.pose import Pose, head_pose
 
@@ -76,10 +77,8 @@ class Detector:
         self.module, self.predictor = module, predictor
         self.faces = load_faces(faces)
         self.frame = instantiate(data_config["eval_frame"]) if data_config.get("eval_frame") else None
-        if not isinstance(refine, int) or isinstance(refine, bool) or not 0 <= refine <= 10:
-            raise KeypointsError(f"refine={refine!r}: must be a whole number from 0 to 10")
-        if not isinstance(flip, bool):
-            raise KeypointsError(f"flip={flip!r}: must be true or false")
+        check_value("refine", refine, RULES["detector.refine"])
+        check_value("flip", flip, RULES["detector.flip"])
         self.refine, self.flip = refine, flip
         self.upright = bool(getattr(self.faces, "align_roll", False))
         # The model's own eval pipeline turns a crop into its input (grayscale, [0, 1], ...).

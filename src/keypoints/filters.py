@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 from omegaconf import OmegaConf
 
-from keypoints import geometry
+from keypoints import geometry, landmarks
 from keypoints.errors import KeypointsError
 from keypoints.io import decode
+from keypoints.runner import detect_inputs
 
 # One source for both the CLI (Hydra group `overlays`) and the Python defaults.
 _DEFAULTS = OmegaConf.to_container(OmegaConf.load(resources.files("keypoints.conf") / "overlays" / "default.yaml"))
@@ -69,16 +70,10 @@ def opaque_part(overlay: np.ndarray) -> np.ndarray:
     return overlay[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
 
 
-def roll(keypoints: np.ndarray) -> float:
-    """The face's in-plane rotation, radians: the direction from one eye's centre to the other's."""
-    dx, dy = keypoints[42:48].mean(axis=0) - keypoints[36:42].mean(axis=0)
-    return float(np.arctan2(dy, dx))
-
-
 def placement(keypoints: np.ndarray, overlay_wh: tuple[int, int], kind: str, placements: dict | None = None) -> np.ndarray:
     """The 2x3 affine from overlay pixels (opaque part) to photo pixels for one face."""
     where = (placements or PLACEMENTS)[kind]
-    angle = roll(keypoints)
+    angle = np.radians(landmarks.roll(keypoints))  # the eye line's turn, clockwise on screen
     face_width = float(np.linalg.norm(keypoints[16] - keypoints[0]))
     up = np.array([np.sin(angle), -np.cos(angle)])
     anchor = keypoints[list(where["points"])].mean(axis=0) + where["lift"] * face_width * up
@@ -129,8 +124,6 @@ def apply(image: np.ndarray, faces, overlay: np.ndarray, kind: str, placements: 
 
 def filter_inputs(cfg) -> None:
     """The filter CLI: detect faces in every image of `cfg.input`, write the filtered `<stem>.png`."""
-    from keypoints.runner import detect_inputs
-
     overlay, kind = load_overlay(cfg.overlay, cfg.overlay_dir, cfg.get("kind"), dict(cfg.overlay_files))
     placements = {k: dict(v) for k, v in cfg.placements.items()}
     if kind not in placements:

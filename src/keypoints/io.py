@@ -6,6 +6,7 @@ from typing import BinaryIO
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from keypoints.errors import KeypointsError
 
@@ -39,7 +40,6 @@ def to_bgr(image, source: str = "image") -> np.ndarray:
 def image_header(path: str | Path | BinaryIO) -> tuple[int | None, int]:
     """(width x height, EXIF orientation 1-8) from the file's header alone (Pillow reads no pixels
     for it); (None, 1) when Pillow does not know the format (OpenCV may still decode it)."""
-    from PIL import Image
 
     try:
         Image.MAX_IMAGE_PIXELS = None  # the budget is ours (read_image), not Pillow's warning

@@ -1,4 +1,4 @@
-"""8-bit models: an ONNX model from keypoints.export -> the same network with int8 weights and activations.
+"""int8 models: an ONNX model from keypoints.export -> the same network with int8 weights and activations.
 
     batches = calibration_inputs(Detector(module), photos)      # what the network sees in real use
     quantize("model.onnx", "model.int8.onnx", batches)          # then Detector.from_checkpoint("model.int8.onnx")
@@ -22,14 +22,12 @@ from pathlib import Path
 
 import numpy as np
 
+from keypoints.data import SPLITS, read_annotations
 from keypoints.errors import KeypointsError
 
 
 def training_photos(root, n: int, seed: int = 0) -> list[Path]:
     """A seeded sample of `n` photos from the data set's training split (calibration never sees the test split)."""
-    from keypoints.data.datamodule import SPLITS  # training code: not imported by inference (predictors)
-    from keypoints.data.dataset import read_annotations
-
     folder, csv_name = SPLITS["train"]
     names, _ = read_annotations(Path(root) / csv_name)
     picked = np.random.default_rng(seed).permutation(len(names))[:n]

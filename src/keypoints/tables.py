@@ -1,5 +1,8 @@
 """The one markdown table writer behind every report (benchmark, speed, sweep comparison, video), and the CPU they name."""
 
+import platform
+import subprocess
+
 
 def markdown(header: list[str], rows: list[list]) -> str:
     """A GitHub markdown table: `header` cells, then one line per row of already formatted cells."""
@@ -10,9 +13,6 @@ def markdown(header: list[str], rows: list[list]) -> str:
 
 def cpu_name() -> str:
     """The CPU's model name as lscpu tells it (else Python's guess): every report names its CPU."""
-    import platform
-    import subprocess
-
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):

@@ -3,16 +3,13 @@
 Everything is drawn with OpenCV onto BGR uint8 images, so no plotting library is needed.
 """
 
-from pathlib import Path
-
 import cv2
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from torch.utils.data import default_collate
 
 from keypoints import geometry
-from keypoints.errors import KeypointsError
+from keypoints.metrics import per_face_nme
 from keypoints.models import first_conv
 
 TRUTH, PREDICTION, BOX = (60, 200, 60), (40, 40, 255), (255, 190, 0)  # BGR
@@ -114,8 +111,6 @@ def sample_grid(dataset, n: int, augmentations: int, tile: int, seed: int = 0) -
 
 def prediction_grid(module, dataset, n: int, tile: int, cols: int = 6) -> np.ndarray:
     """Test photos with ground truth (green) and the model's keypoints (red), NME on each."""
-    from keypoints.metrics import per_face_nme
-
     items = [dataset[i] for i in range(min(n, len(dataset)))]
     batch = default_collate(items)
     with torch.inference_mode():
@@ -155,37 +150,3 @@ def feature_maps(module, image: torch.Tensor, tile: int = 96, cols: int = 12) ->
         pixels = ((fmap - lo) / (hi - lo).clamp_min(1e-12) * 255).round().byte().numpy()
         tiles.append(cv2.resize(cv2.applyColorMap(pixels, cv2.COLORMAP_VIRIDIS), (tile, tile), interpolation=cv2.INTER_NEAREST))
     return grid(tiles, cols=min(cols, len(tiles)))
-
-
-def write_plots(cfg) -> list[Path]:
-    """The visualize CLI: writes the PNGs named in `cfg.plots` into `cfg.output`."""
-    from keypoints.training.module import load_checkpoint  # training code: not for draw_faces' users (detect.py)
-
-    module = load_checkpoint(cfg.ckpt_path)
-    datamodule = instantiate(dict(module.hparams.data_config, root=cfg.paths.data_dir))
-    out = Path(cfg.output)
-    out.mkdir(parents=True, exist_ok=True)
-    unknown = set(cfg.plots) - {"samples", "predictions", "conv1"}
-    if unknown:
-        raise KeypointsError(f"plots: unknown {sorted(unknown)}; choose from samples, predictions, conv1")
-    pictures = {}
-    if "samples" in cfg.plots:
-        datamodule.setup("fit")
-        pictures["samples"] = sample_grid(datamodule.datasets["train"], cfg.num_samples, cfg.augmentations, cfg.tile, cfg.seed)
-    if {"predictions", "conv1"} & set(cfg.plots):
-        datamodule.setup("test")
-        test = datamodule.datasets["test"]
-    if "predictions" in cfg.plots:
-        pictures["predictions"] = prediction_grid(module, test, cfg.num_test, cfg.tile)
-    if "conv1" in cfg.plots:
-        if cfg.face_index >= len(test):
-            raise KeypointsError(f"face_index={cfg.face_index}: the test split has {len(test)} faces (0 to {len(test) - 1})")
-        face = test[cfg.face_index]["image"]
-        pictures["conv1_filters"] = conv_filters(module)
-        pictures["conv1_feature_maps"] = feature_maps(module, face)
-    written = []
-    for name, picture in pictures.items():
-        cv2.imwrite(str(out / f"{name}.png"), picture)
-        written.append(out / f"{name}.png")
-        print(out / f"{name}.png")
-    return written

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
 
-from keypoints.data import read_annotations
-from keypoints.data.datamodule import SPLITS
+from keypoints.data import SPLITS, read_annotations
 from keypoints.data.framing import keypoint_box
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
@@ -132,13 +132,9 @@ def table(rows: dict[str, dict]) -> str:
 
 def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> None:
     """Cumulative error curves, both measures side by side; a miss never reaches the curve's top."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     steps = np.linspace(0, threshold, 501)
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    fig = Figure(figsize=(11, 4.5))
+    axes = fig.subplots(1, 2)
     for ax, key, label in ((axes[0], "errors", "NME over 68 points, by eye corners (%)"),
                            (axes[1], "box_errors", "error over 51 inner points, by sqrt(box) (%)")):
         for name, r in results.items():
@@ -149,7 +145,6 @@ def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> N
     fig.suptitle("Cumulative error, end to end (misses fail)")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def write_report(results: dict[str, dict], out: Path) -> str:

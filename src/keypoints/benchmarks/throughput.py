@@ -1,10 +1,15 @@
 """Training throughput: the framework's full step against a bare PyTorch loop on the same model."""
 
+import json
 import time
+from pathlib import Path
 
 import lightning as L
 import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
 
+from keypoints.training import build_module, instantiate_group, make_trainer
 from keypoints.training.module import KeypointModule
 
 
@@ -39,3 +44,32 @@ def bare_loop_seconds(module: KeypointModule, batches: list[dict], steps: int, w
         loss.backward()
         optimizer.step()
     return time.perf_counter() - start
+
+
+def benchmark_train(cfg: DictConfig) -> dict:
+    """Both loops on `cfg.data`'s first batches (scripts/benchmark_train.py): prints and writes
+    `throughput.json` (img/s to one decimal) into `cfg.paths.output_dir`; returns the unrounded figures."""
+    torch.manual_seed(0)
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    batch_size, bf16 = cfg.data.batch_size, str(cfg.trainer.precision).startswith("bf16")
+
+    timer = StepTimer(cfg.warmup)
+    trainer = make_trainer(cfg.trainer, max_epochs=-1, max_steps=cfg.warmup + cfg.steps, limit_val_batches=0,
+                           enable_checkpointing=False, callbacks=[timer], logger=instantiate_group(cfg.get("logger")) or False)
+    trainer.fit(build_module(cfg), datamodule=datamodule)
+    framework = timer.batches * batch_size / timer.seconds
+
+    module = build_module(cfg).to(trainer.strategy.root_device)
+    device = trainer.strategy.root_device
+    batches = [{k: v.to(device) for k, v in b.items()} for _, b in zip(range(8), datamodule.train_dataloader())]
+    bare = cfg.steps * batch_size / bare_loop_seconds(module, batches, cfg.steps, cfg.warmup, bf16)
+
+    result = {"model": cfg.model.name, "precision": str(cfg.trainer.precision), "channels_last": cfg.model.channels_last,
+              "batch_size": batch_size, "threads": torch.get_num_threads(), "framework_img_s": framework,
+              "bare_img_s": bare, "framework_share": framework / bare}
+    shown = {**result, "framework_img_s": round(framework, 1), "bare_img_s": round(bare, 1),
+             "framework_share": round(framework / bare, 3)}  # the share from the unrounded speeds
+    print(json.dumps(shown, indent=2))
+    Path(cfg.paths.output_dir, "throughput.json").write_text(json.dumps(shown, indent=2) + "\n")
+    return result

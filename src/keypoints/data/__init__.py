@@ -1,14 +1,6 @@
-"""Data: the Udacity CSV layout (dataset.py), face framing, albumentations pipelines, and the
-LightningDataModule (datamodule.py, imported on first use: inference needs no Lightning)."""
+"""Data: the Udacity CSV layout and reader (dataset.py), face framing, albumentations pipelines.
+No Lightning here: the LightningDataModule is keypoints.training.datamodule."""
 
-from keypoints.data.dataset import KeypointsDataset, read_annotations
+from keypoints.data.dataset import SPLITS, KeypointsDataset, read_annotations
 
-__all__ = ["KeypointsDataModule", "KeypointsDataset", "read_annotations"]
-
-
-def __getattr__(name: str):
-    if name == "KeypointsDataModule":
-        from keypoints.data.datamodule import KeypointsDataModule
-
-        return KeypointsDataModule
-    raise AttributeError(f"module 'keypoints.data' has no attribute {name!r}")
+__all__ = ["SPLITS", "KeypointsDataset", "read_annotations"]

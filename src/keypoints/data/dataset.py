@@ -16,6 +16,8 @@ from keypoints.io import read_image
 from keypoints.landmarks import FLIP
 
 NUM_POINTS = 68
+# The public download's layout: split -> (image folder, CSV) under the data root
+SPLITS = {"train": ("training", "training_frames_keypoints.csv"), "test": ("test", "test_frames_keypoints.csv")}
 
 
 def read_annotations(csv_path: Path, with_confidence: bool = False):

@@ -11,6 +11,8 @@ YuNet (the default) is a small CNN that OpenCV runs itself; the Haar cascade is 
 from dataclasses import dataclass
 from importlib import resources
 
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.errors import KeypointsError
@@ -41,9 +43,6 @@ def stage_config(name: str) -> DictConfig:
 def load_faces(spec="yunet", **overrides):
     """A face stage from a name (its config file's defaults), a config with `_target_` (the
     `faces` node of a `detector` config), or an already built stage; `overrides` change its knobs."""
-    from hydra.errors import InstantiationException
-    from hydra.utils import instantiate
-
     if callable(spec) and not isinstance(spec, (dict, DictConfig)):
         return spec
     cfg = stage_config(spec).faces if isinstance(spec, str) else OmegaConf.create(spec)
@@ -56,15 +55,3 @@ def load_faces(spec="yunet", **overrides):
             raise cause from None
         raise KeypointsError(f"detector.faces: {cause or e}".splitlines()[0]) from None
 
-
-def __getattr__(name: str):
-    # the stages import OpenCV; `from keypoints.faces import FoundFace` need not
-    if name == "YuNet":
-        from keypoints.faces.yunet import YuNet
-
-        return YuNet
-    if name == "HaarCascade":
-        from keypoints.faces.haar import HaarCascade
-
-        return HaarCascade
-    raise AttributeError(f"module 'keypoints.faces' has no attribute {name!r}")

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from keypoints import geometry
+from keypoints.data import SPLITS, read_annotations
+from keypoints.data.framing import keypoint_box
 from keypoints.io import read_image
 
 
@@ -21,10 +23,6 @@ def upright(points: np.ndarray, centre: np.ndarray, roll: float) -> np.ndarray:
 
 def measure_framing(faces, root, n: int, seed: int) -> dict:
     """Medians (and the spread of the keypoint-box guess) over `n` seeded training photos of `root`."""
-    from keypoints.data.datamodule import SPLITS  # training code, only for this measurement
-    from keypoints.data.dataset import read_annotations
-    from keypoints.data.framing import keypoint_box
-
     root, (folder, csv_name) = Path(root), SPLITS["train"]
     names, points = read_annotations(root / csv_name)
     picked = np.random.default_rng(seed).choice(len(names), min(n, len(names)), replace=False)

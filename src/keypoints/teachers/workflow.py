@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from keypoints import tables
 from keypoints.data import read_annotations
-from keypoints.data.datamodule import SPLITS
+from keypoints.data import SPLITS
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import GROUPS
 from keypoints.teachers import labels as tl

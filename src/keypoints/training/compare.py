@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import yaml
+from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
 
 from keypoints.errors import KeypointsError
 from keypoints import tables
@@ -65,15 +66,11 @@ def markdown_table(rows: list[dict]) -> str:
 
 def plot(rows: list[dict], path: Path, metric: str = "best_val_nme") -> None:
     """The metric (and test NME) against the first swept value, one point per job."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     key = swept_keys(rows)[0]
     done = [r for r in rows if r[metric] is not None]
     labels = [str(r["overrides"].get(key, "")) for r in done]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for m, marker in ((metric, "o-"), ("test_nme", "s--")):
         ax.plot(labels, [100 * (r[m] or float("nan")) for r in done], marker, label=m.replace("_", " "))
     ax.set_xlabel(key)
@@ -83,4 +80,3 @@ def plot(rows: list[dict], path: Path, metric: str = "best_val_nme") -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)

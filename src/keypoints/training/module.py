@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.trainer.states import TrainerFn
 
 from keypoints import geometry
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, checkpoint_file  # noqa: F401 - older code imports them here
+from keypoints.checkpoints import checkpoint_file
 from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
 from keypoints.training.losses import weighted_mean

@@ -9,10 +9,12 @@ smoothed over time (smoothing.py), for videos, webcams and streams.
 from contextlib import contextmanager
 from importlib import resources
 
+import torch
 from omegaconf import OmegaConf
 
 from keypoints.checks import check_config
 from keypoints.errors import KeypointsError
+from keypoints.video.tracking import Tracker
 
 
 def video_config(**overrides) -> dict:
@@ -29,8 +31,6 @@ def video_config(**overrides) -> dict:
 def load_tracker(detector, **overrides):
     """A Tracker for `detector` with the packaged knobs, changed by `overrides` (detect_every=3,
     smoothing={"enabled": False}, ...)."""
-    from keypoints.video.tracking import Tracker
-
     knobs = video_config(**overrides)
     for key in ("max_frames", "threads"):  # the runner's, not the tracker's
         knobs.pop(key)
@@ -41,8 +41,6 @@ def load_tracker(detector, **overrides):
 def torch_threads(n: int | None):
     """torch's intra-op threads set to `n` for the block, then put back (None: left as they are).
     The runner and the video benchmark run a video under the `video.threads` knob."""
-    import torch
-
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)

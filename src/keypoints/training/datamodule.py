@@ -1,4 +1,5 @@
-"""Train / val / test splits of the Udacity facial keypoints data as a LightningDataModule."""
+"""Train / val / test splits of the Udacity facial keypoints data as a LightningDataModule (the data
+layout itself, SPLITS and the CSV reader, is keypoints.data: no Lightning)."""
 
 from pathlib import Path
 
@@ -8,12 +9,9 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import ConcatDataset, DataLoader, WeightedRandomSampler
 
-from keypoints.data.dataset import KeypointsDataset, read_annotations
+from keypoints.data.dataset import SPLITS, KeypointsDataset, read_annotations
 from keypoints.data.framing import FaceFrame
 from keypoints.errors import KeypointsError
-
-SPLITS = {"train": ("training", "training_frames_keypoints.csv"), "test": ("test", "test_frames_keypoints.csv")}
-
 
 def seed_augmentation(worker_id: int | None = None) -> None:
     """albumentations draws from its own generator, untouched by `seed=`; derive it from torch's
