@@ -5,7 +5,7 @@ fitted on the training split, where both exist: each of our points is an affine 
 summing to 1) of the teacher's `k` nearest points (`fit_point_map`). Every point carries a
 confidence: how well the teacher agrees with itself across the photo's mirror image, by point group
 (jaw, brows, nose, eyes, mouth), 1 - (mean distance / sqrt(keypoint-box area)) / 0.1, clipped to
-[0, 1]; and 0 where the teacher may not teach that point (a group it does not teach, or a turned
+[0, 1] (at least 0.001); and 0 where the teacher may not teach that point (a group it does not teach, or a turned
 face's jaw for a 3D-fitted teacher). Per point the teachers are then combined, and the CSV carries
 the result: the Udacity layout, a face's `confidence` (the mean over its 51 inner points) and one
 weight a point, `w0`..`w67`, which the training loss multiplies in (0: not taught).
@@ -25,6 +25,7 @@ from keypoints.errors import KeypointsError
 from keypoints.landmarks import FLIP, GROUPS, INNER
 
 AGREEMENT_SCALE = 0.1  # a disagreement of 10% of the face's size is confidence 0
+MIN_WEIGHT = 1e-3  # a point's weight where its teacher may teach it but disagrees with itself
 
 
 def fit_point_map(teacher: np.ndarray, labels: np.ndarray, k: int = 8, ridge: float = 1e-3):
@@ -141,7 +142,10 @@ def read_with_mirror(teacher, paths: list[Path], widths: np.ndarray, point_map, 
         plain, mirrored = apply_point_map(plain, *point_map), apply_point_map(mirrored, *point_map)
     mirrored = unmirror(mirrored, widths)
     allowed = teach[:, 0] & teach[:, 1][:, FLIP] & group_mask(groups)[None]
-    return (plain + mirrored) / 2, agreement(plain, mirrored) * allowed
+    found = np.isfinite(plain).all(axis=2) & np.isfinite(mirrored).all(axis=2)
+    # a point its teacher may teach keeps a weight above 0 even where the two readings disagree, so
+    # that its teacher, not another one that may not teach it, places it (the loss barely counts it)
+    return (plain + mirrored) / 2, np.maximum(agreement(plain, mirrored), MIN_WEIGHT) * (allowed & found)
 
 
 def calibrate(teacher, paths: list[Path], labels: np.ndarray, k: int, ridge: float, holdout: float) -> tuple:
