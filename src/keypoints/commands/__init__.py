@@ -9,6 +9,7 @@ runs, by its name through importlib (`run`). Training stays a checkout's job: sc
 import argparse
 import importlib
 import sys
+import textwrap
 from importlib.metadata import PackageNotFoundError, version
 
 # name -> (what it does, its main keys), as `keypoints --help` lists them; tests/test_commands.py
@@ -60,7 +61,9 @@ def _without_run_folder(name: str, overrides: list[str]) -> list[str]:
 
 def _help() -> str:
     width = max(map(len, COMMANDS))
-    lines = [f"  {name:<{width}}  {what}\n  {'':<{width}}    {keys}" for name, (what, keys) in COMMANDS.items()]
+    indent = " " * (width + 6)
+    lines = [f"  {name:<{width}}  {what}\n" + textwrap.fill(keys, 100, initial_indent=indent, subsequent_indent=indent)
+             for name, (what, keys) in COMMANDS.items()]
     return ("commands (each takes Hydra overrides, key=value; `keypoints <command> --help` lists every key):\n"
             + "\n".join(lines)
             + "\n\nexamples:\n  keypoints detect input=photo.jpg output=out/\n  keypoints serve port=8080\n\n"
