@@ -1,52 +1,12 @@
-"""End-to-end accuracy side by side on the test split: `python scripts/benchmark.py ckpt_paths=[...]`,
-or on any labelled folder: `python scripts/benchmark.py labels=<csv> images=<folder>` (e.g. wild photos).
+"""End-to-end accuracy side by side: `python scripts/benchmark.py ckpt_paths=[...]` or `labels=<csv> images=<folder>`.
 
-Prints and writes a markdown table (faces found, NME, FR@0.10, AUC@0.10, ms per image) and a
-cumulative error curve (ced.png); see keypoints.benchmarks.accuracy for the protocol.
+The checkout's form of `keypoints benchmark`: the same code (keypoints/commands/benchmark.py) on the same
+packaged config (keypoints/conf/benchmark.yaml).
 """
 
-from pathlib import Path
+from keypoints.commands import script
 
-import hydra
-from omegaconf import DictConfig
-
-from keypoints.benchmarks import accuracy as benchmark
-from keypoints.cli import friendly_errors
-from keypoints.detect import Detector, load_detector
-from keypoints.errors import KeypointsError
-from keypoints.benchmarks.peers import DlibPeer
-
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark")
-@friendly_errors
-def main(cfg: DictConfig) -> None:
-    if cfg.labels:  # any labelled folder in the Udacity CSV layout
-        images, truths = benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit, cfg.skip)
-    else:
-        images, truths = benchmark.load_test_split(cfg.paths.data_dir, cfg.limit, cfg.skip)
-    methods = {}
-    backend = "" if cfg.backend == "torch" else f", {cfg.backend}"
-    for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
-        detector = load_detector(cfg, ckpt_path=path)
-        source = "shipped default" if path is None else Path(path).name
-        methods[f"{detector.architecture} ({source}{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)
-    for name in cfg.also_faces:  # the shipped model behind other face stages, with their own defaults
-        detector = Detector.from_checkpoint(faces=name, backend=cfg.backend, refine=cfg.detector.refine)
-        methods[f"{detector.architecture} (shipped default{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)
-    if cfg.peers:
-        try:
-            methods["dlib HOG + 68-pt ERT"] = DlibPeer(**cfg.dlib)
-        except KeypointsError as e:
-            if cfg.peers != "auto":
-                raise
-            print(f"skipping dlib: {e}")
-    results = {}
-    for name, method in methods.items():
-        results[name] = benchmark.run_method(method, images, truths)
-        print(f"{name}: done")
-    print(benchmark.write_report(results, Path(cfg.output)))
-    print(f"wrote {cfg.output}/benchmark.md, benchmark.json, ced.png")
-
+main = script("benchmark")
 
 if __name__ == "__main__":
     main()

@@ -1,17 +1,12 @@
-"""Faces and 68 keypoints: `python scripts/detect.py input=PATH output=DIR ckpt_path=CKPT`."""
+"""Faces and 68 keypoints: `python scripts/detect.py input=PATH output=DIR ckpt_path=CKPT`.
 
-import hydra
-from omegaconf import DictConfig
+The checkout's form of `keypoints detect`: the same code (keypoints/commands/detect.py) on the same
+packaged config (keypoints/conf/detect.yaml).
+"""
 
-from keypoints import runner, viz
-from keypoints.cli import friendly_errors
+from keypoints.commands import script
 
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="detect")
-@friendly_errors
-def main(cfg: DictConfig) -> None:
-    runner.detect_inputs(cfg, render=lambda image, faces: viz.draw_faces(image, faces, pose=cfg.draw_pose))
-
+main = script("detect")
 
 if __name__ == "__main__":
     main()

@@ -1,17 +1,12 @@
-"""Overlays on faces: `python scripts/filter.py input=PATH output=DIR overlay=sunglasses ckpt_path=CKPT`."""
+"""Overlays on faces: `python scripts/filter.py input=PATH output=DIR overlay=sunglasses ckpt_path=CKPT`.
 
-import hydra
-from omegaconf import DictConfig
+The checkout's form of `keypoints filter`: the same code (keypoints/commands/filter.py) on the same
+packaged config (keypoints/conf/filter.yaml).
+"""
 
-from keypoints import filters
-from keypoints.cli import friendly_errors
+from keypoints.commands import script
 
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="filter")
-@friendly_errors
-def main(cfg: DictConfig) -> None:
-    filters.filter_inputs(cfg)
-
+main = script("filter")
 
 if __name__ == "__main__":
     main()

@@ -1,21 +1,12 @@
-"""The web demo and REST API: `python scripts/serve.py [port=8000] [host=127.0.0.1]`, then open the printed address."""
+"""The web demo and REST API: `python scripts/serve.py [port=8000] [host=127.0.0.1]`.
 
-import hydra
-from omegaconf import DictConfig
+The checkout's form of `keypoints serve`: the same code (keypoints/commands/serve.py) on the same
+packaged config (keypoints/conf/serve.yaml).
+"""
 
-from keypoints.cli import friendly_errors
-from keypoints.errors import KeypointsError
+from keypoints.commands import script
 
-
-@hydra.main(version_base="1.3", config_path="../conf", config_name="serve")
-@friendly_errors
-def main(cfg: DictConfig) -> None:
-    try:
-        from keypoints.web.app import serve
-    except ImportError as e:
-        raise KeypointsError(f"the web demo needs its extra ({e.name} is missing): pip install -e '.[web]'") from None
-    serve(cfg)
-
+main = script("serve")
 
 if __name__ == "__main__":
     main()

@@ -1,4 +1,8 @@
-"""Train a landmark model: `python scripts/train.py model=alexnet trainer.max_epochs=30`."""
+"""Train a landmark model: `python scripts/train.py model=alexnet trainer.max_epochs=30`.
+
+A checkout's job, not an installed command: it composes conf/train.yaml and its groups, which are
+not in the package (the `keypoints` command runs detect, filter, serve, export and benchmark).
+"""
 
 import hydra
 from omegaconf import DictConfig

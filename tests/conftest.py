@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import pytest
 import wandb
-from hydra import compose, initialize_config_dir
+from hydra import compose, initialize_config_dir, initialize_config_module
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
@@ -24,6 +24,16 @@ SHARED = Path(os.environ.get("KEYPOINTS_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data" / "facial-keypoints"
 PHOTOS = SHARED / "data" / "photos"
 OVERLAYS = SHARED / "data" / "overlays"
+# The inference commands' configs ship in the package (keypoints/conf/); training's stay in conf/
+PACKAGED_CONF = REPO / "src" / "keypoints" / "conf"
+
+
+def initialize_for(name: str):
+    """Hydra initialised where config `name` lives, as its entry point finds it: the package's
+    keypoints/conf (detect, filter, serve, export, benchmark) or the checkout's conf/."""
+    if (PACKAGED_CONF / f"{name}.yaml").is_file():
+        return initialize_config_module("keypoints.conf", version_base="1.3")
+    return initialize_config_dir(str(REPO / "conf"), version_base="1.3")
 
 
 def _copy_split(src_csv: Path, src_dir: Path, dst_csv: Path, dst_dir: Path, rows: int) -> None:
@@ -103,10 +113,10 @@ def run_script(script: str, *overrides: str, check: bool = True, process: bool =
 
 
 def compose_config(name: str, *overrides: str, run_dir: Path) -> DictConfig:
-    """conf/<name>.yaml composed as its entry point would compose it, with `run_dir` as the run's
+    """<name>.yaml composed as its entry point would compose it, with `run_dir` as the run's
     folder (${paths.output_dir}): for calling the library function behind a CLI directly."""
     GlobalHydra.instance().clear()
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+    with initialize_for(name):
         cfg = compose(name, overrides=list(overrides), return_hydra_config=True)
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(run_dir)

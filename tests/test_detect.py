@@ -8,10 +8,10 @@ import shutil
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose
 
 import keypoints
-from conftest import PHOTOS, REPO, run_script
+from conftest import PHOTOS, initialize_for, run_script
 from keypoints import geometry
 from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
 from keypoints.errors import KeypointsError
@@ -199,7 +199,7 @@ def test_flip_averaging_is_mirror_symmetric(tiny_face_checkpoint):
 @pytest.mark.parametrize("name", STAGES)
 def test_each_face_stage_is_one_config_file_for_hydra_and_python(name):
     """detector=<name> composes the packaged file that keypoints.Detector(faces=<name>) reads."""
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+    with initialize_for("detect"):
         cfg = compose("detect", overrides=[f"detector={name}"])
     assert cfg.detector == stage_config(name)
     built = load_faces(cfg.detector.faces)

@@ -6,10 +6,10 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose
 
 import keypoints
-from conftest import DATA, OVERLAYS, PHOTOS, REPO, run_script
+from conftest import DATA, OVERLAYS, PHOTOS, initialize_for, run_script
 from keypoints import filters, landmarks
 from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
@@ -89,7 +89,7 @@ def test_the_filter_cli_and_the_python_api_read_one_placements_file():
     """No copy to keep in sync: filter.py's config composes the packaged overlays file that
     keypoints.filters reads as its defaults (a sunglasses placement changed on the command line
     reaches the CLI only)."""
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+    with initialize_for("filter"):
         cfg = compose("filter", overrides=["input=x.jpg", "placements.sunglasses.width=1.5"])
     assert cfg.placements.sunglasses.width == 1.5 and filters.PLACEMENTS["sunglasses"]["width"] == 1.0
     assert {k: dict(v) for k, v in cfg.placements.items() if k != "sunglasses"} == {

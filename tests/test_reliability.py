@@ -6,10 +6,10 @@ import json
 import cv2
 import numpy as np
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose
 
 import keypoints
-from conftest import PHOTOS, REPO, run_script
+from conftest import PHOTOS, initialize_for, run_script
 from keypoints.checks import check_config
 from keypoints.errors import KeypointsError
 
@@ -93,7 +93,7 @@ def test_odd_files_are_reported_by_name_and_the_rest_of_the_folder_is_processed(
 ])  # fmt: skip
 def test_every_settable_value_is_checked_where_the_config_is_read(override, message):
     """In-process: the composed config of detect.py through the check every entry point runs."""
-    with initialize_config_dir(str(REPO / "conf"), version_base="1.3"):
+    with initialize_for("detect"):
         cfg = compose("detect", overrides=["input=x.jpg", override])
     with pytest.raises(KeypointsError) as caught:
         check_config(cfg)

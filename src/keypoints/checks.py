@@ -115,6 +115,9 @@ def check_value(name: str, value, rule) -> None:
 
 
 def check_config(cfg: DictConfig) -> None:
+    missing = missing_keys(OmegaConf.to_container(cfg, resolve=False))
+    if missing:
+        raise KeypointsError(f"{missing[0]}: required, give it on the command line as {missing[0]}=<value>")
     for key, (ok, allowed) in RULES.items():
         try:
             value = OmegaConf.select(cfg, key, throw_on_missing=False)
@@ -127,6 +130,14 @@ def check_config(cfg: DictConfig) -> None:
         check_value(key, value, (ok, allowed))
     if "device" in cfg:
         check_device(cfg.device)
+
+
+def missing_keys(node, prefix: str = "") -> list[str]:
+    """The keys left `???` (detect's input=...), unresolved; Hydra's own node, composed alongside in tests, is Hydra's."""
+    if isinstance(node, dict):
+        return [k for key, value in node.items() if f"{prefix}{key}" != "hydra"
+                for k in missing_keys(value, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if node == "???" else []
 
 
 def check_device(device) -> None:

@@ -1,5 +1,5 @@
-"""scripts/serve.py in a child process, as the tests and the load test use it: started on a free
-loopback port, waited for until it answers, and stopped."""
+"""scripts/serve.py (or `keypoints serve`) in a child process, as the tests and the load test use it:
+started on a free loopback port, waited for until it answers, and stopped."""
 
 import re
 import subprocess
@@ -14,12 +14,15 @@ from keypoints.errors import KeypointsError
 
 
 @contextmanager
-def running(script: Path, overrides: list[str], log: Path, env: dict | None = None, timeout: float = 180.0):
+def running(script: Path | list[str], overrides: list[str], log: Path, env: dict | None = None,
+            timeout: float = 180.0, cwd: Path | None = None):
     """Yields (process, base URL) once the server answers GET /api/info; its output goes to `log`
-    (a pipe nobody reads would fill and stall it). Stopped with SIGTERM (then SIGKILL) afterwards."""
+    (a pipe nobody reads would fill and stall it). Stopped with SIGTERM (then SIGKILL) afterwards.
+    `script`: scripts/serve.py, run from its checkout, or a command line (e.g. [".../bin/keypoints", "serve"])."""
+    command = script if isinstance(script, list) else [sys.executable, str(script)]
     with open(log, "w") as out:
-        process = subprocess.Popen([sys.executable, str(script), "host=127.0.0.1", "port=0", *overrides],
-                                   stdout=out, stderr=subprocess.STDOUT, env=env, cwd=Path(script).parent.parent)
+        process = subprocess.Popen([*command, "host=127.0.0.1", "port=0", *overrides], stdout=out, stderr=subprocess.STDOUT,
+                                   env=env, cwd=cwd or (None if isinstance(script, list) else Path(script).parent.parent))
     try:
         yield process, _wait_for(process, log, timeout)
     finally:

@@ -1,0 +1,88 @@
+"""The `keypoints` command (and `python -m keypoints`): `keypoints <command> key=value ...`.
+
+Each command is a Hydra app on a config that ships in the package (keypoints/conf/<command>.yaml);
+scripts/<command>.py in a checkout runs the same code on the same file, so the two cannot drift.
+Listing the commands imports neither torch nor Hydra: a command's module is imported only when it
+runs, by its name through importlib (`run`). Training stays a checkout's job: scripts/train.py, conf/.
+"""
+
+import argparse
+import importlib
+import sys
+import textwrap
+from importlib.metadata import PackageNotFoundError, version
+
+# name -> (what it does, its main keys), as `keypoints --help` lists them; tests/test_commands.py
+# checks every key against the composed config. `keypoints <command> --help` prints all of them.
+COMMANDS = {
+    "detect": ("faces, 68 keypoints and head pose: a photo, a folder, a video, a webcam (input=0)",
+               "input=PATH output=DIR ckpt_path=CKPT backend=torch|onnxruntime|onnxruntime-int8 detector=yunet|haar "
+               "overwrite=true draw_pose=true batch_photos=16 max_megapixels=100"),
+    "filter": ("an overlay on every face (sunglasses, moustache, hat or an RGBA PNG)",
+               "input=PATH output=DIR overlay=sunglasses|moustache|hat|PNG overlay_dir=DIR ckpt_path=CKPT backend=... "
+               "overwrite=true"),
+    "serve": ("the web demo and REST API (POST /api/detect, /api/filter); needs keypoints[web]",
+              "host=127.0.0.1 port=8000 max_upload_mb=10 max_concurrency=2 ckpt_path=CKPT backend=... log_level=info"),
+    "export": ("a checkpoint as one ONNX or TorchScript file, or int8 ONNX; needs keypoints[onnx]",
+               "ckpt_path=CKPT output=FILE format=onnx|torchscript quantize=int8 paths.data_dir=DIR"),
+    "benchmark": ("accuracy end to end (NME, FR@0.10, AUC) on a labelled folder or the data set's test split",
+                  "labels=CSV images=DIR output=DIR ckpt_paths=[CKPT,...] backend=... limit=N paths.data_dir=DIR"),
+}
+# Overrides that keep Hydra's run folder (.hydra/, <command>.log) away: a command told where to write
+# (output=...), or one that writes no file (serve), writes nothing else. hydra.run.dir=... asks for one.
+NO_RUN_FOLDER = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout"]
+WRITES_NOTHING = {"serve"}
+
+
+def run(name: str, overrides: list[str]) -> None:
+    """Runs command `name` on Hydra overrides (and Hydra's own flags: --help, --cfg job, -m ...)."""
+    module = importlib.import_module(f"keypoints.commands.{name}")  # by name: see the module's docstring
+    saved = sys.argv
+    sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
+    try:
+        module.main()
+    finally:
+        sys.argv = saved
+
+
+def script(name: str):
+    """scripts/<name>.py's `main`: the command on the script's command line."""
+    def main() -> None:
+        run(name, sys.argv[1:])
+    return main
+
+
+def _without_run_folder(name: str, overrides: list[str]) -> list[str]:
+    keys = {o.split("=", 1)[0].lstrip("+~") for o in overrides if "=" in o}
+    if (name not in WRITES_NOTHING and "output" not in keys) or "hydra.run.dir" in keys:
+        return []  # the outputs go to the run folder, or the user asked for one: Hydra's default
+    return [o for o in NO_RUN_FOLDER if o.split("=", 1)[0] not in keys]
+
+
+def _help() -> str:
+    width = max(map(len, COMMANDS))
+    indent = " " * (width + 6)
+    lines = [f"  {name:<{width}}  {what}\n" + textwrap.fill(keys, 100, initial_indent=indent, subsequent_indent=indent)
+             for name, (what, keys) in COMMANDS.items()]
+    return ("commands (each takes Hydra overrides, key=value; `keypoints <command> --help` lists every key):\n"
+            + "\n".join(lines)
+            + "\n\nexamples:\n  keypoints detect input=photo.jpg output=out/\n  keypoints serve port=8080\n\n"
+            "Outputs go to output=; without it, to ./outputs/<command>/<date_time>/ beside Hydra's record of the run.\n"
+            "Training is a checkout's job: python scripts/train.py (README.md).")
+
+
+def _version() -> str:
+    try:
+        return version("keypoints")
+    except PackageNotFoundError:  # a checkout on PYTHONPATH, not installed
+        return "unknown"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="keypoints", description="Faces and their 68 iBUG keypoints.",
+                                     epilog=_help(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"keypoints {_version()}")
+    parser.add_argument("command", choices=COMMANDS, metavar="COMMAND", help=", ".join(COMMANDS))
+    parser.add_argument("overrides", nargs=argparse.REMAINDER, help="key=value ... (Hydra overrides and flags)")
+    args = parser.parse_args(argv)
+    run(args.command, args.overrides)

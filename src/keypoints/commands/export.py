@@ -1,0 +1,45 @@
+"""A checkpoint as one ONNX or TorchScript file: `keypoints export ckpt_path=CKPT [format=torchscript]`.
+
+`quantize=int8` writes the ONNX model with int8 weights (7-bit by default: `reduce_range`) and uint8 activations (keypoints.quantize),
+calibrated on training photos of `paths.data_dir`, for backend=onnxruntime-int8 or ckpt_path=<the file>.
+"""
+
+import tempfile
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from keypoints.cli import friendly_errors
+from keypoints.detect import Detector, load_detector
+from keypoints.errors import KeypointsError
+from keypoints.export import FORMATS, export
+from keypoints.checkpoints import DEFAULT_MODEL
+from keypoints.quantize import calibration_inputs, quantize, training_photos
+
+
+@hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="export")
+@friendly_errors
+def main(cfg: DictConfig) -> None:
+    if cfg.format not in FORMATS:  # before `output`, whose default interpolates the format's suffix
+        raise KeypointsError(f"format={cfg.format!r}: unknown export format (one of {', '.join(FORMATS)})")
+    if cfg.quantize not in (None, "int8"):
+        raise KeypointsError(f"quantize={cfg.quantize!r}: unknown (quantize=int8, or null for none)")
+    if cfg.quantize and cfg.format != "onnx":
+        raise KeypointsError(f"quantize=int8 needs format=onnx, not format={cfg.format}")
+    if cfg.ckpt_path and Path(cfg.ckpt_path).suffix in (".onnx", ".pt"):
+        raise KeypointsError(f"{cfg.ckpt_path}: already an exported model; export takes a .ckpt from scripts/train.py")
+    source = cfg.ckpt_path or f"{DEFAULT_MODEL.name} (shipped with keypoints)"
+    # the Detector's own way to the module, so calibration crops are cut the way inference cuts them
+    detector: Detector = load_detector(cfg, ckpt_path=cfg.ckpt_path)
+    if not cfg.quantize:
+        path = export(detector.module, cfg.output, cfg.format, checkpoint=source)
+        print(f"{path}: {cfg.format} model of {source}")
+        return
+    photos = training_photos(cfg.paths.data_dir, cfg.calibration.photos, cfg.calibration.seed)
+    batches = calibration_inputs(detector, photos)
+    with tempfile.TemporaryDirectory(prefix="keypoints-export-") as tmp:
+        path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), cfg.output, batches,
+                        reduce_range=cfg.reduce_range)
+    print(f"{path}: int8 onnx model of {source}, calibrated on {sum(len(b) for b in batches)} face crops "
+          f"from {len(photos)} training photos")

@@ -1,0 +1,104 @@
+"""The package as a new user gets it: one wheel built from the project (into a temporary folder),
+installed into a fresh venv with its dependencies from the registry, run outside the repository.
+Slow (a venv of torch, Lightning, OpenCV, FastAPI... from pip's cache takes a minute or more): make test-slow."""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import zipfile
+from importlib.metadata import distributions
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import PHOTOS, REPO, run_script
+from keypoints.web.launch import running
+
+pytestmark = pytest.mark.slow
+PHOTO = PHOTOS / "obamas.jpg"
+MAX_MB = 25
+# Every file the wheel may hold: the code, the shipped model and its int8 copy, YuNet with its licence,
+# the packaged configs, the web page, and the wheel's own metadata. A data set, a test, a run's output
+# (outputs/, .hydra/, *.log, *.json results) matches none of these.
+ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"keypoints/weights/[a-z_0-9.]+\.(ckpt|onnx)",
+           r"keypoints/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
+           r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)"]
+REQUIRED = ["keypoints/weights/face_resnet.ckpt", "keypoints/faces/yunet/yunet_n_640_640.onnx", "keypoints/faces/yunet/LICENSE",
+            "keypoints/web/static/index.html", "keypoints/__main__.py",
+            *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
+            *(f"keypoints/conf/{group}/default.yaml" for group in ("inference", "paths", "hydra", "video", "overlays")),
+            "keypoints/conf/detector/yunet.yaml", "keypoints/conf/detector/haar.yaml"]
+
+
+def _run(*command, **kwargs) -> subprocess.CompletedProcess:
+    proc = subprocess.run([str(c) for c in command], capture_output=True, text=True, timeout=1200, **kwargs)
+    assert proc.returncode == 0, f"{command}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    """`pip wheel` of a copy of the project's build inputs (so the checkout gets no build/ or egg-info)."""
+    tmp = tmp_path_factory.mktemp("wheel")
+    source = tmp / "source"
+    shutil.copytree(REPO / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    _run(sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp / "dist", source)
+    [built] = (tmp / "dist").glob("keypoints-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(wheel, tmp_path_factory) -> Path:
+    """A fresh venv: torch 2.13.0 first (the CPU wheel pip finds here, never a CUDA build), then the wheel
+    with its `web` extra, every dependency at this environment's version (the same OpenCV gives the
+    same faces; the registry's latest may differ by a fraction of a pixel)."""
+    env = tmp_path_factory.mktemp("venv")
+    _run(sys.executable, "-m", "venv", env / "venv")
+    pip = [env / "venv" / "bin" / "python", "-m", "pip", "install", "-q"]
+    _run(*pip, "torch==2.13.0")
+    pins = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions()
+                   if d.metadata["Name"] and d.metadata["Name"].lower() != "keypoints"})
+    (env / "constraints.txt").write_text("\n".join(pins) + "\n")
+    _run(*pip, "-c", env / "constraints.txt", f"{wheel}[web]")
+    return env / "venv"
+
+
+def test_the_wheel_holds_the_model_yunet_configs_page_and_licence_and_nothing_else(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    strays = [n for n in names if not any(re.fullmatch(p, n) for p in ALLOWED)]
+    assert not strays, f"files that should not ship: {strays}"
+    assert not [n for n in REQUIRED if n not in names]
+    assert not [n for n in names if n.startswith("keypoints/") and re.search(r"/(tests?|outputs|\.hydra)/", n)]
+    size_mb = wheel.stat().st_size / 2**20
+    print(f"{wheel.name}: {size_mb:.1f} MiB, {len(names)} files")
+    assert size_mb <= MAX_MB
+    entry_points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith("entry_points.txt"))).decode()
+    assert re.search(r"^keypoints = keypoints\.commands:main$", entry_points, re.M)
+
+
+def test_the_installed_commands_detect_and_serve_as_the_checkout_does(venv, tmp_path):
+    """One test for both, so pytest-xdist's workers build one venv, not two."""
+    here = tmp_path / "elsewhere"  # the user's folder, far from the repository
+    here.mkdir()
+    keypoints = venv / "bin" / "keypoints"
+    assert "detect" in _run(keypoints, "--help", cwd=here).stdout
+    proc = _run(keypoints, "detect", f"input={PHOTO}", "output=out", cwd=here)
+    assert "obamas.jpg: 2 face(s)" in proc.stdout
+    assert sorted(p.relative_to(here).as_posix() for p in here.rglob("*")) == ["out", "out/obamas.json", "out/obamas.png"]
+    run_script("detect.py", f"input={PHOTO}", f"output={tmp_path / 'checkout'}")
+    checkout = json.loads((tmp_path / "checkout" / "obamas.json").read_text())
+    assert json.loads((here / "out" / "obamas.json").read_text()) == checkout
+
+    shutil.rmtree(here / "out")
+    with running([str(keypoints), "serve"], ["log_level=warning"], tmp_path / "serve.log", cwd=here) as (_, url):
+        answer = httpx.post(url + "/api/detect", files={"file": ("obamas.jpg", PHOTO.read_bytes(), "image/jpeg")}, timeout=60)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {**checkout, "image": "obamas.jpg"}
+    assert list(here.iterdir()) == []  # serve writes nothing
+    installed = Path(_run(venv / "bin" / "python", "-c", "import keypoints; print(keypoints.__file__)", cwd=here).stdout.strip())
+    assert installed.is_relative_to(venv) and not (installed.parent / "outputs").exists()
