@@ -1,17 +1,32 @@
-"""Reading images by content (not by extension) into OpenCV's BGR uint8 layout, within a pixel budget."""
+"""Reading images by content (not by extension) into OpenCV's BGR uint8 layout, within a pixel budget.
+
+The budget is a guarantee: an image's size is read from its header alone (Pillow, which reads no
+pixels for it) before OpenCV decodes anything, and an image whose header cannot be read is refused,
+never decoded blind.
+"""
 
 from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO
 
+import warnings
+
 import cv2
 import numpy as np
+from PIL import Image
 
 from keypoints.errors import KeypointsError
 
 # A photo above this many megapixels is refused by name before it is decoded (a 30000 x 30000
 # PNG of a few hundred KB would need 2.7 GB as BGR): CLIs set it with `max_megapixels`.
 MAX_MEGAPIXELS = 100
+# The formats whose headers Pillow reads and OpenCV decodes (EXR, HDR and PFM hold float pixels,
+# which read_image refuses anyway). Pillow is asked about these alone: it opens nothing else.
+HEADER_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "TIFF", "WEBP", "PPM", "SUN", "JPEG2000", "GIF", "AVIF")
+Image.MAX_IMAGE_PIXELS = None  # the budget is ours (read_image's max_pixels), not Pillow's warning
+# Pillow warns in several lines about odd metadata it skips ("Corrupt EXIF data", "Tag data larger
+# than file"); a photo gets one line, and only when it is refused.
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 class TooManyPixels(KeypointsError):
@@ -36,24 +51,31 @@ def to_bgr(image, source: str = "image") -> np.ndarray:
     raise KeypointsError(f"{source}: unsupported image shape {image.shape}; expected gray, BGR or BGRA")
 
 
-def image_header(path: str | Path | BinaryIO) -> tuple[int | None, int]:
-    """(width x height, EXIF orientation 1-8) from the file's header alone (Pillow reads no pixels
-    for it); (None, 1) when Pillow does not know the format (OpenCV may still decode it)."""
-    from PIL import Image
-
+def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[int, int]:
+    """(width x height, EXIF orientation 1-8) from the file's header alone, or one line naming
+    `source` when there is no header of a format in HEADER_FORMATS to read. A PNG's orientation
+    comes from an eXIf chunk before its pixels (where PNG writers put it): Pillow would decode the
+    whole image to look for one after them."""
     try:
-        Image.MAX_IMAGE_PIXELS = None  # the budget is ours (read_image), not Pillow's warning
-        with Image.open(path) as im:
+        with Image.open(path, formats=HEADER_FORMATS) as im:
             w, h = im.size
-            orientation = im.getexif().get(0x0112, 1) if im.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
-        return w * h, orientation if orientation in range(1, 9) else 1
-    except Exception:  # noqa: BLE001 - not an image Pillow knows: OpenCV decides below
-        return None, 1
+            exif = im.format != "PNG" or "exif" in im.info
+            orientation = im.getexif().get(0x0112, 1) if exif and im.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
+    except Image.UnidentifiedImageError:
+        raise KeypointsError(f"{source}: not a readable image (empty, corrupt or not an image format "
+                             f"this reads: {', '.join(HEADER_FORMATS)})") from None
+    except Exception as e:  # noqa: BLE001 - a header Pillow chokes on is refused, never decoded blind
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
+        raise KeypointsError(f"{source}: not a readable image (its header could not be read: {reason})") from None
+    return w * h, orientation if orientation in range(1, 9) else 1
 
 
 def image_pixels(path: str | Path) -> int | None:
-    """Width x height from the header alone; None when Pillow does not know the format."""
-    return image_header(path)[0]
+    """Width x height from the header alone; None when it cannot be read (read_image then says why)."""
+    try:
+        return image_header(path)[0]
+    except KeypointsError:
+        return None
 
 
 # EXIF orientation -> what turns the stored pixels into the photo as it is shown (as Pillow's
@@ -85,8 +107,8 @@ def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = in
     """An encoded image held in memory (a file's bytes, an upload) -> BGR uint8, as read_image
     reads a file; `source` names it in errors. Nothing is written to disk."""
     data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-    pixels, orientation = image_header(BytesIO(data))
-    if pixels is not None and pixels > max_pixels:
+    pixels, orientation = image_header(BytesIO(data), source)
+    if pixels > max_pixels:
         raise TooManyPixels(f"{source}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
                             "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
     image = to_bgr(decode_buffer(data, source), source)
@@ -100,10 +122,14 @@ def decode(path: Path, what: str = "empty, corrupt or not an image format") -> n
 
 def decode_buffer(data: np.ndarray, source: str, what: str = "empty, corrupt or not an image format") -> np.ndarray:
     """Encoded bytes (uint8 array) -> pixels as OpenCV decodes them, as `decode`; `source` names them in errors."""
+    logging, level = cv2.utils.logging, cv2.utils.logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # libtiff's and libpng's complaints: the file gets one line, below
     try:
         image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error as e:
         raise KeypointsError(f"{source}: not a readable image ({str(e).strip().splitlines()[-1][:120]})") from None
+    finally:
+        logging.setLogLevel(level)
     if image is None or image.size == 0:
         raise KeypointsError(f"{source}: not a readable image ({what})")
     if image.dtype == np.uint16:  # 16-bit PNGs: keep the significant byte
