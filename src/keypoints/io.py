@@ -5,6 +5,11 @@ pixels for it) before OpenCV decodes anything, and an image whose header cannot 
 never decoded blind.
 """
 
+import errno
+import os
+import stat
+import struct
+from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO
@@ -53,7 +58,7 @@ def to_bgr(image, source: str = "image") -> np.ndarray:
 
 def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[int, int]:
     """(width x height, EXIF orientation 1-8) from the file's header alone, or one line naming
-    `source` when there is no header of a format in HEADER_FORMATS to read. A PNG's orientation
+    `source` when there is no header of a format in HEADER_FORMATS to read, or Pillow refuses it. A PNG's orientation
     comes from an eXIf chunk before its pixels (where PNG writers put it): Pillow would decode the
     whole image to look for one after them."""
     try:
@@ -61,10 +66,9 @@ def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[in
             w, h = im.size
             exif = im.format != "PNG" or "exif" in im.info
             orientation = im.getexif().get(0x0112, 1) if exif and im.format in ("JPEG", "TIFF", "WEBP", "PNG") else 1
-    except Image.UnidentifiedImageError:
-        raise KeypointsError(f"{source}: not a readable image (empty, corrupt or not an image format "
-                             f"this reads: {', '.join(HEADER_FORMATS)})") from None
-    except Exception as e:  # noqa: BLE001 - a header Pillow chokes on is refused, never decoded blind
+    except (OSError, SyntaxError, EOFError, struct.error):  # unknown format (UnidentifiedImageError), truncated, bad checksum
+        raise KeypointsError(f"{source}: not a readable image (empty, corrupt or not an image format)") from None
+    except Exception as e:  # noqa: BLE001 - any other header Pillow chokes on is refused too, never decoded blind
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         raise KeypointsError(f"{source}: not a readable image (its header could not be read: {reason})") from None
     return w * h, orientation if orientation in range(1, 9) else 1
@@ -73,9 +77,52 @@ def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[in
 def image_pixels(path: str | Path) -> int | None:
     """Width x height from the header alone; None when it cannot be read (read_image then says why)."""
     try:
-        return image_header(path)[0]
+        with open_file(path) as f:
+            return image_header(f, str(path))[0]
     except KeypointsError:
         return None
+
+
+def not_a_file(path: str | Path) -> str | None:
+    """What `path` is when it is not a regular file (nor a link to one): "a FIFO", "a broken link",
+    ...; None for a regular file. Opening a FIFO or a device to read it could block forever."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return "a broken link" if os.path.islink(path) else "not found"
+    except OSError as e:
+        return "a symlink loop" if e.errno == errno.ELOOP else f"not readable ({e.strerror})"
+    return _kind(mode)
+
+
+def _kind(mode: int) -> str | None:
+    for test, kind in ((stat.S_ISREG, None), (stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"), (stat.S_ISBLK, "a device")):
+        if test(mode):
+            return kind
+    return "not a regular file"
+
+
+@contextmanager
+def open_file(path: str | Path):
+    """`path` opened for reading if it is a regular file, or one line saying what it is. Opened
+    without blocking and checked on the open file itself, so a FIFO put in its place after a listing
+    never hangs the reader."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
+    except OSError:
+        raise KeypointsError(f"{path}: {_missing(path)}") from None
+    kind = _kind(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise KeypointsError(f"{path}: {kind}, not an image file")
+    with os.fdopen(fd, "rb") as f:
+        yield f
+
+
+def _missing(path) -> str:
+    kind = not_a_file(path)
+    return "image file not found" if kind in (None, "not found") else f"{kind}, not an image file"
 
 
 # EXIF orientation -> what turns the stored pixels into the photo as it is shown (as Pillow's
@@ -96,10 +143,9 @@ def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6), up
     `max_pixels` by its header is refused by name before decoding. `upright`: turned as its EXIF
     orientation says, as photo viewers show it (keypoints are then in those pixels); labelled data
     sets pass False, their labels being in the stored pixels."""
-    path = Path(path)
-    if not path.is_file():
-        raise KeypointsError(f"{path}: image file not found")
-    return image_from_bytes(np.fromfile(path, dtype=np.uint8), str(path), max_pixels, upright)
+    with open_file(path) as f:
+        data = np.frombuffer(f.read(), dtype=np.uint8)
+    return image_from_bytes(data, str(path), max_pixels, upright)
 
 
 def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = int(MAX_MEGAPIXELS * 1e6),
@@ -117,7 +163,8 @@ def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = in
 
 def decode(path: Path, what: str = "empty, corrupt or not an image format") -> np.ndarray:
     """The file's pixels as OpenCV decodes them (gray, BGR or BGRA; 16-bit brought to 8), or one line."""
-    return decode_buffer(np.fromfile(path, dtype=np.uint8), str(path), what)
+    with open_file(path) as f:
+        return decode_buffer(np.frombuffer(f.read(), dtype=np.uint8), str(path), what)
 
 
 def decode_buffer(data: np.ndarray, source: str, what: str = "empty, corrupt or not an image format") -> np.ndarray:
