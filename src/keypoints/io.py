@@ -169,14 +169,11 @@ def decode(path: Path, what: str = "empty, corrupt or not an image format") -> n
 
 def decode_buffer(data: np.ndarray, source: str, what: str = "empty, corrupt or not an image format") -> np.ndarray:
     """Encoded bytes (uint8 array) -> pixels as OpenCV decodes them, as `decode`; `source` names them in errors."""
-    logging, level = cv2.utils.logging, cv2.utils.logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)  # libtiff's and libpng's complaints: the file gets one line, below
     try:
-        image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+        with opencv_quiet():  # libtiff's and libpng's complaints: the file gets one line, below
+            image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error as e:
         raise KeypointsError(f"{source}: not a readable image ({str(e).strip().splitlines()[-1][:120]})") from None
-    finally:
-        logging.setLogLevel(level)
     if image is None or image.size == 0:
         raise KeypointsError(f"{source}: not a readable image ({what})")
     if image.dtype == np.uint16:  # 16-bit PNGs: keep the significant byte
@@ -184,6 +181,18 @@ def decode_buffer(data: np.ndarray, source: str, what: str = "empty, corrupt or 
     elif image.dtype != np.uint8:  # 32-bit float TIFF / EXR and the like: not a photo this reads
         raise KeypointsError(f"{source}: {image.dtype} pixels; expected an 8- or 16-bit image")
     return image
+
+
+@contextmanager
+def opencv_quiet():
+    """OpenCV's own log lines (its codecs' complaints) silenced while the caller decodes or encodes,
+    and says in one line what went wrong."""
+    logging, level = cv2.utils.logging, cv2.utils.logging.getLogLevel()
+    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    try:
+        yield
+    finally:
+        logging.setLogLevel(level)
 
 
 def shrink(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
