@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import OVERLAYS, PHOTOS, REPO
+from conftest import OVERLAYS, PHOTOS, REPO, run_script
 from keypoints.web.app import trusted_hosts
 from keypoints.web.launch import running
 
@@ -149,3 +149,13 @@ def test_the_host_allow_list_follows_the_bind_address():
     assert "[::1]" in trusted_hosts(OmegaConf.create({"host": "::1", "allowed_hosts": None}))
     assert trusted_hosts(OmegaConf.create({"host": "0.0.0.0", "allowed_hosts": None})) == ["*"]
     assert trusted_hosts(OmegaConf.create({"host": "127.0.0.1", "allowed_hosts": ["demo.example"]})) == ["demo.example"]
+
+
+def test_the_load_test_mixes_in_slow_clients_and_the_server_answers_afterwards(tmp_path):
+    out = run_script("load_test.py", "requests=8", "concurrency=4", "slow=3", f"photo={OBAMAS}", f"hydra.run.dir={tmp_path}",
+                     'serve=["header_timeout_s=1","body_timeout_s=2"]').stdout
+    rows = [line for line in out.splitlines() if line.startswith("| 8 | 4 |")]
+    cells = [[c.strip() for c in row.strip("|").split("|")] for row in rows]
+    assert len(cells) == 2 and cells[0][-2] == "none" and cells[1][-2].startswith("3: ") and all(c[-1] == "yes" for c in cells), cells
+    assert all(c[2] == "8" and c[3] == "none" for c in cells), cells  # every normal request answered alike
+    assert "p95 with 3 slow clients: " in out

@@ -98,6 +98,7 @@ RULES = {
     "log_level": one_of("critical", "error", "warning", "info", "debug", "trace"),
     "requests": whole(1),
     "concurrency": whole(1),
+    "slow": whole(0),
     "timeout_s": number(0.0, inclusive=False),
     # training
     "data.batch_size": whole(1),
