@@ -4,6 +4,7 @@ Each hostile checkpoint here would create a marker file if anything it names wer
 tests check the marker is never there and the error is one line naming what was refused."""
 
 import builtins
+import json
 import os
 import pathlib
 
@@ -14,7 +15,8 @@ from lightning.fabric.utilities.data import AttributeDict
 from omegaconf import OmegaConf
 
 from conftest import run_script
-from keypoints.checkpoints import DEFAULT_MODEL, load_model, read_checkpoint
+from keypoints import Detector
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, load_model, read_checkpoint
 from keypoints.errors import KeypointsError
 from keypoints.training.module import load_checkpoint, slim_checkpoint
 
@@ -123,3 +125,20 @@ def test_clis_refuse_a_hostile_checkpoint_in_one_line(tmp_path, shipped, tiny_ro
     assert "Traceback" not in proc.stderr
     assert not marker.exists()
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize("target", ["os.system", "keypoints.data.dataset.Path"])
+def test_an_exported_model_whose_metadata_names_anything_but_our_classes_is_refused(tmp_path, target):
+    """An .onnx file's metadata carries its data pipeline (instantiated by the Detector): checked the same way."""
+    onnx = pytest.importorskip("onnx")
+    model = onnx.load(str(DEFAULT_INT8_MODEL))
+    marker = tmp_path / "marker"
+    for prop in model.metadata_props:
+        if prop.key == "data_config":
+            config = json.loads(prop.value)
+            config["eval_frame"] = {"_target_": target, "_args_": [f"touch {marker}"]}
+            prop.value = json.dumps(config)
+    onnx.save(model, str(tmp_path / "evil.onnx"))
+    with pytest.raises(KeypointsError, match=rf"evil.onnx: refused: its config names _target_='{target}'"):
+        Detector.from_checkpoint(tmp_path / "evil.onnx", backend="onnxruntime")
+    assert not marker.exists()
