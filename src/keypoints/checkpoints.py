@@ -22,8 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from hydra._internal.utils import _locate
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.base import ContainerMetadata, Metadata
 from omegaconf.nodes import AnyNode
@@ -48,7 +47,6 @@ class Hyperparameters(dict):
             raise AttributeError(key) from None
 
 
-
 # Modules that moved since checkpoints were written: their hyper-parameters' `_target_` strings
 # name the old place (checkpoints before the training/ package say keypoints.losses.WingLoss).
 MOVED = {"keypoints.losses.": "keypoints.training.losses."}
@@ -57,14 +55,17 @@ MOVED = {"keypoints.losses.": "keypoints.training.losses."}
 # default): what Lightning and OmegaConf put into checkpoints written by older versions of this
 # project or by users' own runs (hyper-parameters as AttributeDict or DictConfig, paths, numpy
 # scalars in callbacks' state). Lightning's AttributeDict is read as a plain dict (what it is, with
-# attribute access), so reading a checkpoint does not import Lightning.
+# attribute access), so reading a checkpoint does not import Lightning; numpy's helpers under both
+# the names numpy 1 (numpy.core) and numpy 2 (numpy._core) pickle them with.
+NUMPY_CORE = getattr(np, "_core", None) or np.core
 SAFE_GLOBALS = [
     (dict, "lightning.fabric.utilities.data.AttributeDict"),
     (dict, "pytorch_lightning.utilities.parsing.AttributeDict"),
     DictConfig, ListConfig, ContainerMetadata, Metadata, AnyNode, typing.Any,
     dict, list, tuple, set, int, float, str, bool, collections.OrderedDict, collections.defaultdict,
     pathlib.Path, pathlib.PosixPath, pathlib.WindowsPath, pathlib.PurePosixPath, pathlib.PureWindowsPath,
-    np.dtype, np.ndarray, np._core.multiarray.scalar, np._core.multiarray._reconstruct,
+    np.dtype, np.ndarray, *((getattr(NUMPY_CORE.multiarray, name), f"numpy.{core}.multiarray.{name}")
+                            for name in ("scalar", "_reconstruct") for core in ("core", "_core")),
     *(type(np.dtype(t)) for t in ("bool", "int32", "int64", "uint8", "float16", "float32", "float64")),
 ]
 
@@ -132,7 +133,7 @@ def checked_targets(config, path):
     if prefix is None:
         raise refused
     try:
-        found = _locate(target)
+        found = get_object(target)
     except Exception:  # noqa: BLE001 - ImportError and friends: a name that is not there
         raise KeypointsError(f"{path}: its config names _target_={target!r}, which this version of keypoints does not have") from None
     base = TARGETS[prefix]
