@@ -109,15 +109,16 @@ def test_a_config_naming_anything_but_our_classes_is_refused(tmp_path, shipped, 
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("script, key", [("detect.py", "ckpt_path"), ("export.py", "ckpt_path"),
-                                         ("evaluate.py", "ckpt_path"), ("train.py", "init_from")])
+@pytest.mark.parametrize("script, key", [("detect.py", "ckpt_path"), ("export.py", "ckpt_path"), ("evaluate.py", "ckpt_path"),
+                                         ("train.py", "init_from"), ("train.py", "resume_from"), ("serve.py", "ckpt_path")])
 def test_clis_refuse_a_hostile_checkpoint_in_one_line(tmp_path, shipped, tiny_root, script, key):
     marker = tmp_path / "marker"
     path = hostile(tmp_path, shipped, "evil.ckpt", hparams={"note": Payload(os.system, f"touch {marker}")})
     extra = {"detect.py": [f"input={tiny_root / 'test'}", f"output={tmp_path / 'out'}"],
              "export.py": [f"output={tmp_path / 'model.onnx'}"],
              "evaluate.py": [f"paths.data_dir={tiny_root}"],
-             "train.py": ["model=resnet", f"paths.data_dir={tiny_root}", f"hydra.run.dir={tmp_path / 'run'}", "logger=none"]}[script]
+             "train.py": ["model=resnet", f"paths.data_dir={tiny_root}", f"hydra.run.dir={tmp_path / 'run'}", "logger=none"],
+             "serve.py": ["port=0", f"hydra.run.dir={tmp_path / 'run'}"]}[script]
     proc = run_script(script, f"{key}={path}", *extra, check=False, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == (f"error: {path}: refused: its pickle calls posix.system, which a keypoints "
