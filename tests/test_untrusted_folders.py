@@ -81,10 +81,12 @@ def test_detect_names_every_odd_entry_and_keeps_every_output(odd_folder, tmp_pat
     assert sizes == {(180, 320), (90, 160)}  # a.png's drawing (90 x 160) was not replaced by another's
 
 
-def test_a_fifo_as_input_is_one_line(odd_folder, tmp_path):
-    proc = run_script("detect.py", f"input={odd_folder / 'pipe.jpg'}", f"output={tmp_path / 'out'}", check=False, timeout=120)
+@pytest.mark.parametrize("entry, kind", [("pipe.jpg", "a FIFO"), ("/dev/zero", "a device")])
+def test_a_special_file_as_input_is_one_line(odd_folder, tmp_path, entry, kind):
+    source = odd_folder / entry  # an absolute entry stays itself
+    proc = run_script("detect.py", f"input={source}", f"output={tmp_path / 'out'}", check=False, timeout=120)
     assert proc.returncode == 2 and proc.stderr.strip() == (
-        f"error: {odd_folder / 'pipe.jpg'}: a FIFO, not a file (input=an image, a folder of images or a video file)")
+        f"error: {source}: {kind}, not a file (input=an image, a folder of images or a video file)")
 
 
 @pytest.mark.parametrize("files, expected", [
