@@ -9,12 +9,11 @@ import errno
 import os
 import stat
 import struct
+import warnings
 from contextlib import contextmanager
 from io import BytesIO
 from pathlib import Path
 from typing import BinaryIO
-
-import warnings
 
 import cv2
 import numpy as np
@@ -58,9 +57,9 @@ def to_bgr(image, source: str = "image") -> np.ndarray:
 
 def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[int, int]:
     """(width x height, EXIF orientation 1-8) from the file's header alone, or one line naming
-    `source` when there is no header of a format in HEADER_FORMATS to read, or Pillow refuses it. A PNG's orientation
-    comes from an eXIf chunk before its pixels (where PNG writers put it): Pillow would decode the
-    whole image to look for one after them."""
+    `source` when there is no header of a format in HEADER_FORMATS to read, or Pillow refuses it.
+    A PNG's orientation comes from an eXIf chunk before its pixels (where PNG writers put it):
+    Pillow would decode the whole image to look for one after them."""
     try:
         with Image.open(path, formats=HEADER_FORMATS) as im:
             w, h = im.size

@@ -19,7 +19,6 @@ name was rebound to 127.0.0.1 (DNS rebinding) cannot call it.
 
 import asyncio
 import base64
-import ipaddress
 import json
 import logging
 import socket
@@ -43,6 +42,7 @@ from keypoints.detect import load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import TooManyPixels, image_from_bytes, opencv_quiet
 from keypoints.web.deadlines import with_header_deadline
+from keypoints.web.launch import is_loopback
 
 FORM_SLACK = 64 * 1024  # room for the multipart headers and boundaries around a file of the full limit
 PLAIN = "keypoints"  # the picture scripts/detect.py draws (boxes, scores, keypoints, pose axes): the first "filter"
@@ -167,11 +167,7 @@ def trusted_hosts(cfg) -> list[str]:
     address, and any name otherwise (a server on 0.0.0.0 is reached by names this cannot know)."""
     if cfg.get("allowed_hosts") is not None:
         return list(cfg.allowed_hosts)
-    try:
-        loopback = ipaddress.ip_address(cfg.host).is_loopback
-    except ValueError:
-        loopback = cfg.host == "localhost"
-    if not loopback:
+    if not is_loopback(cfg.host):
         return ["*"]
     return list(dict.fromkeys([*LOOPBACK_NAMES, f"[{cfg.host}]" if ":" in cfg.host else cfg.host]))
 

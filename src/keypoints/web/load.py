@@ -7,7 +7,6 @@ started alongside (idle connections, headers sent a byte at a time, uploads that
 headers; each one connection, dropped by the server's deadlines), and alone again; the p95 with them
 is compared with the mean of the two without."""
 
-import ipaddress
 import logging
 import os
 import socket
@@ -23,7 +22,7 @@ import psutil
 
 from keypoints import tables
 from keypoints.errors import KeypointsError
-from keypoints.web.launch import running
+from keypoints.web.launch import is_loopback, running
 
 
 def load_test(cfg, serve_script: Path, out_dir: Path) -> None:
@@ -42,12 +41,7 @@ def load_test(cfg, serve_script: Path, out_dir: Path) -> None:
 
 def loopback(url: str) -> str:
     """`url` without its trailing slash, if it is on this machine: a load test never leaves it."""
-    host = httpx.URL(url).host
-    try:
-        ok = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        ok = host == "localhost"
-    if not ok:
+    if not is_loopback(httpx.URL(url).host):
         raise KeypointsError(f"url={url}: a load test only targets this machine (127.0.0.1, localhost or [::1])")
     return url.rstrip("/")
 
