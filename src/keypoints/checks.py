@@ -37,6 +37,12 @@ def optional(rule):
     return (lambda v: v is None or ok(v)), f"null or {allowed}"
 
 
+def host_pattern(value) -> bool:
+    """A Host: name as Starlette's TrustedHostMiddleware takes it: a name, `*.` a domain, or `*`."""
+    return isinstance(value, str) and value.strip() != "" and "*" not in value[1:] \
+        and (not value.startswith("*") or value == "*" or value.startswith("*."))
+
+
 BOOLEAN = ((lambda v: isinstance(v, bool)), "true or false")
 # onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
 # checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
@@ -84,9 +90,16 @@ RULES = {
     "max_upload_mb": number(0.0, inclusive=False),
     "max_concurrency": whole(1),
     "max_queue": whole(0),
+    "header_timeout_s": number(0.0, inclusive=False),
+    "body_timeout_s": number(0.0, inclusive=False),
+    "keep_alive_s": number(0.0, inclusive=False),
+    "max_connections": whole(1),
+    "allowed_hosts": optional(((lambda v: isinstance(v, list) and len(v) > 0 and all(map(host_pattern, v))),
+                               "a list of host names (['example.org', '*.example.org', '127.0.0.1'], or ['*'] for any)")),
     "log_level": one_of("critical", "error", "warning", "info", "debug", "trace"),
     "requests": whole(1),
     "concurrency": whole(1),
+    "slow": whole(0),
     "timeout_s": number(0.0, inclusive=False),
     # training
     "data.batch_size": whole(1),

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from keypoints.checkpoints import checked_targets
 from keypoints.errors import KeypointsError
 from keypoints.models import first_conv
 from torch import nn
@@ -104,7 +105,11 @@ def decode(props: dict, path) -> dict:
     missing = [key for key in METADATA_KEYS if not props.get(key)]
     if missing:
         raise KeypointsError(f"{path}: no keypoints metadata ({', '.join(missing)}); export it with scripts/export.py")
-    return {key: json.loads(props[key]) for key in METADATA_KEYS}
+    try:
+        meta = {key: json.loads(props[key]) for key in METADATA_KEYS}
+    except json.JSONDecodeError as e:
+        raise KeypointsError(f"{path}: keypoints metadata that is not JSON ({e.msg})") from None
+    return checked_targets(meta, path)  # a model file from outside: its data_config may name only our classes
 
 
 def _to_onnx(module, example, path: Path, meta: dict) -> None:

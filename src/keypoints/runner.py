@@ -8,9 +8,12 @@ CPU does not wait on the disk.
 """
 
 import json
+import os
 import re
 import sys
+import tempfile
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -20,7 +23,7 @@ import numpy as np
 
 from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
-from keypoints.io import MAX_MEGAPIXELS, image_pixels, read_image
+from keypoints.io import MAX_MEGAPIXELS, image_pixels, not_a_file, read_image
 from keypoints.video import load_tracker, torch_threads, video_config
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -50,14 +53,15 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     if not source.exists():
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images, a video file, "
                              "a webcam's number or a stream's URL)")
-    files = [source]
+    files, skipped = [source], []
     if source.is_dir():
-        files = folder_files(source)
+        files, skipped = folder_listing(source)
         if not files:
-            raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)")
-    stems = [p.stem for p in files]
-    names = {p: p.stem if stems.count(p.stem) == 1 else p.name for p in files}
-    targets = {p: [out / f"{names[p]}{suffix}" for suffix in _suffixes(_is_video(p), write_json)] for p in files}
+            raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)"
+                                 + "".join(f"; {p.name} is {kind}" for p, kind in skipped[:5]))
+    elif not_a_file(source):  # a FIFO or a device would block the reader forever
+        raise KeypointsError(f"{source}: {not_a_file(source)}, not a file (input=an image, a folder of images or a video file)")
+    names, targets = output_names(files, out, write_json)
     detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
     guard_outputs(out, files, [t for ts in targets.values() for t in ts], cfg.get("overwrite", False))
     failures = []
@@ -70,6 +74,8 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
         reason = str(error).removeprefix(f"{path}: ").split(" (")[0]  # the full message is printed above
         failures.append(f"{path.name} ({reason})")
 
+    for path, kind in skipped:  # named, never opened: reading a FIFO or a device could block forever
+        fail(path, KeypointsError(f"{path}: {kind}, not a file (skipped unopened)"))
     photos = [p for p in files if not _is_video(p)]
     max_pixels = _max_pixels(cfg)
     for batch in _decoded_batches(photos, cfg.get("batch_photos", 16), max_pixels):
@@ -92,7 +98,7 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
         except Exception as e:  # noqa: BLE001
             fail(path, e)
     if failures:
-        raise KeypointsError(f"{len(failures)} of {len(files)} files failed: {', '.join(failures)}")
+        raise KeypointsError(f"{len(failures)} of {len(files) + len(skipped)} files failed: {', '.join(failures)}")
 
 
 def live_source(spec) -> int | str | None:
@@ -114,21 +120,65 @@ def _stream_name(stream: int | str) -> str:
     return re.sub(r"[^\w.-]", "_", name) or "stream"
 
 
+def output_names(files: list[Path], out: Path, write_json: bool) -> tuple[dict[Path, str], dict[Path, list[Path]]]:
+    """Each file's output name (its stem; its full name when two files share a stem, or when a stem
+    and another's full name would give the same output: a.png and a.png.png) and its output files.
+    Names are compared case-insensitively, as macOS and Windows file systems do; files whose outputs
+    still coincide are refused before work."""
+    stems = Counter(p.stem.casefold() for p in files)
+    names = {p: p.stem if stems[p.stem.casefold()] == 1 else p.name for p in files}
+    while True:
+        targets = {p: [out / f"{names[p]}{suffix}" for suffix in _suffixes(_is_video(p), write_json)] for p in files}
+        owners = {}
+        for p, ts in targets.items():
+            for t in ts:
+                owners.setdefault(t.name.casefold(), []).append(p)
+        shared = {p for ps in owners.values() if len(ps) > 1 for p in ps if names[p] != p.name}
+        if not shared:
+            break
+        names.update({p: p.name for p in shared})
+    clash = next((ps for ps in owners.values() if len(ps) > 1), None)
+    if clash:
+        raise KeypointsError(f"{clash[0]} and {clash[1].name}: their outputs would have the same name (names that differ only "
+                             "in case); rename one, or run them in separate folders")
+    return names, targets
+
+
 def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool) -> None:
-    """The one place that decides whether a run may write: `out` must be (or become) a folder, no
-    target may be an input, and an existing target is only replaced with `overwrite=true`."""
+    """The one place that decides whether a run may write: `out` must be (or become) a writable
+    folder, no target may be an input (by path, symlink or hard link), and an existing target is only
+    replaced with `overwrite=true`, as a new file (`replace_output`), never written through."""
     if out.exists() and not out.is_dir():
         raise KeypointsError(f"{out}: output= is a file, not a folder")
     try:
         out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()  # found out now, not after every photo was processed
     except OSError as e:
-        raise KeypointsError(f"{out}: output folder cannot be created ({e.strerror or e})") from None
+        raise KeypointsError(f"{out}: output folder cannot be {'written' if out.is_dir() else 'created'} ({e.strerror or e})") from None
     given = {p.resolve() for p in inputs}
+    same = {(st.st_dev, st.st_ino) for st in map(_stat, inputs) if st}
     for target in targets:
-        if target.resolve() in given:
-            raise KeypointsError(f"{target}: output would overwrite an input; choose another output= folder")
-        if target.exists() and not overwrite:
+        st = _stat(target)
+        if target.resolve() in given or (st and (st.st_dev, st.st_ino) in same):
+            raise KeypointsError(f"{target}: output would overwrite an input (the same file, or a link to it); "
+                                 "choose another output= folder")
+        if (target.exists() or target.is_symlink()) and not overwrite:
             raise KeypointsError(f"{target}: already exists (an earlier run?); choose an empty output= folder or overwrite=true")
+
+
+def replace_output(target: Path) -> Path:
+    """`target` cleared for a new file: an earlier output (overwrite=true) is removed rather than
+    written through, so a link there never carries the write to the file it points at."""
+    if target.is_symlink() or target.exists():
+        target.unlink()
+    return target
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None
 
 
 def _is_video(path: Path) -> bool:
@@ -167,8 +217,22 @@ def _detect_each(detector: Detector, good: list, fail) -> list:
 
 
 def folder_files(folder: Path) -> list[Path]:
-    """The files of a folder, sorted, hidden ones left out."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    """The files of a folder (and links to files), sorted, hidden ones left out."""
+    return folder_listing(folder)[0]
+
+
+def folder_listing(folder: Path) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """folder_files, and the entries that are neither files nor folders with what each is (a FIFO,
+    a socket, a device, a broken link, a symlink loop), for the caller to name. Subfolders and
+    hidden entries are left out."""
+    files, skipped = [], []
+    for path in sorted(p for p in Path(folder).iterdir() if not p.name.startswith(".")):
+        kind = not_a_file(path)
+        if kind is None:
+            files.append(path)
+        elif kind != "a folder":
+            skipped.append((path, kind))
+    return files, skipped
 
 
 def _read(path: Path, max_pixels: int):
@@ -202,10 +266,10 @@ def _decoded_batches(paths: list[Path], size: int, max_pixels: int):
 
 
 def _write_image(path: Path, image: np.ndarray, faces: list[Face], target: Path, render: Render, write_json: bool) -> None:
-    if not cv2.imwrite(f"{target}.png", render(image, faces)):
+    if not cv2.imwrite(str(replace_output(Path(f"{target}.png"))), render(image, faces)):
         raise KeypointsError(f"{target}.png: could not write (is output= a writable folder?)")
     if write_json:
-        Path(f"{target}.json").write_text(json.dumps(record(faces, image, image=str(path))) + "\n")
+        replace_output(Path(f"{target}.json")).write_text(json.dumps(record(faces, image, image=str(path))) + "\n")
     print(f"{path.name}: {len(faces)} face(s)")
 
 
@@ -237,11 +301,11 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
         raise KeypointsError(f"{source}: not a readable video (empty, corrupt or an unsupported codec)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     height, width = frame.shape[:2]
-    writer = cv2.VideoWriter(f"{target}.mp4", cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+    writer = cv2.VideoWriter(str(replace_output(Path(f"{target}.mp4"))), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
     if not writer.isOpened():
         capture.release()
         raise KeypointsError(f"{target}.mp4: OpenCV cannot write an mp4v video here (is output= writable?)")
-    lines = open(f"{target}.jsonl", "w") if write_json else None
+    lines = open(replace_output(Path(f"{target}.jsonl")), "w") if write_json else None
     index, start = 0, time.monotonic()
     try:
         with torch_threads(checked["threads"]):

@@ -7,12 +7,13 @@ import time
 from pathlib import Path
 
 import lightning as L
+import torch
 import wandb
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from keypoints.checkpoints import run_checkpoint
+from keypoints.checkpoints import SAFE_GLOBALS, read_checkpoint, run_checkpoint
 from keypoints.errors import KeypointsError
 from keypoints.training import sweep
 from keypoints.training.module import KeypointModule, load_checkpoint
@@ -71,6 +72,8 @@ def train(cfg: DictConfig) -> dict:
         raise KeypointsError("init_from is required by this experiment (fine_tune: true): init_from=<the checkpoint, or run folder, to fine-tune>")
     if cfg.get("resume_from") and not Path(cfg.resume_from).is_file():
         raise KeypointsError(f"{cfg.resume_from}: checkpoint not found (resume_from=... resumes from a .ckpt file)")
+    if cfg.get("resume_from"):
+        read_checkpoint(cfg.resume_from)  # one line, and no code run, if it is not a keypoints checkpoint
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     sweep.prepare(cfg)
@@ -103,7 +106,8 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, d
     output_dir = Path(cfg.paths.output_dir)
 
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("resume_from"))
+    with torch.serialization.safe_globals(SAFE_GLOBALS):  # Lightning reads checkpoints weights-only too
+        trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("resume_from"), weights_only=True)
     fit_seconds = time.perf_counter() - start
     best_val = trainer.checkpoint_callback.best_model_score if trainer.checkpoint_callback else None
     best_ckpt = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -114,7 +118,8 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, d
     results = {"epochs": trainer.current_epoch, "fit_seconds": round(fit_seconds, 1),
                "best_val_nme": finite_or_none(best_val), "best_ckpt": best_ckpt}
     if cfg.get("test", True):
-        (tested,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            (tested,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=True)
         results["test"] = {key.removeprefix("test/"): finite_or_none(value) for key, value in tested.items()}
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)

@@ -13,25 +13,11 @@ from hydra.utils import instantiate
 from lightning.pytorch.trainer.states import TrainerFn
 
 from keypoints import geometry
-from keypoints.checkpoints import checkpoint_file
+from keypoints.checkpoints import checkpoint_file, moved, read_checkpoint
 from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
 from keypoints.training.losses import weighted_mean
 from keypoints.models import batchnorm
-
-
-# Modules that moved since checkpoints were written: their hyper-parameters' `_target_` strings
-# name the old place (checkpoints before the training/ package say keypoints.losses.WingLoss).
-MOVED = {"keypoints.losses.": "keypoints.training.losses."}
-
-
-def moved(config: dict) -> dict:
-    """`config` with a `_target_` in a module that has since moved pointed at its new place."""
-    target = config.get("_target_", "")
-    for old, new in MOVED.items():
-        if target.startswith(old):
-            return {**config, "_target_": new + target[len(old):]}
-    return config
 
 
 class KeypointModule(L.LightningModule):
@@ -126,12 +112,15 @@ class KeypointModule(L.LightningModule):
 def load_checkpoint(path=None) -> KeypointModule:
     """A trained LightningModule on the CPU in eval mode, for training code (evaluate, fine-tune,
     visualise); path None: the shipped default model. Inference needs no Lightning:
-    keypoints.checkpoints.load_model."""
+    keypoints.checkpoints.load_model. Read as load_model reads it (keypoints.checkpoints.read_checkpoint):
+    weights only, and a config that names only the project's own classes."""
     path = checkpoint_file(path)
+    checkpoint = read_checkpoint(path)
     try:
-        module = KeypointModule.load_from_checkpoint(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # pickle, zip and key errors alike mean "not one of our checkpoints"
-        raise KeypointsError(f"{path}: not a keypoints checkpoint ({type(e).__name__}: {e})") from None
+        module = KeypointModule(**checkpoint["hyper_parameters"])
+        module.load_state_dict(checkpoint["state_dict"])
+    except Exception as e:  # noqa: BLE001 - argument, key and shape errors alike: not one of our checkpoints
+        raise KeypointsError(f"{path}: not a keypoints checkpoint ({type(e).__name__}: {str(e).strip().splitlines()[0][:160]})") from None
     return module.eval()
 
 
@@ -139,7 +128,7 @@ def slim_checkpoint(source, target) -> Path:
     """A checkpoint with only what inference needs (weights, hyper-parameters, where training
     stopped): no optimiser state, a third of the size. `load_checkpoint` reads it like any other."""
     load_checkpoint(source)  # one clear error if it is not a keypoints checkpoint
-    checkpoint = torch.load(source, map_location="cpu", weights_only=False)
+    checkpoint = read_checkpoint(checkpoint_file(source))  # hyper-parameters as plain dicts: torch's weights-only default reads them
     keep = ("state_dict", "hyper_parameters", "pytorch-lightning_version", "epoch", "global_step")
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,32 +8,53 @@
 An upload is read from the request stream into memory (never a temporary file) and refused by its
 size before anything is decoded. Photos go through the model `max_concurrency` at a time, in worker
 threads so the event loop keeps answering; past `max_queue` waiting requests the answer is 503.
-Every refusal is one line: {"detail": "..."}.
+Every refusal is one line: {"detail": "..."}, and what it echoes of the request is cut short.
+
+Slow and idle clients are shed: a request's headers must arrive within `header_timeout_s`
+(keypoints.web.deadlines), its upload within `body_timeout_s` (408), an idle keep-alive connection
+is closed after `keep_alive_s`, and past `max_connections` open connections the answer is 503. A
+server bound to loopback serves only loopback Host: names (`allowed_hosts`), so a web page whose
+name was rebound to 127.0.0.1 (DNS rebinding) cannot call it.
 """
 
 import asyncio
 import base64
 import json
+import logging
 import socket
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import PurePosixPath
 
 import cv2
+import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from python_multipart import FormParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import ClientDisconnect
 
 from keypoints import filters, runner, viz
 from keypoints.detect import load_detector
 from keypoints.errors import KeypointsError
-from keypoints.io import TooManyPixels, image_from_bytes
+from keypoints.io import TooManyPixels, image_from_bytes, opencv_quiet
+from keypoints.web.deadlines import with_header_deadline
+from keypoints.web.launch import is_loopback
 
 FORM_SLACK = 64 * 1024  # room for the multipart headers and boundaries around a file of the full limit
 PLAIN = "keypoints"  # the picture scripts/detect.py draws (boxes, scores, keypoints, pose axes): the first "filter"
+ECHO = 80  # characters of a client's value (a name, a query parameter) that an answer repeats
+LOOPBACK_NAMES = ["localhost", "127.0.0.1", "[::1]"]
+log = logging.getLogger("keypoints.web")
+
+
+def cut(value, limit: int = ECHO) -> str:
+    """A client's value as an answer repeats it: at most `limit` characters."""
+    text = str(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 @dataclass
@@ -71,16 +92,13 @@ def create_app(cfg) -> FastAPI:
             picture = viz.draw_faces(image, faces, pose=cfg.draw_pose)
         else:
             picture = filters.apply(image, faces, *overlays[overlay], placements)
-        ok, encoded = cv2.imencode(ext, picture)
-        if not ok:
-            raise KeypointsError(f"{upload.name}: the picture could not be encoded as {ext}")
-        return record, encoded.tobytes()
+        return record, encode(picture, ext, upload.name)
 
     async def infer(request: Request, overlay: str | None = None, ext: str = ".png"):
         nonlocal busy
-        upload = await read_upload(request, limit)  # read first: a client hears a refusal best once it has sent
+        upload = await read_upload(request, limit, cfg.body_timeout_s)  # read first: a client hears a refusal best once it has sent
         if overlay is not None and overlay not in (PLAIN, *overlays):
-            raise HTTPException(422, f"overlay={overlay}: unknown; choose one of {', '.join((PLAIN, *overlays))}")
+            raise HTTPException(422, f"overlay={cut(overlay)}: unknown; choose one of {', '.join((PLAIN, *overlays))}")
         if busy >= cfg.max_concurrency + cfg.max_queue:
             raise HTTPException(503, f"busy: {busy} photos in progress or waiting; try again in a moment")
         busy += 1
@@ -119,20 +137,65 @@ def create_app(cfg) -> FastAPI:
 
     @app.post("/api/annotate", openapi_extra=UPLOAD_DOC)
     async def annotate(request: Request, overlay: str = PLAIN):
-        record, jpeg = await infer(request, overlay, ".jpg")
-        image = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+        record, picture = await infer(request, overlay, ".jpg")
+        kind = "png" if picture.startswith(PNG_SIGNATURE) else "jpeg"  # a photo JPEG cannot hold comes back as PNG
+        image = f"data:image/{kind};base64," + base64.b64encode(picture).decode()
         return Response(json.dumps({"record": record, "image": image}), media_type="application/json")
 
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(cfg))
     return app
+
+
+PNG_SIGNATURE = b"\x89PNG"
+
+
+def encode(picture, ext: str, name: str) -> bytes:
+    """The picture as `ext`; as PNG where that format cannot hold it (a JPEG is at most 65535 px a side)."""
+    for attempt in dict.fromkeys((ext, ".png")):
+        try:
+            with opencv_quiet():
+                ok, encoded = cv2.imencode(attempt, picture)
+        except cv2.error:
+            ok = False
+        if ok:
+            return encoded.tobytes()
+    raise KeypointsError(f"{name}: the picture could not be encoded as {ext} or .png")
+
+
+def trusted_hosts(cfg) -> list[str]:
+    """The Host: names served: `allowed_hosts`, or (null) the loopback names when bound to a loopback
+    address, and any name otherwise (a server on 0.0.0.0 is reached by names this cannot know)."""
+    if cfg.get("allowed_hosts") is not None:
+        return list(cfg.allowed_hosts)
+    if not is_loopback(cfg.host):
+        return ["*"]
+    return list(dict.fromkeys([*LOOPBACK_NAMES, f"[{cfg.host}]" if ":" in cfg.host else cfg.host]))
 
 
 UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file"], "properties": {"file": {"type": "string", "format": "binary"}}}}}}}
 
 
-async def read_upload(request: Request, limit: int) -> Upload:
+async def read_upload(request: Request, limit: int, timeout: float | None = None) -> Upload:
     """The multipart field `file`, kept in memory as it streams in: refused by its declared
-    Content-Length, and again by the bytes that arrive, before any of it is decoded."""
+    Content-Length, and again by the bytes that arrive, before any of it is decoded; an upload that
+    has not all arrived within `timeout` seconds is answered 408, one that the client abandons is
+    one log line."""
+    try:
+        return await asyncio.wait_for(_read_upload(request, limit), timeout)
+    except asyncio.TimeoutError:
+        log.warning(f"{_client(request)}: upload not received within body_timeout_s={timeout:g}; answered 408")
+        raise HTTPException(408, f"upload not received within {timeout:g} s (body_timeout_s=); send it again") from None
+    except ClientDisconnect:
+        log.warning(f"{_client(request)}: disconnected during its upload")
+        raise HTTPException(400, "client disconnected during the upload") from None  # nobody is there to read it
+
+
+def _client(request: Request) -> str:
+    return f"{request.client.host}:{request.client.port}" if request.client else "a client"
+
+
+async def _read_upload(request: Request, limit: int) -> Upload:
     too_large = HTTPException(413, f"upload above the limit of {limit / 2**20:g} MB (max_upload_mb=)")
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit + FORM_SLACK:
@@ -157,7 +220,7 @@ async def read_upload(request: Request, limit: int) -> Upload:
     upload = next((f for f in files if f.field_name == b"file"), None)
     if upload is None:
         raise HTTPException(400, "no file: send the photo in the multipart field 'file'")
-    name = PurePosixPath((upload.file_name or b"").decode("utf-8", "replace").replace("\\", "/")).name or "upload"
+    name = cut(PurePosixPath((upload.file_name or b"").decode("utf-8", "replace").replace("\\", "/")).name or "upload")
     data = upload.file_object.getvalue()
     if not data:
         raise HTTPException(400, f"{name}: empty upload")
@@ -179,8 +242,6 @@ def _overlays(cfg) -> dict:
 
 def serve(cfg) -> None:
     """Loads the detectors, listens on cfg.host:cfg.port (0: any free port), prints the address, serves until Ctrl-C."""
-    import uvicorn
-
     app = create_app(cfg)
     family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
     try:  # bound here, so a busy port is one line rather than uvicorn's log and exit
@@ -190,4 +251,6 @@ def serve(cfg) -> None:
         raise KeypointsError(f"{cfg.host}:{cfg.port}: cannot listen there ({reason}); choose another port= or host=") from None
     host, port = sock.getsockname()[:2]
     print(f"keypoints demo on http://{f'[{host}]' if family == socket.AF_INET6 else host}:{port}/ (Ctrl-C stops it)", flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level=cfg.log_level, timeout_graceful_shutdown=5)).run(sockets=[sock])
+    config = uvicorn.Config(app, log_level=cfg.log_level, timeout_graceful_shutdown=5, http=with_header_deadline(cfg.header_timeout_s),
+                            timeout_keep_alive=cfg.keep_alive_s, limit_concurrency=cfg.max_connections)
+    uvicorn.Server(config).run(sockets=[sock])

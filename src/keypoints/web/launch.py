@@ -1,6 +1,7 @@
 """scripts/serve.py (or `keypoints serve`) in a child process, as the tests and the load test use it:
 started on a free loopback port, waited for until it answers, and stopped."""
 
+import ipaddress
 import re
 import subprocess
 import sys
@@ -11,6 +12,14 @@ from pathlib import Path
 import httpx
 
 from keypoints.errors import KeypointsError
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address or a name, IPv6 with or without brackets) is this machine's loopback."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 @contextmanager

@@ -1,10 +1,15 @@
 """A bounded load test of the web demo: `requests` uploads of one photo to POST /api/detect,
 `concurrency` at a time, on loopback only. Reports latency percentiles, throughput and the server's
-memory, checks that every answer equals the first, and that the server still answers afterwards."""
+memory, checks that every answer equals the first, and that the server still answers afterwards.
 
-import ipaddress
+With `slow=N`, the same run is made three times on the same server: alone, with N slow clients
+started alongside (idle connections, headers sent a byte at a time, uploads that stall after their
+headers; each one connection, dropped by the server's deadlines), and alone again; the p95 with them
+is compared with the mean of the two without."""
+
 import logging
 import os
+import socket
 import threading
 import time
 from collections import Counter
@@ -17,7 +22,7 @@ import psutil
 
 from keypoints import tables
 from keypoints.errors import KeypointsError
-from keypoints.web.launch import running
+from keypoints.web.launch import is_loopback, running
 
 
 def load_test(cfg, serve_script: Path, out_dir: Path) -> None:
@@ -36,17 +41,43 @@ def load_test(cfg, serve_script: Path, out_dir: Path) -> None:
 
 def loopback(url: str) -> str:
     """`url` without its trailing slash, if it is on this machine: a load test never leaves it."""
-    host = httpx.URL(url).host
-    try:
-        ok = ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        ok = host == "localhost"
-    if not ok:
+    if not is_loopback(httpx.URL(url).host):
         raise KeypointsError(f"url={url}: a load test only targets this machine (127.0.0.1, localhost or [::1])")
     return url.rstrip("/")
 
 
 def report(cfg, url: str, photo: Path, server: psutil.Process | None) -> None:
+    slow = cfg.get("slow", 0)
+    alone = measure(cfg, url, photo, server, 0)
+    if slow:  # the run without them both before and after: a machine whose load drifts moves both alike
+        mixed, again = measure(cfg, url, photo, server, slow), measure(cfg, url, photo, server, 0)
+        print(f"\np95 with {slow} slow clients: {mixed / ((alone + again) / 2):.2f} x the mean p95 of the runs "
+              f"without them before and after ({alone:.0f} and {again:.0f} ms)")
+
+
+SLOW_KINDS = ("idle", "dribbled headers", "stalled upload")
+
+
+def slow_client(url: str, kind: str, cap: float) -> str:
+    """One slow client of `kind` on its own connection; what it got: the status line's code, or "closed"."""
+    target = httpx.URL(url)
+    head = f"POST /api/detect HTTP/1.1\r\nHost: {target.host}\r\nContent-Type: multipart/form-data; boundary=xx\r\n"
+    try:
+        with socket.create_connection((target.host, target.port), timeout=cap) as sock:
+            if kind == "dribbled headers":
+                for byte in head.encode():
+                    sock.sendall(bytes([byte]))
+                    time.sleep(0.5)
+            elif kind == "stalled upload":
+                sock.sendall(head.encode() + b"Content-Length: 1000000\r\n\r\n--xx\r\n")
+            got = sock.recv(64)
+    except OSError:  # reset or timed out while sending: the server dropped it
+        return "closed"
+    return got.split(b" ")[1].decode() if got.startswith(b"HTTP/1.1 ") else "closed"
+
+
+def measure(cfg, url: str, photo: Path, server: psutil.Process | None, slow: int) -> float:
+    """One measured run (with `slow` slow clients alongside); prints its row and returns its p95 in ms."""
     data = photo.read_bytes()
     with httpx.Client(timeout=cfg.timeout_s, limits=httpx.Limits(max_connections=cfg.concurrency)) as client:
         def post():
@@ -61,11 +92,14 @@ def report(cfg, url: str, photo: Path, server: psutil.Process | None) -> None:
         if first is None:
             raise KeypointsError(f"{url}/api/detect: the warm-up request got {status}, not 200")
         memory = PeakMemory(server)
+        slow_pool = ThreadPoolExecutor(max(slow, 1))
+        slow_ends = [slow_pool.submit(slow_client, url, SLOW_KINDS[i % 3], 2 * cfg.timeout_s) for i in range(slow)]
         start = time.perf_counter()
         with ThreadPoolExecutor(cfg.concurrency) as pool:
             results = list(pool.map(lambda _: post(), range(cfg.requests)))
         wall = time.perf_counter() - start
         memory.stop()
+        slow_pool.shutdown()  # each ends by the server's deadlines, or its own cap of 2 x timeout_s
         _, after, answer = post()
     latency = np.array([seconds for seconds, _, _ in results]) * 1000
     statuses = Counter(status for _, status, _ in results)
@@ -73,16 +107,23 @@ def report(cfg, url: str, photo: Path, server: psutil.Process | None) -> None:
     alive = after == 200 and answer == first
     print(tables.markdown(
         ["requests", "at a time", "200 and same JSON", "other answers", "p50 ms", "p95 ms", "max ms", "requests/s",
-         "server RSS before, MB", "server RSS peak, MB", "answers afterwards"],
+         "server RSS before, MB", "server RSS peak, MB", "slow clients (how each ended)", "answers afterwards"],
         [[cfg.requests, cfg.concurrency, same, ", ".join(f"{k}: {v}" for k, v in statuses.items() if k != 200) or "none",
           f"{np.percentile(latency, 50):.0f}", f"{np.percentile(latency, 95):.0f}", f"{latency.max():.0f}",
-          f"{cfg.requests / wall:.1f}", _mb(memory.before), _mb(memory.peak), "yes" if alive else f"no ({after})"]]))
+          f"{cfg.requests / wall:.1f}", _mb(memory.before), _mb(memory.peak), _ends(slow_ends), "yes" if alive else f"no ({after})"]]))
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
     print(f"\nCPU: {tables.cpu_name()}, {os.cpu_count()} cores (load average before the run: {load}); "
           f"photo: {photo.name} ({len(first['faces'])} faces, {len(data) / 1024:.0f} KB); client and server on loopback.")
     if same < cfg.requests or not alive:
         raise KeypointsError(f"{cfg.requests - same} of {cfg.requests} requests did not get the warm-up's answer"
                              + ("" if alive else "; the server did not answer afterwards"))
+    return float(np.percentile(latency, 95))
+
+
+def _ends(futures: list) -> str:
+    if not futures:
+        return "none"
+    return f"{len(futures)}: " + ", ".join(f"{k} {v}" for k, v in sorted(Counter(f.result() for f in futures).items()))
 
 
 def _mb(size: int | None) -> str:
