@@ -4,14 +4,16 @@ the second pass only where the frame moves, the stage clock, the shipped float O
 import cv2
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
 
 import keypoints
-from conftest import PHOTOS
+from conftest import PHOTOS, REPO
 from keypoints import geometry
 from keypoints.benchmarks.budget import STAGES, budget_set
 from keypoints.checkpoints import DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 from keypoints.detect import shipped_model_file
 from keypoints.errors import KeypointsError
+from keypoints.faces import stage_config
 from keypoints import export
 from keypoints.predictors import OnnxPredictor, TorchPredictor
 
@@ -95,3 +97,12 @@ def test_the_shipped_float_onnx_is_the_shipped_checkpoint():
         assert [f.box for f in faces] == [f.box for f in expected]
         for f, e in zip(faces, expected):
             np.testing.assert_allclose(f.keypoints, e.keypoints, atol=0.05)  # pixels: float rounding only
+
+
+def test_detector_the_clis_and_the_server_share_one_default(detector):
+    """keypoints.Detector()'s defaults are the packaged `detector` group's and conf/inference/default.yaml's."""
+    stage = stage_config("yunet")
+    inference = OmegaConf.load(REPO / "conf" / "inference" / "default.yaml")
+    assert (detector.refine, detector.flip, detector.refine_min_move) == (stage.refine, stage.flip, stage.refine_min_move)
+    assert inference.backend == "auto" and inference.ort_threads == 1
+    assert detector.predictor.session.get_session_options().intra_op_num_threads == inference.ort_threads

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from keypoints.benchmarks.peers import DlibPeer
-from keypoints.detect import StageClock, load_detector
+from keypoints.detect import StageClock, load_detector, untimed
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
 from keypoints.runner import folder_files
@@ -45,8 +45,17 @@ def seconds_each(fn, photos: list) -> tuple[float, int]:
     return time.perf_counter() - start, faces
 
 
-def budget_set(detector, peer, photos: list, repeats: int) -> dict:
-    """One photo set: per stage, the whole and dlib's whole, ms a photo (medians over `repeats` passes)."""
+def seconds_batched(detector, photos: list, batch: int) -> float:
+    """Seconds for one pass over the photos in batches of `batch` (Detector.detect_many: what a folder run does)."""
+    start = time.perf_counter()
+    for i in range(0, len(photos), batch):
+        detector.detect_many(photos[i:i + batch])
+    return time.perf_counter() - start
+
+
+def budget_set(detector, peer, photos: list, repeats: int, batch: int = 16) -> dict:
+    """One photo set: per stage, the whole (photo by photo, and in batches of `batch` photos as a
+    folder run goes) and dlib's whole, ms a photo (medians over `repeats` passes)."""
     detector(photos[0])  # warm-up: first-call allocations, ORT's kernel choice
     if peer is not None:
         peer(photos[0])
@@ -55,15 +64,19 @@ def budget_set(detector, peer, photos: list, repeats: int) -> dict:
         detector.clock = clock = StageClock()
         whole, faces = seconds_each(detector, photos)
         dlib, dlib_faces = seconds_each(peer, photos) if peer is not None else (float("nan"), 0)
-        passes.append({"stages": dict(clock.seconds), "whole": whole, "dlib": dlib, "faces": faces, "dlib_faces": dlib_faces})
+        detector.clock = untimed
+        batched = seconds_batched(detector, photos, batch)
+        passes.append({"stages": dict(clock.seconds), "whole": whole, "dlib": dlib, "faces": faces, "dlib_faces": dlib_faces,
+                       "batched": batched})
     n, ms = len(photos), lambda seconds: 1000 * seconds / len(photos)  # noqa: E731
     # the stages of the pass whose whole is the median one, so that they and the glue add up to it
     middle = sorted(passes, key=lambda p: p["whole"])[len(passes) // 2]
     stages = {s: ms(middle["stages"][s]) for s in _stage_names([middle])}
     whole, dlib = ms(middle["whole"]), ms(statistics.median(p["dlib"] for p in passes))
+    batched = ms(statistics.median(p["batched"] for p in passes))
     return {"photos": n, "faces": middle["faces"], "dlib_faces": passes[0]["dlib_faces"], "stages_ms": stages,
             "glue_ms": whole - sum(stages.values()), "whole_ms": whole, "dlib_ms": dlib, "ratio": whole / dlib,
-            "passes": passes}
+            "batched_ms": batched, "batch": batch, "passes": passes}
 
 
 def _stage_names(passes: list) -> list[str]:
@@ -82,7 +95,7 @@ def measure(cfg) -> dict:
     sets = {}
     for name, folder in cfg.budget.sets.items():
         photos = read_set(folder, cfg.budget.limit)
-        sets[name] = {"folder": str(folder), **budget_set(detector, peer, photos, cfg.budget.repeats)}
+        sets[name] = {"folder": str(folder), **budget_set(detector, peer, photos, cfg.budget.repeats, cfg.batch_photos)}
         print(f"budget: {name} done ({sets[name]['ratio']:.2f}x dlib)", flush=True)
     machine = {"cpu": tables.cpu_name(), "cpu_flags": cpu_flags(), "cpu_count": os.cpu_count(),
                "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
@@ -114,6 +127,8 @@ def markdown(result: dict) -> str:
     rows = [[f"{st}", *[cell(sets[n]["stages_ms"].get(st)) for n in names]] for st in stages]
     rows += [["Python glue (whole − stages)", *[cell(sets[n]["glue_ms"]) for n in names]],
              ["**whole pipeline**", *[f"**{cell(sets[n]['whole_ms'])}**" for n in names]],
+             [f"whole, in batches of {sets[names[0]]['batch']} photos (a folder run's detect_many)",
+              *[cell(sets[n]["batched_ms"]) for n in names]],
              ["dlib HOG + 68-point predictor, whole", *[cell(sets[n]["dlib_ms"]) for n in names]],
              ["**ratio to dlib**", *[f"**{sets[n]['ratio']:.2f}x**" for n in names]],
              ["faces found (ours / dlib)", *[f"{sets[n]['faces']} / {sets[n]['dlib_faces']}" for n in names]]]
