@@ -126,7 +126,8 @@ class Detector:
                         **face_options) -> "Detector":
         """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from scripts/export.py (runs under ONNX
         Runtime, int8 or not as the file was written), or None for the shipped default model (its
-        int8 copy with backend="onnxruntime-int8"). `face_options` change the face stage's knobs
+        float ONNX copy with backend "auto" or "onnxruntime", its int8 copy with "onnxruntime-int8",
+        the checkpoint with "torch": shipped_model_file). `face_options` change the face stage's knobs
         (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
         if path is None:  # the shipped model, in the file `backend` runs (shipped_model_file)
