@@ -87,7 +87,7 @@ def _onnxruntime():
         import onnxruntime
     except ImportError:
         raise KeypointsError("backend='onnxruntime': onnxruntime is not installed "
-                             "(pip install -e '.[onnx]', or backend=torch)") from None
+                             "(a core dependency: pip install onnxruntime, or backend=torch)") from None
     return onnxruntime
 
 
