@@ -177,9 +177,10 @@ class Detector:
 
     def _refine(self, images: list[np.ndarray], points: np.ndarray, frames: list[np.ndarray],
                 stage: str) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One more pass, framed on the keypoints of the pass before, for the faces whose frame that
-        moves by more than `refine_min_move` (geometry.frame_move): where it barely moves, the new
-        crop is the old one and so would be its keypoints. -> the keypoints and each face's frame."""
+        """One more pass, framed on the keypoints of the pass before, for the faces whose new frame is
+        more than `refine_min_move` away from their last one (geometry.frame_move): where it barely
+        moves, the new crop is the old one and so would be its keypoints. -> the keypoints and each
+        face's frame."""
         with self.clock("re-frame"):
             framed = self._framed(points)
             new = {i: self._frame_on(points[i]) for i in framed}
