@@ -1,6 +1,9 @@
-"""Inference speed per checkpoint and backend, Haar alone and dlib: `python scripts/benchmark_speed.py ckpt_paths=[a.ckpt,b.ckpt]`.
+"""Inference speed: `python scripts/benchmark_speed.py` (parts=[budget] or parts=[backends] for one of them).
 
-Prints a markdown table and writes it to speed.md, the figures to speed.json (see keypoints.benchmarks.speed).
+budget: the default pipeline's time per stage on three kinds of photos, against dlib's whole time in
+the same run (keypoints.benchmarks.budget) -> budget.md, budget.json. backends: every checkpoint under
+every backend, the face stage alone and dlib (keypoints.benchmarks.speed) -> speed.md, speed.json.
+Each prints its markdown table.
 """
 
 import json
@@ -9,18 +12,30 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.benchmarks import speed
+from keypoints.benchmarks import budget, speed
 from keypoints.cli import friendly_errors
+from keypoints.errors import KeypointsError
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_speed")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    result = speed.measure(cfg)
-    table = speed.markdown(result)
-    print(table, end="")
-    Path(cfg.table_file).write_text(table)
-    Path(cfg.json_file).write_text(json.dumps(result, indent=2) + "\n")
+    unknown = set(cfg.parts) - {"budget", "backends"}
+    if unknown:
+        raise KeypointsError(f"parts={list(cfg.parts)}: unknown part {sorted(unknown)[0]!r} (budget, backends)")
+    out = Path(cfg.paths.output_dir)
+    if "budget" in cfg.parts:
+        result = budget.measure(cfg)
+        table = budget.markdown(result)
+        print(table, end="")
+        (out / "budget.md").write_text(table)
+        (out / "budget.json").write_text(json.dumps(result, indent=2) + "\n")
+    if "backends" in cfg.parts:
+        result = speed.measure(cfg)
+        table = speed.markdown(result)
+        print(table, end="")
+        Path(cfg.table_file).write_text(table)
+        Path(cfg.json_file).write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 from keypoints.training.module import slim_checkpoint
 
 
@@ -22,8 +22,9 @@ def main(cfg: DictConfig) -> None:
         target.unlink()
         raise KeypointsError(f"{cfg.ckpt_path}: {megabytes:.1f} MB slimmed, over max_megabytes={cfg.max_megabytes}")
     print(f"{target}: {megabytes:.1f} MB, from {cfg.ckpt_path}")
-    if target == DEFAULT_MODEL:  # backend=onnxruntime-int8 runs a quantized copy of it, made from it
-        print(f"now re-make its int8 copy: python scripts/export.py quantize=int8 output={DEFAULT_INT8_MODEL}")
+    if target == DEFAULT_MODEL:  # the default backend runs its float ONNX copy, onnxruntime-int8 its int8 copy: made from it
+        print(f"now re-make its float and int8 copies: python scripts/export.py output={DEFAULT_ONNX_MODEL}; "
+              f"python scripts/export.py quantize=int8 output={DEFAULT_INT8_MODEL}")
 
 
 if __name__ == "__main__":

@@ -147,7 +147,7 @@ def test_vnni_is_read_from_the_cpu_flags(tmp_path):
     ("export.py", ["ckpt_path={tmp}/missing.ckpt"], "{tmp}/missing.ckpt: checkpoint not found"),
     ("export.py", ["ckpt_path={ckpt}", "format=tflite"], "format='tflite': unknown export format"),
     ("detect.py", ["ckpt_path={ckpt}", f"input={PHOTOS / 'obamas.jpg'}", "output={tmp}/out", "backend=tensorrt"],
-     "backend='tensorrt': must be one of torch, onnxruntime, onnxruntime-int8"),
+     "backend='tensorrt': must be one of auto, torch, onnxruntime, onnxruntime-int8"),
     ("detect.py", ["ckpt_path={ckpt}", f"input={PHOTOS / 'obamas.jpg'}", "output={tmp}/out", "backend=onnxruntime-int8"],
      "backend=onnxruntime-int8 runs an int8 .onnx file, not a checkpoint"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int4"], "quantize='int4': unknown"),

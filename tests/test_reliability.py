@@ -87,7 +87,7 @@ def test_odd_files_are_reported_by_name_and_the_rest_of_the_folder_is_processed(
     ("detector.flip=maybe", "detector.flip='maybe': must be true or false"),
     ("device=cuda", "device=cuda: no such CUDA device here"),
     ("device=gpu0", "device='gpu0': not a device"),
-    ("backend=tpu", "backend='tpu': must be one of torch, onnxruntime, onnxruntime-int8"),
+    ("backend=tpu", "backend='tpu': must be one of auto, torch, onnxruntime, onnxruntime-int8"),
     ("max_megapixels=0", "max_megapixels=0: must be a number >= 0.01"),
     ("overwrite=yes", "overwrite='yes': must be true or false"),
 ])  # fmt: skip

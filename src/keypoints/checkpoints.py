@@ -34,6 +34,8 @@ from keypoints.errors import KeypointsError
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "face_resnet.ckpt"
 # The same model quantized to int8 for ONNX Runtime (scripts/export.py quantize=int8; backend=onnxruntime-int8).
 DEFAULT_INT8_MODEL = DEFAULT_MODEL.with_suffix(".int8.onnx")
+# Its float copy for ONNX Runtime (scripts/export.py), which the default backend ("auto") runs on the CPU.
+DEFAULT_ONNX_MODEL = DEFAULT_MODEL.with_suffix(".onnx")
 
 
 class Hyperparameters(dict):

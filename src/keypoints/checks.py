@@ -46,7 +46,8 @@ def host_pattern(value) -> bool:
 BOOLEAN = ((lambda v: isinstance(v, bool)), "true or false")
 # onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
 # checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
-BACKENDS = ("torch", "onnxruntime", "onnxruntime-int8")
+# auto: the shipped model's float ONNX copy under ONNX Runtime on the CPU, a checkpoint of your own in torch.
+BACKENDS = ("auto", "torch", "onnxruntime", "onnxruntime-int8")
 
 RULES = {
     # inference CLIs
@@ -54,6 +55,8 @@ RULES = {
     "backend": one_of(*BACKENDS),
     "detector.refine": whole(0, 10),
     "detector.flip": BOOLEAN,
+    "detector.refine_min_move": number(0.0),
+    "ort_threads": optional(whole(1)),
     "overwrite": BOOLEAN,
     "max_megapixels": number(0.01),
     "face_index": whole(0),

@@ -92,6 +92,14 @@ def compose(outer: np.ndarray, inner: np.ndarray) -> np.ndarray:
     return np.hstack([outer[:, :2] @ inner[:, :2], outer[:, :2] @ inner[:, 2:] + outer[:, 2:]])
 
 
+def frame_move(old: np.ndarray, new: np.ndarray, size: int) -> float:
+    """How far a new frame (2x3 affine onto a `size` x `size` input) is from an old one: the largest
+    shift, in x or y, of the new input's corners seen in the old input, as a share of its side (a
+    shift, a zoom and a turn alike move corners). 0: the same crop."""
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64)
+    return float(np.abs(apply(compose(np.asarray(old, np.float64), invert(new)), corners) - corners).max() / size)
+
+
 def framed_box_to_input(box, size: int, scale: float, shift_x: float = 0.0, shift_y: float = 0.0) -> np.ndarray:
     """`box_to_input` for a framing measured on training images: the crop is `scale` times the box
     side and its centre sits (shift_x, shift_y) box sides away from the box centre."""

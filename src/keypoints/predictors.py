@@ -30,20 +30,23 @@ class OnnxPredictor:
     """ONNX Runtime on a model written by keypoints.export: `OnnxPredictor.from_file("model.onnx")`
     for a file from scripts/export.py, `from_module(module)` for a loaded checkpoint. `metadata` is
     what the file says about its input and output (export.metadata). CUDA when `device` asks for it
-    and this onnxruntime build has the CUDA provider, else the CPU; threads are ORT's default."""
+    and this onnxruntime build has the CUDA provider, else the CPU, on `threads` intra-op threads
+    (None: ORT's default, one per core; the Detector's default is 1: docs/RESULTS.md "Time budget")."""
 
     def __init__(self, session, metadata: dict):
         self.session, self.metadata = session, metadata
         self.input_name = session.get_inputs()[0].name
 
     @classmethod
-    def from_file(cls, path, device: str | torch.device = "cpu") -> "OnnxPredictor":
+    def from_file(cls, path, device: str | torch.device = "cpu", threads: int | None = None) -> "OnnxPredictor":
         ort = _onnxruntime()
         path = Path(path)
         if not path.is_file():
             raise KeypointsError(f"{path}: ONNX model not found")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: ORT's default
         try:
-            session = ort.InferenceSession(str(path), providers=_providers(ort, torch.device(device)))
+            session = ort.InferenceSession(str(path), options, providers=_providers(ort, torch.device(device)))
         except Exception as e:  # ORT raises its own Fail / InvalidProtobuf types for any unreadable file
             raise KeypointsError(f"{path}: not an ONNX model ({str(e).splitlines()[0]})") from None
         props = session.get_modelmeta().custom_metadata_map
@@ -54,22 +57,25 @@ class OnnxPredictor:
         return cls(session, export.decode(props, path))
 
     @classmethod
-    def from_module(cls, module: torch.nn.Module, device: str | torch.device = "cpu") -> "OnnxPredictor":
+    def from_module(cls, module: torch.nn.Module, device: str | torch.device = "cpu", threads: int | None = None) -> "OnnxPredictor":
         """Export `module` to a temporary ONNX file and load it (a few seconds for the models here)."""
         _onnxruntime()  # fail before the export, not after
         with tempfile.TemporaryDirectory(prefix="keypoints-onnx-") as tmp:
             # the session holds the model in memory: the file can go once it is loaded
-            return cls.from_file(export.export(module, Path(tmp) / "model.onnx", "onnx"), device)
+            return cls.from_file(export.export(module, Path(tmp) / "model.onnx", "onnx"), device, threads)
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
 
 
-def make_predictor(module: torch.nn.Module, backend: str = "torch", device: str | torch.device = "cpu"):
-    if backend == "torch":
+def make_predictor(module: torch.nn.Module, backend: str = "torch", device: str | torch.device = "cpu",
+                   threads: int | None = None):
+    """`module` under `backend`; "auto" runs a module in torch (the Detector's default, keypoints.detect).
+    `threads`: ONNX Runtime's intra-op threads (torch keeps its own setting)."""
+    if backend in ("torch", "auto"):
         return TorchPredictor(module, device)
     if backend == "onnxruntime":
-        return OnnxPredictor.from_module(module, device)
+        return OnnxPredictor.from_module(module, device, threads)
     if backend == "onnxruntime-int8":
         raise KeypointsError("backend=onnxruntime-int8 runs an int8 .onnx file, not a checkpoint: make one with "
                              "`python scripts/export.py ckpt_path=<ckpt> quantize=int8`, then ckpt_path=<that .onnx>")
@@ -81,7 +87,7 @@ def _onnxruntime():
         import onnxruntime
     except ImportError:
         raise KeypointsError("backend='onnxruntime': onnxruntime is not installed "
-                             "(pip install -e '.[onnx]', or backend=torch)") from None
+                             "(a core dependency: pip install onnxruntime, or backend=torch)") from None
     return onnxruntime
 
 

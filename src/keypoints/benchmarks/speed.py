@@ -103,7 +103,7 @@ def measure(cfg) -> dict:
         rows += [row] if row else []
         notes += [note] if note else []
     machine = {"cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(), "torch": torch.__version__,
-               "onnxruntime": _version("onnxruntime"), "onnxruntime_threads": "ORT's default (one per physical core)"}
+               "onnxruntime": _version("onnxruntime"), "onnxruntime_threads": cfg.get("ort_threads") or "ORT's default (one per physical core)"}
     setup = {"photos": str(cfg.photos), "n_photos": len(photos), "batch": cfg.batch, "repeats": cfg.repeats,
              "warmup": cfg.warmup, "photo_repeats": cfg.photo_repeats, "device": cfg.device}
     return {"machine": machine, "setup": setup, "rows": rows, "notes": notes}
@@ -112,7 +112,7 @@ def measure(cfg) -> dict:
 def markdown(result: dict) -> str:
     m, s = result["machine"], result["setup"]
     lines = [f"{m['cpu_count']} CPUs (os.cpu_count()), torch {m['torch']} on {m['torch_threads']} threads "
-             f"(torch.get_num_threads()), onnxruntime {m['onnxruntime']} on its default threads; device {s['device']}.",
+             f"(torch.get_num_threads()), onnxruntime {m['onnxruntime']} on {m['onnxruntime_threads']} thread(s) (ort_threads); device {s['device']}.",
              f"Keypoint stage: medians of {s['repeats']} calls after {s['warmup']} warm-up calls on random inputs. "
              f"Photos: {s['n_photos']} from {s['photos']}, decoded beforehand, medians of {s['photo_repeats']} passes; "
              "faces found are per pass.", ""]

@@ -25,7 +25,7 @@ def main(cfg: DictConfig) -> None:
     else:
         images, truths = benchmark.load_test_split(cfg.paths.data_dir, cfg.limit, cfg.skip)
     methods = {}
-    backend = "" if cfg.backend == "torch" else f", {cfg.backend}"
+    backend = "" if cfg.backend in ("torch", "auto") else f", {cfg.backend}"
     for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
         detector = load_detector(cfg, ckpt_path=path)
         source = "shipped default" if path is None else Path(path).name

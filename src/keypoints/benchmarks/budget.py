@@ -1,0 +1,142 @@
+"""The default pipeline's time budget, stage by stage, against dlib's whole time in the same run:
+`python scripts/benchmark_speed.py parts=[budget]`.
+
+For each set of photos (decoded beforehand: decoding is not timed) and each of `repeats` passes,
+the default Detector (the CLIs' default: conf/inference/default.yaml and the `detector` group) goes
+over every photo with a StageClock on it, then dlib over the same photos; the passes alternate, so
+both see the same load. Figures are in ms a photo: ours from the pass with the median whole time
+(its stages, and "Python glue": the whole minus the timed stages), dlib's the median of its passes.
+"""
+
+import os
+import statistics
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from keypoints.benchmarks.peers import DlibPeer
+from keypoints.detect import StageClock, load_detector, untimed
+from keypoints.errors import KeypointsError
+from keypoints.io import read_image
+from keypoints.runner import folder_files
+from keypoints import tables
+
+# the pipeline's stages in the order they run; "network, pass N" as the Detector names them
+STAGES = ("face stage", "first frame", "crop", "network, pass 1", "map back", "re-frame", "network, pass 2", "pose")
+
+
+def read_set(folder, limit: int | None) -> list[np.ndarray]:
+    """The first `limit` photos of a folder (sorted by name), decoded upright as the CLIs read them."""
+    folder = Path(folder)
+    files = folder_files(folder)[:limit] if folder.is_dir() else []
+    if not files:
+        raise KeypointsError(f"{folder}: no photos to time (budget.sets.<name>=a folder of images)")
+    return [read_image(p) for p in files]
+
+
+def seconds_each(fn, photos: list) -> tuple[float, int]:
+    """Seconds for one pass of `fn` over the photos, and the faces it found."""
+    start, faces = time.perf_counter(), 0
+    for photo in photos:
+        faces += len(fn(photo))
+    return time.perf_counter() - start, faces
+
+
+def seconds_batched(detector, photos: list, batch: int) -> float:
+    """Seconds for one pass over the photos in batches of `batch` (Detector.detect_many: what a folder run does)."""
+    start = time.perf_counter()
+    for i in range(0, len(photos), batch):
+        detector.detect_many(photos[i:i + batch])
+    return time.perf_counter() - start
+
+
+def budget_set(detector, peer, photos: list, repeats: int, batch: int = 16) -> dict:
+    """One photo set: per stage, the whole (photo by photo, and in batches of `batch` photos as a
+    folder run goes) and dlib's whole, ms a photo (medians over `repeats` passes)."""
+    detector(photos[0])  # warm-up: first-call allocations, ORT's kernel choice
+    if peer is not None:
+        peer(photos[0])
+    passes = []
+    for _ in range(repeats):
+        detector.clock = clock = StageClock()
+        whole, faces = seconds_each(detector, photos)
+        dlib, dlib_faces = seconds_each(peer, photos) if peer is not None else (float("nan"), 0)
+        detector.clock = untimed
+        batched = seconds_batched(detector, photos, batch)
+        passes.append({"stages": dict(clock.seconds), "whole": whole, "dlib": dlib, "faces": faces, "dlib_faces": dlib_faces,
+                       "batched": batched})
+    n, ms = len(photos), lambda seconds: 1000 * seconds / len(photos)  # noqa: E731
+    # the stages of the pass whose whole is the median one, so that they and the glue add up to it
+    middle = sorted(passes, key=lambda p: p["whole"])[len(passes) // 2]
+    stages = {s: ms(middle["stages"][s]) for s in _stage_names([middle])}
+    whole, dlib = ms(middle["whole"]), ms(statistics.median(p["dlib"] for p in passes))
+    batched = ms(statistics.median(p["batched"] for p in passes))
+    return {"photos": n, "faces": middle["faces"], "dlib_faces": passes[0]["dlib_faces"], "stages_ms": stages,
+            "glue_ms": whole - sum(stages.values()), "whole_ms": whole, "dlib_ms": dlib, "ratio": whole / dlib,
+            "batched_ms": batched, "batch": batch, "passes": passes}
+
+
+def _stage_names(passes: list) -> list[str]:
+    seen = {s for p in passes for s in p["stages"]}
+    return [s for s in STAGES if s in seen] + sorted(seen - set(STAGES))
+
+
+def measure(cfg) -> dict:
+    """Every set of cfg.budget.sets, the default detector and dlib (cfg.dlib) side by side."""
+    detector = load_detector(cfg, cfg.get("ckpt_path"))
+    try:
+        peer = DlibPeer(**cfg.dlib) if cfg.peers else None
+    except KeypointsError as e:
+        print(f"note: dlib skipped: {e}")
+        peer = None
+    sets = {}
+    for name, folder in cfg.budget.sets.items():
+        photos = read_set(folder, cfg.budget.limit)
+        sets[name] = {"folder": str(folder), **budget_set(detector, peer, photos, cfg.budget.repeats, cfg.batch_photos)}
+        print(f"budget: {name} done ({sets[name]['ratio']:.2f}x dlib)", flush=True)
+    machine = {"cpu": tables.cpu_name(), "cpu_flags": cpu_flags(), "cpu_count": os.cpu_count(),
+               "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
+               "load_average": os.getloadavg()}
+    setup = {"backend": cfg.backend, "refine": cfg.detector.refine, "refine_min_move": cfg.detector.get("refine_min_move", 0.0),
+             "ort_threads": cfg.get("ort_threads"), "face_stage": type(detector.faces).__name__, "max_side": getattr(detector.faces, "max_side", None),
+             "repeats": cfg.budget.repeats, "limit": cfg.budget.limit, "dlib": dict(cfg.dlib)}
+    return {"machine": machine, "setup": setup, "sets": sets}
+
+
+def cpu_flags() -> str:
+    """The vector extensions that decide int8 and float speed: AVX-512 (and VNNI) or AVX2 only."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return "unknown"
+    if "avx512f" in flags:
+        return "AVX-512" + (" VNNI" if "avx512_vnni" in flags else "") + (" BF16" if "avx512_bf16" in flags else "")
+    return "AVX2-only" if "avx2" in flags else "no AVX2"
+
+
+def markdown(result: dict) -> str:
+    """One table: a row per stage, a column per photo set; then the whole, dlib's and the ratio."""
+    m, s, sets = result["machine"], result["setup"], result["sets"]
+    names = list(sets)
+    stages = [st for st in STAGES if any(st in r["stages_ms"] for r in sets.values())]
+    stages += sorted({st for r in sets.values() for st in r["stages_ms"]} - set(stages))
+    cell = lambda v: "—" if v is None or v != v else f"{v:.2f}"  # noqa: E731
+    rows = [[f"{st}", *[cell(sets[n]["stages_ms"].get(st)) for n in names]] for st in stages]
+    rows += [["Python glue (whole − stages)", *[cell(sets[n]["glue_ms"]) for n in names]],
+             ["**whole pipeline**", *[f"**{cell(sets[n]['whole_ms'])}**" for n in names]],
+             [f"whole, in batches of {sets[names[0]]['batch']} photos (a folder run's detect_many)",
+              *[cell(sets[n]["batched_ms"]) for n in names]],
+             ["dlib HOG + 68-point predictor, whole", *[cell(sets[n]["dlib_ms"]) for n in names]],
+             ["**ratio to dlib**", *[f"**{sets[n]['ratio']:.2f}x**" for n in names]],
+             ["faces found (ours / dlib)", *[f"{sets[n]['faces']} / {sets[n]['dlib_faces']}" for n in names]]]
+    header = ["ms a photo", *[f"{n} ({sets[n]['photos']} photos)" for n in names]]
+    load = ", ".join(f"{v:.1f}" for v in m["load_average"])
+    intro = (f"{m['cpu']} ({m['cpu_flags']}), {m['cpu_count']} CPUs; torch on {m['torch_threads']} threads, OpenCV on "
+             f"{m['opencv_threads']}; load average at the end {load}. "
+             f"Default pipeline: backend={s['backend']}, {s['face_stage']} (max_side {s['max_side']}), refine={s['refine']} "
+             f"where the frame moves > {s['refine_min_move']}, ONNX Runtime on {s['ort_threads']} thread(s). Medians of "
+             f"{s['repeats']} alternating passes, photos decoded beforehand.")
+    return intro + "\n\n" + tables.markdown(header, rows) + "\n"
