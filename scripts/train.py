@@ -8,7 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
-from keypoints.training import train
+from keypoints.training.loop import train
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -63,3 +63,12 @@ def test_imports_sit_at_the_top_except_optional_dependencies():
              for path in sorted(SRC.rglob("*.py")) if path not in LAZY_ATTRIBUTES
              for line, name in _imports_inside_functions(path) if name not in OPTIONAL]
     assert not found, "imports inside functions (move them to the top):\n" + "\n".join(found)
+
+
+def test_loading_models_loads_no_lightning(tiny_face_checkpoint):
+    """The shipped model and a checkpoint written by this version (its data config names the training
+    data module) load, and run, without Lightning: a model file's targets are checked, not imported wholesale."""
+    code = ("import sys, numpy as np; from keypoints import Detector; from keypoints.checkpoints import load_model; "
+            f"load_model({str(tiny_face_checkpoint)!r}); Detector()(np.zeros((64, 64, 3), np.uint8)); "
+            "assert 'lightning' not in sys.modules, 'lightning loaded'")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True, cwd=REPO)

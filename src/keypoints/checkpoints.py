@@ -51,7 +51,10 @@ class Hyperparameters(dict):
 
 # Modules that moved since checkpoints were written: their hyper-parameters' `_target_` strings
 # name the old place (checkpoints before the training/ package say keypoints.losses.WingLoss).
-MOVED = {"keypoints.losses.": "keypoints.training.losses."}
+MOVED = {"keypoints.losses.": "keypoints.training.losses.",
+         # the LightningDataModule left keypoints.data (which no longer loads Lightning) for training/
+         "keypoints.data.KeypointsDataModule": "keypoints.training.datamodule.KeypointsDataModule",
+         "keypoints.data.datamodule.": "keypoints.training.datamodule."}
 
 # What a checkpoint's pickle may hold beyond tensors and plain containers (torch's weights-only
 # default): what Lightning and OmegaConf put into checkpoints written by older versions of this
@@ -118,6 +121,11 @@ def read_checkpoint(path) -> dict:
     return checkpoint
 
 
+# Targets allowed by name alone, never imported to check them: the training data module a checkpoint
+# records (its data config), which inference never builds and which would load Lightning.
+NAMED_TARGETS = {"keypoints.training.datamodule.KeypointsDataModule"}
+
+
 def checked_targets(config, path):
     """`config` with every `_target_` moved (MOVED) and checked against TARGETS before anything it
     names is imported; one outside them is one line naming it."""
@@ -127,7 +135,7 @@ def checked_targets(config, path):
         return config
     config = {k: checked_targets(v, path) for k, v in moved(config).items()}
     target = config.get("_target_")
-    if target is None:
+    if target is None or target in NAMED_TARGETS:
         return config
     prefix = next((p for p in TARGETS if isinstance(target, str) and target.startswith(p)), None)
     refused = KeypointsError(f"{path}: refused: its config names _target_={str(target)[:120]!r}, which is none of "

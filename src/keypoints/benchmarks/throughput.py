@@ -9,7 +9,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from keypoints.training import build_module, instantiate_group, make_trainer
+from keypoints.training.loop import build_module, instantiate_group, make_trainer
 from keypoints.training.module import KeypointModule
 
 

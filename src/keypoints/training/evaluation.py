@@ -7,7 +7,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from keypoints.training.module import load_checkpoint
-from keypoints.training import finite_or_none, make_trainer
+from keypoints.training.loop import finite_or_none, make_trainer
 
 
 def evaluate(cfg: DictConfig) -> dict | None:
