@@ -11,11 +11,13 @@ import pytest
 from hydra import compose
 
 import keypoints
-from conftest import PHOTOS, initialize_for, run_script
+from conftest import DATA, PHOTOS, SHARED, initialize_for, run_script
 from keypoints import geometry
 from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
 from keypoints.errors import KeypointsError
-from keypoints.landmarks import FLIP
+from keypoints.data import read_annotations
+from keypoints.io import read_image
+from keypoints.landmarks import FLIP, nose_offset
 from keypoints.training.module import load_checkpoint
 
 
@@ -314,3 +316,21 @@ def test_cli_on_one_bad_file_is_one_line_naming_it(tiny_checkpoint, tmp_path):
                       f"ckpt_path={tiny_checkpoint}", f"hydra.run.dir={tmp_path / 'run'}", check=False, process=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"error: {tmp_path / 'broken.jpg'}: not a readable image (empty, corrupt or not an image format)"
+
+
+def test_a_profile_is_not_turned_by_its_eye_line():
+    """On a profile YuNet's two eye points crowd together and their line says little of the roll: with
+    max_nose_offset the face is left unturned (a frontal one keeps its roll), and so is the second pass
+    on the model's own points (landmarks.nose_offset)."""
+    profile = read_image(SHARED / "data" / "wild" / "aflw" / "labelled" / "image00118.jpg", upright=False)
+    tilted = cv2.warpAffine(read_image(PHOTOS / "obamas.jpg"), cv2.getRotationMatrix2D((400, 300), 25, 1.0), (800, 600))
+    plain, guarded = load_faces("yunet", max_nose_offset=None), load_faces("yunet", max_nose_offset=0.8)
+    assert abs(max(plain(profile), key=lambda f: f.box[2]).roll) > 10
+    assert max(guarded(profile), key=lambda f: f.box[2]).roll == 0.0
+    assert [round(f.roll) for f in guarded(tilted)] == [round(f.roll) for f in plain(tilted)] and guarded(tilted)
+    front = read_annotations(DATA / "training_frames_keypoints.csv")[1][0]
+    assert abs(nose_offset(front)) < 0.3
+    side = front.copy()
+    side[30, 0] += 2 * np.linalg.norm(front[42:48].mean(axis=0) - front[36:42].mean(axis=0))
+    assert nose_offset(side) > 1.5
+

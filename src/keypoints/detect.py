@@ -26,7 +26,7 @@ from keypoints import geometry
 from keypoints.data.transforms import to_chw
 from keypoints.faces import load_faces
 from keypoints.io import read_image, to_bgr
-from keypoints.landmarks import FLIP, roll
+from keypoints.landmarks import FLIP, nose_offset, roll
 from keypoints.errors import KeypointsError
 from keypoints.models import first_conv
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_ONNX_MODEL, load_model
@@ -210,8 +210,11 @@ class Detector:
         return [int(i) for i in np.flatnonzero(np.ptp(points, axis=1).max(axis=1) >= 1.0)]
 
     def _frame_on(self, points: np.ndarray) -> np.ndarray:
-        """The face-crop frame on a face's own keypoints (upright by their eyes), as in training."""
-        return self.frame(points, roll(points) if self.upright else 0.0)
+        """The face-crop frame on a face's own keypoints (upright by their eyes, as in training; not
+        a profile's, whose eyes say little of the roll: the face stage's `max_nose_offset`)."""
+        limit = getattr(self.faces, "max_nose_offset", None)
+        profile = limit is not None and abs(nose_offset(points)) > limit
+        return self.frame(points, roll(points) if self.upright and not profile else 0.0)
 
     def keypoint_square(self, face) -> tuple[np.ndarray, float]:
         """The keypoints' box that a face box predicts (the stage's `keypoint_box`): centre, side."""

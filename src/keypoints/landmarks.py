@@ -36,3 +36,11 @@ def roll(points: np.ndarray) -> float:
     photo's left (points 36-41) to the other (42-47); clockwise on screen (y down) is positive."""
     left, right = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
     return float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
+
+
+def nose_offset(points: np.ndarray) -> float:
+    """How far the nose tip (point 30) sits beside the middle of the eyes, along the eye line, in eye
+    distances: about 0 for a frontal face, past 1 for a profile."""
+    right, left = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
+    eyes = left - right
+    return float(np.dot(points[30] - (left + right) / 2, eyes)) / max(float(np.dot(eyes, eyes)), 1e-12)

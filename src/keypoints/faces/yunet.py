@@ -23,17 +23,19 @@ class YuNet:
     """`model`: an ONNX file (None: the shipped one); `min_score`: faces below this YuNet score
     (0-1) are dropped; `nms_threshold`: IoU above which overlapping boxes are merged; `max_side`:
     the longest side of the copy YuNet sees; `align_roll`: report each face's roll from its eyes
-    (else 0), when they are at least `min_eye_span` box widths apart (a profile's are not). `keypoint_box` and `framing` say how this detector's boxes sit on the training
+    (else 0), unless its nose tip sits more than `max_nose_offset` eye distances beside the eyes' middle
+    (a profile, whose eye points say little of the roll; null: always). `keypoint_box` and `framing` say how this detector's boxes sit on the training
     data's faces (measured by scripts/measure_framing.py); defaults: conf/detector/yunet.yaml."""
 
     def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, top_k: int, align_roll: bool,
-                 keypoint_box: dict, framing: dict, min_eye_span: float = 0.0):
+                 keypoint_box: dict, framing: dict, max_nose_offset: float | None = None):
         check_knob(is_number(min_score) and 0.0 <= min_score <= 1.0, "min_score", min_score, "a YuNet score between 0 and 1")
         check_knob(is_number(nms_threshold) and 0.0 < nms_threshold <= 1.0, "nms_threshold", nms_threshold, "an IoU in (0, 1]")
         check_knob(isinstance(align_roll, bool), "align_roll", align_roll, "true or false")
         check_knob(isinstance(max_side, int) and max_side >= 32, "max_side", max_side, "an integer >= 32 (pixels)")
         check_knob(isinstance(top_k, int) and top_k >= 1, "top_k", top_k, "an integer >= 1")
-        check_knob(is_number(min_eye_span) and 0.0 <= min_eye_span < 1.0, "min_eye_span", min_eye_span, "a share of the box width in [0, 1)")
+        check_knob(max_nose_offset is None or (is_number(max_nose_offset) and max_nose_offset > 0), "max_nose_offset",
+                   max_nose_offset, "null or a number > 0 (eye distances)")
         path = Path(model) if model else SHIPPED
         if not path.is_file():
             raise KeypointsError(f"{path}: YuNet model file not found (detector.faces.model=an .onnx file, or null for the shipped one)")
@@ -42,7 +44,7 @@ class YuNet:
         except cv2.error as e:
             raise KeypointsError(f"{path}: not a YuNet ONNX model ({str(e).strip().splitlines()[-1][:120]})") from None
         self.path, self.min_score, self.max_side, self.align_roll = path, min_score, max_side, align_roll
-        self.min_eye_span = min_eye_span
+        self.max_nose_offset = max_nose_offset
         self.keypoint_box, self.framing = dict(keypoint_box), dict(framing)
 
     def __call__(self, image: np.ndarray) -> list[FoundFace]:
@@ -61,9 +63,16 @@ class YuNet:
             if x1 - x0 < 2 or y1 - y0 < 2:
                 continue
             (rx, ry), (lx, ly) = row[4:6], row[6:8]  # the face's right eye (left on screen), then its left
-            # On a profile the two eye points crowd together and their line says little of the roll
-            # (a crop turned by it came out up to 90 degrees off): such faces are left unturned.
-            trusted = self.align_roll and np.hypot(lx - rx, ly - ry) >= self.min_eye_span * row[2]
-            roll = float(np.degrees(np.arctan2(ly - ry, lx - rx))) if trusted else 0.0
+            roll = float(np.degrees(np.arctan2(ly - ry, lx - rx))) if self.align_roll else 0.0
+            if self.max_nose_offset is not None and abs(nose_offset(row)) > self.max_nose_offset:
+                roll = 0.0  # a profile: its eye points say little of the roll (a crop turned by them came out up to 90 degrees off)
             found.append(FoundFace((x0, y0, x1 - x0, y1 - y0), float(row[14]), roll))
         return sorted(found, key=lambda face: face.box[0])
+
+
+
+def nose_offset(row: np.ndarray) -> float:
+    """landmarks.nose_offset of YuNet's five points (eyes, nose tip, mouth corners) in a detection row."""
+    right, left, nose = row[4:6], row[6:8], row[8:10]
+    eyes = left - right
+    return float(np.dot(nose - (left + right) / 2, eyes)) / max(float(np.dot(eyes, eyes)), 1e-12)
