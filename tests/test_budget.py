@@ -100,9 +100,9 @@ def test_the_shipped_float_onnx_is_the_shipped_checkpoint():
 
 
 def test_detector_the_clis_and_the_server_share_one_default(detector):
-    """keypoints.Detector()'s defaults are the packaged `detector` group's and conf/inference/default.yaml's."""
+    """keypoints.Detector()'s defaults are the packaged `detector` and `inference` groups' (keypoints/conf/)."""
     stage = stage_config("yunet")
-    inference = OmegaConf.load(REPO / "conf" / "inference" / "default.yaml")
+    inference = OmegaConf.load(REPO / "src" / "keypoints" / "conf" / "inference" / "default.yaml")
     assert (detector.refine, detector.flip, detector.refine_min_move) == (stage.refine, stage.flip, stage.refine_min_move)
     assert inference.backend == "auto" and inference.ort_threads == 1
     assert detector.predictor.session.get_session_options().intra_op_num_threads == inference.ort_threads
