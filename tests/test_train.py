@@ -11,7 +11,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, run_script, tiny_overrides, wandb_run_field
+from conftest import DATA, REPO, run_script, tiny_overrides, wandb_run_field
 from keypoints.data import read_annotations
 from keypoints.training.module import load_checkpoint
 
@@ -111,24 +111,26 @@ def test_init_from_a_run_folder_takes_its_best_checkpoint(tiny_run, tiny_root, t
 
 @pytest.mark.slow
 def test_make_train_runs_the_four_stages_of_the_default_recipe(tiny_root, tmp_path):
-    wild = tmp_path / "wild" / "aflw" / "unlabelled"
-    wild.mkdir(parents=True)
-    for photo in sorted((tiny_root / "training").iterdir())[:3]:  # stand-ins for unlabelled wild photos
-        shutil.copy(photo, wild)
+    for folder in ("aflw/unlabelled", "lfw/Some_One"):  # stand-ins for the unlabelled wild photos
+        (tmp_path / "wild" / folder).mkdir(parents=True)
+        for photo in sorted((tiny_root / "training").iterdir())[:3]:
+            shutil.copy(photo, tmp_path / "wild" / folder)
     tiny = [o for o in tiny_overrides(tiny_root, tmp_path) if not o.startswith("hydra.run.dir")]
     args = " ".join([*tiny, "logger=none", "trainer.max_epochs=1", "trainer.limit_train_batches=2", "test=false",
                      "optimizer.lr=0"])
     env = {**os.environ, "WANDB_SILENT": "true"}
     proc = subprocess.run(["make", "train", f"BIN={os.path.dirname(sys.executable)}", f"RUN={tmp_path}", f"ARGS={args}",
-                           f"WILD={tmp_path / 'wild'}", "TEACHER_ENV=", "PSEUDO_ARGS=~teachers.mediapipe teachers.keypoints.ckpt_path=null"],
+                           f"WILD={tmp_path / 'wild'}", f"PSEUDO_ARGS=teachers.keypoints.ckpt_path=null calibration.limit=70 paths.data_dir={DATA}"],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     stage1 = json.loads((tmp_path / "stage1" / "metrics.json").read_text())["best_ckpt"]
     stage2 = torch.load(tmp_path / "stage2" / "checkpoints" / "last.ckpt", weights_only=False)
     assert stage2["hyper_parameters"]["data_config"]["train_frame"]["flip"] == 0  # stage 2's own config
     assert_weights_as_loaded(stage2["state_dict"], torch.load(stage1, weights_only=False)["state_dict"])
-    # an lr-0 stage 2 is untrained and labels nothing (pseudo_label.py says so): the shipped model stands in
-    assert len(read_annotations(tmp_path / "pseudo" / "aflw.csv")[0]) == 3
+    # 3DDFA_V2 the inner points, the model the jaw (an lr-0 stage 2 is untrained: the shipped model stands in)
+    for source in ("aflw", "lfw"):
+        names, _, _, weights = read_annotations(tmp_path / "pseudo" / f"{source}.csv", with_confidence=True)
+        assert len(names) == 3 and (weights[:, 17:] > 0).all()
     stage3 = torch.load(tmp_path / "stage3" / "checkpoints" / "last.ckpt", weights_only=False)
     assert "sources" in stage3["hyper_parameters"]["data_config"]  # trained on them
     assert_weights_as_loaded(stage3["state_dict"], stage2["state_dict"])
