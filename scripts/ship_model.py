@@ -16,7 +16,7 @@ from keypoints.training.module import slim_checkpoint
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ship_model")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    target = slim_checkpoint(cfg.ckpt_path, cfg.target or DEFAULT_MODEL)
+    target = slim_checkpoint(cfg.ckpt_path, cfg.target or DEFAULT_MODEL, cfg.weights_dtype)
     megabytes = target.stat().st_size / 1e6
     if megabytes > cfg.max_megabytes:
         target.unlink()

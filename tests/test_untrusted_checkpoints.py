@@ -61,6 +61,18 @@ def test_slimmed_checkpoint_is_plain(tiny_checkpoint, tmp_path):
     assert set(torch.load(target, weights_only=True)) >= {"state_dict", "hyper_parameters"}  # no allow-list needed
 
 
+def test_a_float16_slim_checkpoint_loads_into_a_float32_network(tiny_checkpoint, tmp_path):
+    """ship_model's weights_dtype=float16 halves the file; loading casts back, the math stays float32."""
+    full, half = (slim_checkpoint(tiny_checkpoint, tmp_path / f"{d}.ckpt", d) for d in ("float32", "float16"))
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    assert all(v.dtype == torch.float16 for v in torch.load(half, weights_only=True)["state_dict"].values() if v.is_floating_point())
+    a, b = load_model(full), load_model(half)
+    assert all(p.dtype == torch.float32 for p in b.net.parameters())
+    x = torch.rand(2, 1, a.hparams.input_size, a.hparams.input_size)
+    with torch.no_grad():
+        torch.testing.assert_close(b.net(x), a.net(x), atol=0.02, rtol=0.01)  # float16 rounding of the weights only
+
+
 def test_old_checkpoints_still_load(tmp_path, shipped):
     """Hyper-parameters as Lightning's AttributeDict with DictConfig parts, the loss at its place before
     the package regrouping, paths and numpy scalars in callbacks' state: what older runs wrote."""

@@ -67,6 +67,7 @@ RULES = {
     "skip": whole(0),
     "check_limit": optional(whole(1)),
     "combine": one_of("most_confident", "weighted_mean"),  # scripts/pseudo_label.py (keypoints.teachers.labels.COMBINE)
+    "weights_dtype": one_of("float32", "float16", "bfloat16"),  # scripts/ship_model.py
     "draw_pose": BOOLEAN,
     # videos (the `video` group, keypoints/conf/video/default.yaml)
     "video.detect_every": whole(1),

@@ -124,13 +124,18 @@ def load_checkpoint(path=None) -> KeypointModule:
     return module.eval()
 
 
-def slim_checkpoint(source, target) -> Path:
+def slim_checkpoint(source, target, weights_dtype: str = "float32") -> Path:
     """A checkpoint with only what inference needs (weights, hyper-parameters, where training
-    stopped): no optimiser state, a third of the size. `load_checkpoint` reads it like any other."""
+    stopped): no optimiser state, a third of the size; `weights_dtype="float16"` halves it again
+    (loading casts the weights back: the network still computes in float32). `load_checkpoint`
+    reads it like any other."""
     load_checkpoint(source)  # one clear error if it is not a keypoints checkpoint
     checkpoint = read_checkpoint(checkpoint_file(source))  # hyper-parameters as plain dicts: torch's weights-only default reads them
     keep = ("state_dict", "hyper_parameters", "pytorch-lightning_version", "epoch", "global_step")
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({k: checkpoint[k] for k in keep if k in checkpoint}, target)
+    slim = {k: checkpoint[k] for k in keep if k in checkpoint}
+    dtype = getattr(torch, weights_dtype)
+    slim["state_dict"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in slim["state_dict"].items()}
+    torch.save(slim, target)
     return target
