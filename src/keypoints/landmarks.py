@@ -38,9 +38,14 @@ def roll(points: np.ndarray) -> float:
     return float(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])))
 
 
+
 def nose_offset(points: np.ndarray) -> float:
     """How far the nose tip (point 30) sits beside the middle of the eyes, along the eye line, in eye
     distances: about 0 for a frontal face, past 1 for a profile."""
-    right, left = points[36:42].mean(axis=0), points[42:48].mean(axis=0)
-    eyes = left - right
-    return float(np.dot(points[30] - (left + right) / 2, eyes)) / max(float(np.dot(eyes, eyes)), 1e-12)
+    return offset_beside_eyes(points[36:42].mean(axis=0), points[42:48].mean(axis=0), points[30])
+
+
+def offset_beside_eyes(right_eye: np.ndarray, left_eye: np.ndarray, point: np.ndarray) -> float:
+    """`point`'s offset from the eyes' middle along the eye line, in eye distances."""
+    eyes = left_eye - right_eye
+    return float(np.dot(point - (left_eye + right_eye) / 2, eyes)) / max(float(np.dot(eyes, eyes)), 1e-12)

@@ -15,6 +15,7 @@ from keypoints.errors import KeypointsError
 from keypoints.checks import is_number
 from keypoints.faces import FoundFace, check_knob
 from keypoints.io import shrink
+from keypoints.landmarks import offset_beside_eyes
 
 SHIPPED = Path(__file__).parent / "yunet" / "yunet_n_640_640.onnx"
 
@@ -64,15 +65,10 @@ class YuNet:
                 continue
             (rx, ry), (lx, ly) = row[4:6], row[6:8]  # the face's right eye (left on screen), then its left
             roll = float(np.degrees(np.arctan2(ly - ry, lx - rx))) if self.align_roll else 0.0
-            if self.max_nose_offset is not None and abs(nose_offset(row)) > self.max_nose_offset:
+            # YuNet's five points: right eye, left eye, nose tip, mouth corners
+            if self.max_nose_offset is not None and abs(offset_beside_eyes(row[4:6], row[6:8], row[8:10])) > self.max_nose_offset:
                 roll = 0.0  # a profile: its eye points say little of the roll (a crop turned by them came out up to 90 degrees off)
             found.append(FoundFace((x0, y0, x1 - x0, y1 - y0), float(row[14]), roll))
         return sorted(found, key=lambda face: face.box[0])
 
 
-
-def nose_offset(row: np.ndarray) -> float:
-    """landmarks.nose_offset of YuNet's five points (eyes, nose tip, mouth corners) in a detection row."""
-    right, left, nose = row[4:6], row[6:8], row[8:10]
-    eyes = left - right
-    return float(np.dot(nose - (left + right) / 2, eyes)) / max(float(np.dot(eyes, eyes)), 1e-12)

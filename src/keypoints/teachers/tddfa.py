@@ -125,7 +125,7 @@ class TDDFA:
                 images.append(image if j == 0 else image[:, ::-1])
                 boxes.append((x, y, x + w, y + h) if j == 0 else (width - x - w, y, width - x, y + h))
                 where.append((i, j))
-            if len(images) >= self.batch * 4 or i == len(paths) - 1:
+            if len(images) >= self.batch * 4:  # a few batches at a time: photos decoded, not all kept
                 self._flush(images, boxes, where, points, teach)
                 images, boxes, where = [], [], []
         self._flush(images, boxes, where, points, teach)
