@@ -191,7 +191,10 @@ def test_pseudo_label_cli_writes_a_readable_scored_csv(tmp_path):
     assert summary["calibration"][0]["teacher"] == "3ddfa" and summary["calibration"][0]["mapped"] is False
     proc = run_script("pseudo_label.py", *args, "overwrite=true", "teachers.tddfa.groups=[ears]", check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == \
-        "error: teacher groups: unknown ['ears'] (one of jaw, brows, nose, eyes, mouth)"
+        "error: teachers.tddfa.groups: unknown ['ears'] (one of jaw, brows, nose, eyes, mouth)"
+    proc = run_script("pseudo_label.py", *args, "overwrite=true", "teachers.tddfa.map_points=maybe", check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == \
+        "error: teachers.tddfa.map_points='maybe': must be true, false or null"
     again = run_script("pseudo_label.py", *args, check=False)
     assert again.returncode == 2 and "exists: pass overwrite=true" in again.stderr.strip().splitlines()[-1]
     empty = tmp_path / "empty"

@@ -112,11 +112,11 @@ def sizes_of(paths: list[Path]) -> np.ndarray:
     return np.array([Image.open(p).size for p in paths], np.float64)
 
 
-def group_mask(groups) -> np.ndarray:
-    """(68,) bool: the points of the named groups (jaw, brows, nose, eyes, mouth)."""
+def group_mask(groups, key: str = "groups") -> np.ndarray:
+    """(68,) bool: the points of the named groups (jaw, brows, nose, eyes, mouth); `key` names them in an error."""
     unknown = set(groups) - set(GROUPS)
     if unknown:
-        raise KeypointsError(f"teacher groups: unknown {sorted(unknown)} (one of {', '.join(GROUPS)})")
+        raise KeypointsError(f"{key}: unknown {sorted(unknown)} (one of {', '.join(GROUPS)})")
     mask = np.zeros(NUM_POINTS, bool)
     for g in groups:
         mask[GROUPS[g]] = True

@@ -17,22 +17,24 @@ from keypoints.landmarks import GROUPS
 from keypoints.teachers import labels as tl
 
 
-def build_teacher(spec: DictConfig):
+def build_teacher(key: str, spec: DictConfig):
     """A teacher from its config; the point groups it may teach (its `groups` key; all by default);
     whether its points are mapped onto ours (`map_points`; by default, unless they already are)."""
     spec = OmegaConf.to_container(spec, resolve=True)
     groups, map_points = spec.pop("groups", None) or list(GROUPS), spec.pop("map_points", None)
-    tl.group_mask(groups)  # one line for an unknown group, before the teacher loads
+    tl.group_mask(groups, f"teachers.{key}.groups")  # one line for an unknown group, before the teacher loads
+    if map_points is not None and not isinstance(map_points, bool):
+        raise KeypointsError(f"teachers.{key}.map_points={map_points!r}: must be true, false or null")
     try:
         teacher = instantiate(spec)
     except InstantiationException as e:  # a teacher's own one-line error, or Hydra's first line
         cause = e.__cause__
-        raise (cause if isinstance(cause, KeypointsError) else KeypointsError(f"teacher {spec.get('name')}: {str(e).splitlines()[0]}")) from None
+        raise (cause if isinstance(cause, KeypointsError) else KeypointsError(f"teachers.{key}: {str(e).splitlines()[0]}")) from None
     ours = getattr(teacher, "points_are_ours", False)
     if map_points is None:
         map_points = not ours
     if not map_points and not ours and getattr(teacher, "points", None) != 68:
-        raise KeypointsError(f"teachers.{teacher.name}.map_points=false: its points are not our 68; they must be mapped")
+        raise KeypointsError(f"teachers.{key}.map_points=false: its points are not our 68; they must be mapped")
     return teacher, groups, map_points and not ours
 
 
@@ -52,8 +54,8 @@ def label_folder(cfg: DictConfig) -> dict:
         paths = tl.image_files(images)
     sizes = tl.sizes_of(paths)  # (N, 2) widths and heights
     readings, reports, names_of = [], [], []
-    for spec in cfg.teachers.values():
-        teacher, groups, map_points = build_teacher(spec)
+    for key, spec in cfg.teachers.items():
+        teacher, groups, map_points = build_teacher(key, spec)
         names_of.append(teacher.name)
         point_map = None
         if not getattr(teacher, "points_are_ours", False):  # measured on the training split, mapped or not
