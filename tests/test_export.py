@@ -94,6 +94,7 @@ def test_int8_export_detects_like_its_checkpoint(tiny_face_checkpoint, tiny_root
     assert {"QuantizeLinear", "DequantizeLinear", "Conv"} <= ops
     meta = export.read_metadata(out)
     assert meta["architecture"] == "ResNetRegressor" and meta["checkpoint"] == str(tiny_face_checkpoint)
+    assert json.loads(meta_props(out)[QUANTIZATION_KEY])["percentile"] == 99.99
     int8, fp32 = keypoints.Detector.from_checkpoint(out), keypoints.Detector.from_checkpoint(tiny_face_checkpoint)
     faces, expected = int8(PHOTOS / "obamas.jpg"), fp32(PHOTOS / "obamas.jpg")
     assert [f.box for f in faces] == [f.box for f in expected] and len(faces) == 2
@@ -101,13 +102,38 @@ def test_int8_export_detects_like_its_checkpoint(tiny_face_checkpoint, tiny_root
         assert np.abs(f.keypoints - e.keypoints).mean() < 0.02 * f.box[2]
 
 
+def meta_props(path) -> dict:
+    return {p.key: p.value for p in onnx.load(str(path)).metadata_props}
+
+
+def activation_scales(path) -> dict:
+    """Each quantized activation's scale (QuantizeLinear nodes not fed by a weight) in an int8 file."""
+    graph = onnx.load(str(path)).graph
+    values = {init.name: onnx.numpy_helper.to_array(init) for init in graph.initializer}
+    return {n.input[0]: float(values[n.input[1]]) for n in graph.node if n.op_type == "QuantizeLinear" and n.input[0] not in values}
+
+
+def test_int8_ranges_leave_out_the_rarest_activations(tiny_face_checkpoint, tiny_root, tmp_path):
+    """calibration.percentile (99.99 by default) narrows every activation's range against min-max
+    (null), so int8's levels fall where the values are; the two files differ only there."""
+    scales = {}
+    for percentile in ("99.99", "null"):
+        out = tmp_path / f"{percentile}.onnx"
+        run_script("export.py", f"ckpt_path={tiny_face_checkpoint}", "quantize=int8", f"paths.data_dir={tiny_root}",
+                   "calibration.photos=6", f"calibration.percentile={percentile}", f"output={out}", f"hydra.run.dir={tmp_path / percentile}")
+        scales[percentile] = activation_scales(out)
+        assert json.loads(meta_props(out)[QUANTIZATION_KEY])["percentile"] == (None if percentile == "null" else 99.99)
+    narrow, full = scales["99.99"], scales["null"]
+    assert narrow.keys() == full.keys() and len(full) > 5
+    assert all(narrow[k] <= full[k] * (1 + 1e-6) for k in full) and sum(narrow[k] < 0.99 * full[k] for k in full) >= len(full) // 2
+
+
 def test_the_shipped_int8_model_is_the_shipped_model_quantized_on_any_x86_cpu():
     """backend=onnxruntime-int8 with no checkpoint runs the committed int8 copy of the shipped model:
     made from it, and giving its keypoints to within a small share of the eye distance on whatever
     CPU runs the test (7-bit weights: no VNNI needed, so the bound holds on AVX2-only CPUs too)."""
     assert export.read_metadata(DEFAULT_INT8_MODEL)["checkpoint"].startswith(DEFAULT_MODEL.name)
-    props = {p.key: p.value for p in onnx.load(str(DEFAULT_INT8_MODEL)).metadata_props}
-    assert json.loads(props[QUANTIZATION_KEY])["reduce_range"] is True
+    assert json.loads(meta_props(DEFAULT_INT8_MODEL)[QUANTIZATION_KEY])["reduce_range"] is True
     int8 = keypoints.Detector.from_checkpoint(backend="onnxruntime-int8")
     fp32 = keypoints.Detector()
     assert int8.module is None and isinstance(int8.predictor, OnnxPredictor)
@@ -152,6 +178,7 @@ def test_vnni_is_read_from_the_cpu_flags(tmp_path):
      "backend=onnxruntime-int8 runs an int8 .onnx file, not a checkpoint"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int4"], "quantize='int4': unknown"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "format=torchscript"], "quantize=int8 needs format=onnx"),
+    ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "calibration.percentile=100"], "calibration.percentile=100: a number between 50 and 100"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "paths.data_dir={tmp}/nowhere"],
      "{tmp}/nowhere/training_frames_keypoints.csv: annotation CSV not found"),
 ])  # fmt: skip

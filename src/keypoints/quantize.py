@@ -57,8 +57,9 @@ def calibration_inputs(detector, photos) -> list[np.ndarray]:
 QUANTIZATION_KEY = "quantization"
 
 
-def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = True) -> Path:
-    """Write `source` (.onnx) quantized to int8 as `target`, activation ranges from `batches`;
+def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = True, percentile: float | None = 99.99) -> Path:
+    """Write `source` (.onnx) quantized to int8 as `target`, activation ranges from `batches`: each
+    activation's range covers `percentile`% of its calibration values (None: all of them, min-max);
     `reduce_range=False` keeps 8-bit weights, right only on CPUs with VNNI (see the module's doc)."""
     try:
         import onnx
@@ -66,10 +67,12 @@ def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = Tru
         from onnxruntime.quantization.shape_inference import quant_pre_process
     except ImportError:
         raise KeypointsError("int8 quantization needs onnx and onnxruntime (pip install -e '.[onnx]')") from None
+    options = calibration(percentile)
 
     class Batches(CalibrationDataReader):
         def __init__(self, name: str):
-            self.items = iter([{name: b} for b in batches])
+            # one face at a time: the percentile calibrator stacks its inputs, so they must be one shape
+            self.items = iter([{name: b[i:i + 1]} for b in batches for i in range(len(b))])
 
         def get_next(self):
             return next(self.items, None)
@@ -91,15 +94,29 @@ def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = Tru
         target.parent.mkdir(parents=True, exist_ok=True)
         quantize_static(str(prepared), str(target), Batches(model.graph.input[0].name), quant_format=QuantFormat.QDQ,
                         per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
-                        reduce_range=reduce_range, nodes_to_exclude=keep_float)
+                        reduce_range=reduce_range, nodes_to_exclude=keep_float, **options)
     quantized = onnx.load(str(target))
     del quantized.metadata_props[:]  # the source's keypoints metadata, whatever the tools kept of it
     quantized.metadata_props.extend(model.metadata_props)
     quantized.metadata_props.add(key=QUANTIZATION_KEY, value=json.dumps(
         {"method": "static QDQ, per-channel, first and last layer float", "activations": "uint8", "weights": "int8", "reduce_range": reduce_range,
-         "calibration_batches": len(batches)}))
+         "calibration_batches": len(batches), "calibration_faces": sum(len(b) for b in batches), "percentile": percentile}))
     onnx.save(quantized, str(target))
     return target
+
+
+def calibration(percentile: float | None) -> dict:
+    """quantize_static's calibration options: a range that leaves out the rarest activations (the top
+    (100 - percentile)% of absolute values) spends the 256 levels on the values that occur. Measured on
+    the shipped model (keypoints off float on held-out training and unlabelled wild crops, README "int8"):
+    99.99 halves min-max's deviation; 99.9 and below clip too much."""
+    from onnxruntime.quantization import CalibrationMethod
+
+    if percentile is None:
+        return {"calibrate_method": CalibrationMethod.MinMax}
+    if not (isinstance(percentile, (int, float)) and 50 < percentile < 100):
+        raise KeypointsError(f"calibration.percentile={percentile!r}: a number between 50 and 100 (exclusive), or null for min-max")
+    return {"calibrate_method": CalibrationMethod.Percentile, "extra_options": {"CalibPercentile": float(percentile)}}
 
 
 def saturates_on_this_cpu(quantization: str | None) -> bool:

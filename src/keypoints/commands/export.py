@@ -15,7 +15,7 @@ from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.export import FORMATS, export
 from keypoints.checkpoints import DEFAULT_MODEL
-from keypoints.quantize import calibration_inputs, quantize, training_photos
+from keypoints.quantize import calibration, calibration_inputs, quantize, training_photos
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="export")
@@ -27,6 +27,8 @@ def main(cfg: DictConfig) -> None:
         raise KeypointsError(f"quantize={cfg.quantize!r}: unknown (quantize=int8, or null for none)")
     if cfg.quantize and cfg.format != "onnx":
         raise KeypointsError(f"quantize=int8 needs format=onnx, not format={cfg.format}")
+    if cfg.quantize:
+        calibration(cfg.calibration.percentile)  # a bad percentile is one line now, not after the calibration work
     if cfg.ckpt_path and Path(cfg.ckpt_path).suffix in (".onnx", ".pt"):
         raise KeypointsError(f"{cfg.ckpt_path}: already an exported model; export takes a .ckpt from scripts/train.py")
     source = cfg.ckpt_path or f"{DEFAULT_MODEL.name} (shipped with keypoints)"
@@ -40,6 +42,6 @@ def main(cfg: DictConfig) -> None:
     batches = calibration_inputs(detector, photos)
     with tempfile.TemporaryDirectory(prefix="keypoints-export-") as tmp:
         path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), cfg.output, batches,
-                        reduce_range=cfg.reduce_range)
+                        reduce_range=cfg.reduce_range, percentile=cfg.calibration.percentile)
     print(f"{path}: int8 onnx model of {source}, calibrated on {sum(len(b) for b in batches)} face crops "
           f"from {len(photos)} training photos")
