@@ -1,8 +1,9 @@
 """The default pipeline's speed work, checked for correctness (the times come from scripts/benchmark_speed.py):
-the second pass only where the frame moves, the stage clock, the shipped float ONNX copy, the default backend."""
+the second pass only where the frame moves, the stage clock, the shipped ONNX copies, the default backend."""
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 from omegaconf import OmegaConf
 
@@ -10,7 +11,7 @@ import keypoints
 from conftest import PHOTOS, REPO
 from keypoints import geometry
 from keypoints.benchmarks.budget import STAGES, budget_set
-from keypoints.checkpoints import DEFAULT_MODEL, DEFAULT_ONNX_MODEL
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 from keypoints.detect import shipped_model_file
 from keypoints.errors import KeypointsError
 from keypoints.faces import stage_config
@@ -76,10 +77,11 @@ def test_the_budgets_stages_are_timed_apart_and_add_up_to_the_whole(detector):
     assert result["glue_ms"] == pytest.approx(result["whole_ms"] - sum(stages.values()))
 
 
-def test_the_default_backend_runs_the_shipped_float_onnx_copy_and_checkpoints_in_torch(detector, tiny_face_checkpoint):
+def test_the_default_backend_runs_the_shipped_int8_copy_on_the_cpu_and_checkpoints_in_torch(detector, tiny_face_checkpoint):
     assert isinstance(detector.predictor, OnnxPredictor) and detector.module is None
-    assert shipped_model_file("auto", "cpu") == DEFAULT_ONNX_MODEL and shipped_model_file("auto", "cuda") is None
-    assert shipped_model_file("torch", "cpu") is None
+    assert "QuantizeLinear" in {node.op_type for node in onnx.load(str(DEFAULT_INT8_MODEL)).graph.node}
+    assert shipped_model_file("auto", "cpu") == DEFAULT_INT8_MODEL and shipped_model_file("auto", "cuda") is None
+    assert shipped_model_file("onnxruntime", "cpu") == DEFAULT_ONNX_MODEL and shipped_model_file("torch", "cpu") is None
     assert isinstance(keypoints.Detector.from_checkpoint(tiny_face_checkpoint).predictor, TorchPredictor)
     assert isinstance(keypoints.Detector(backend="torch").predictor, TorchPredictor)
     with pytest.raises(KeypointsError, match="ort_threads=0: must be null or a whole number >= 1"):
@@ -91,7 +93,8 @@ def test_the_shipped_float_onnx_is_the_shipped_checkpoint():
     a checkpoint shipped without re-making its copy fails here."""
     assert export.read_metadata(DEFAULT_ONNX_MODEL)["checkpoint"].startswith(DEFAULT_MODEL.name)
     # every face refined, so that no face near the threshold can take another path in the other backend
-    by_onnx, by_torch = keypoints.Detector(refine_min_move=0.0), keypoints.Detector(backend="torch", refine_min_move=0.0)
+    by_onnx = keypoints.Detector(backend="onnxruntime", refine_min_move=0.0)
+    by_torch = keypoints.Detector(backend="torch", refine_min_move=0.0)
     for name in ("obamas.jpg", "the_beatles.jpg"):
         faces, expected = by_onnx(PHOTOS / name), by_torch(PHOTOS / name)
         assert [f.box for f in faces] == [f.box for f in expected]

@@ -135,7 +135,7 @@ def test_the_shipped_int8_model_is_the_shipped_model_quantized_on_any_x86_cpu():
     assert export.read_metadata(DEFAULT_INT8_MODEL)["checkpoint"].startswith(DEFAULT_MODEL.name)
     assert json.loads(meta_props(DEFAULT_INT8_MODEL)[QUANTIZATION_KEY])["reduce_range"] is True
     int8 = keypoints.Detector.from_checkpoint(backend="onnxruntime-int8")
-    fp32 = keypoints.Detector()
+    fp32 = keypoints.Detector(backend="onnxruntime")
     assert int8.module is None and isinstance(int8.predictor, OnnxPredictor)
     for name in ("obamas.jpg", "the_beatles.jpg"):
         faces, expected = int8(PHOTOS / name), fp32(PHOTOS / name)

@@ -46,7 +46,7 @@ def test_benchmark_speed_budget_names_every_stage_the_whole_and_dlibs_ratio(tmp_
     table = (tmp_path / "run" / "budget.md").read_text()
     result = json.loads((tmp_path / "run" / "budget.json").read_text())
     assert table in proc.stdout and not (tmp_path / "run" / "speed.md").exists()
-    assert result["setup"]["backend"] == "auto" and result["setup"]["refine_min_move"] == 0.1
+    assert result["setup"]["backend"] == "auto" and result["setup"]["refine_min_move"] == 0.05
     for name, r in result["sets"].items():
         assert r["photos"] == 1 and r["faces"] == 1  # the first photo by name: mona_lisa.jpg
         assert sum(r["stages_ms"].values()) <= r["whole_ms"]

@@ -32,9 +32,10 @@ from keypoints.errors import KeypointsError
 
 # The model shipped inside the package (conf/experiment/face_resnet*.yaml; docs/MODEL_CARD.md).
 DEFAULT_MODEL = Path(__file__).parent / "weights" / "face_resnet.ckpt"
-# The same model quantized to int8 for ONNX Runtime (scripts/export.py quantize=int8; backend=onnxruntime-int8).
+# The same model quantized to int8 for ONNX Runtime (scripts/export.py quantize=int8), which the default
+# backend ("auto") runs on the CPU, as does backend=onnxruntime-int8.
 DEFAULT_INT8_MODEL = DEFAULT_MODEL.with_suffix(".int8.onnx")
-# Its float copy for ONNX Runtime (scripts/export.py), which the default backend ("auto") runs on the CPU.
+# Its float copy for ONNX Runtime (scripts/export.py): backend=onnxruntime.
 DEFAULT_ONNX_MODEL = DEFAULT_MODEL.with_suffix(".onnx")
 
 

@@ -46,7 +46,7 @@ def host_pattern(value) -> bool:
 BOOLEAN = ((lambda v: isinstance(v, bool)), "true or false")
 # onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
 # checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
-# auto: the shipped model's float ONNX copy under ONNX Runtime on the CPU, a checkpoint of your own in torch.
+# auto: the shipped model's int8 copy under ONNX Runtime on the CPU, a checkpoint of your own in torch.
 BACKENDS = ("auto", "torch", "onnxruntime", "onnxruntime-int8")
 
 RULES = {

@@ -85,12 +85,12 @@ class Detector:
 
     def __init__(self, module: torch.nn.Module | None = None, faces="yunet", device: str | torch.device = "cpu",
                  backend: str = "auto", refine: int = 1, flip: bool = False, predictor=None,
-                 refine_min_move: float = 0.1, ort_threads: int | None = 1):
+                 refine_min_move: float = 0.05, ort_threads: int | None = 1):
         """`module`: a trained model (keypoints.checkpoints.load_model, or a training run's
         KeypointModule); None: the shipped default model. `predictor` (with `.metadata`, as
         OnnxPredictor.from_file gives): run an exported model file instead of a module.
-        `backend` "auto": the shipped model runs its float ONNX copy under ONNX Runtime on the CPU
-        (the same keypoints as torch, in less time: docs/RESULTS.md "Time budget"), a module of your
+        `backend` "auto": the shipped model runs its int8 copy under ONNX Runtime on the CPU (within
+        0.02 point of torch's NME in half the time: docs/RESULTS.md "Time budget"), a module of your
         own runs in torch. `refine_min_move`: a face gets its next pass only when its frame moves
         by more than this share of the crop side (`_refine`); 0: every face, every pass.
         `ort_threads`: ONNX Runtime's intra-op threads (None: one per core)."""
@@ -122,11 +122,11 @@ class Detector:
 
     @classmethod
     def from_checkpoint(cls, path=None, faces="yunet", device: str | torch.device = "cpu", backend: str = "auto",
-                        refine: int = 1, flip: bool = False, refine_min_move: float = 0.1, ort_threads: int | None = 1,
+                        refine: int = 1, flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1,
                         **face_options) -> "Detector":
         """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from scripts/export.py (runs under ONNX
         Runtime, int8 or not as the file was written), or None for the shipped default model (its
-        float ONNX copy with backend "auto" or "onnxruntime", its int8 copy with "onnxruntime-int8",
+        int8 copy with backend "auto" (on the CPU) or "onnxruntime-int8", its float ONNX copy with "onnxruntime",
         the checkpoint with "torch": shipped_model_file). `face_options` change the face stage's knobs
         (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
@@ -255,11 +255,12 @@ class Detector:
 
 
 def shipped_model_file(backend: str, device) -> Path | None:
-    """The shipped model's ONNX file that `backend` runs: its int8 copy for "onnxruntime-int8", its
-    float copy for "onnxruntime" and for "auto" on the CPU; None: the checkpoint itself, in torch."""
-    if backend == "onnxruntime-int8":
+    """The shipped model's ONNX file that `backend` runs: its int8 copy for "onnxruntime-int8" and for
+    "auto" on the CPU, its float copy for "onnxruntime"; None: the checkpoint itself, in torch (and
+    "auto" on a GPU, where int8 under ONNX Runtime's CPU kernels would be the slow path)."""
+    if backend == "onnxruntime-int8" or (backend == "auto" and torch.device(device).type == "cpu"):
         return DEFAULT_INT8_MODEL
-    if backend == "onnxruntime" or (backend == "auto" and torch.device(device).type == "cpu"):
+    if backend == "onnxruntime":
         return DEFAULT_ONNX_MODEL
     return None
 
@@ -269,5 +270,5 @@ def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None)
     `backend`, unless `backend` is given); `ckpt_path` None: the model shipped with the package."""
     return Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=cfg.get("device", "cpu"),
                                     backend=backend or cfg.get("backend", "torch"), refine=cfg.detector.refine,
-                                    flip=cfg.detector.flip, refine_min_move=cfg.detector.get("refine_min_move", 0.1),
+                                    flip=cfg.detector.flip, refine_min_move=cfg.detector.get("refine_min_move", 0.05),
                                     ort_threads=cfg.get("ort_threads", 1))
