@@ -215,7 +215,12 @@ def test_teachers_are_scored_against_labels_when_given(tmp_path):
                       "teachers.keypoints.groups=[jaw,brows,nose,eyes,mouth]", f"hydra.run.dir={tmp_path / 'run'}")
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| keypoints") or line.startswith("| kept")]
     assert len(rows) == 2 and all("| 3 of 3 |" in row for row in rows)
-    assert len(read_annotations(tmp_path / "labels.csv")[0]) == 3
+    names = read_annotations(DATA / "test_frames_keypoints.csv")[0]
+    assert read_annotations(tmp_path / "labels.csv")[0] == names[:3]
+    run_script("pseudo_label.py", f"images={DATA / 'test'}", f"check_labels={DATA / 'test_frames_keypoints.csv'}",
+               "check_limit=2", "check_skip=3", f"output={tmp_path / 'held.csv'}", "~teachers.tddfa",
+               "teachers.keypoints.groups=[jaw,brows,nose,eyes,mouth]", f"hydra.run.dir={tmp_path / 'run2'}")
+    assert read_annotations(tmp_path / "held.csv")[0] == names[3:5]
 
 
 def test_a_failing_teacher_is_one_line():

@@ -66,6 +66,7 @@ RULES = {
     "limit": optional(whole(1)),
     "skip": whole(0),
     "check_limit": optional(whole(1)),
+    "check_skip": whole(0),
     "combine": one_of("most_confident", "weighted_mean"),  # scripts/pseudo_label.py (keypoints.teachers.labels.COMBINE)
     "weights_dtype": one_of("float32", "float16", "bfloat16"),  # scripts/ship_model.py
     "draw_pose": BOOLEAN,

@@ -48,7 +48,8 @@ def label_folder(cfg: DictConfig) -> dict:
         if not Path(cfg.check_labels).is_file():
             raise KeypointsError(f"check_labels={cfg.check_labels}: no such CSV file")
         names, truth = read_annotations(Path(cfg.check_labels))
-        names, truth = names[: cfg.check_limit], truth[: cfg.check_limit]
+        rows = slice(cfg.check_skip, None if cfg.check_limit is None else cfg.check_skip + cfg.check_limit)
+        names, truth = names[rows], truth[rows]
         paths = [images / name for name in names]
     else:
         paths = tl.image_files(images)
