@@ -89,8 +89,8 @@ class Detector:
         """`module`: a trained model (keypoints.checkpoints.load_model, or a training run's
         KeypointModule); None: the shipped default model. `predictor` (with `.metadata`, as
         OnnxPredictor.from_file gives): run an exported model file instead of a module.
-        `backend` "auto": the shipped model runs its int8 copy under ONNX Runtime on the CPU (within
-        0.02 point of torch's NME in half the time: docs/RESULTS.md "Time budget"), a module of your
+        `backend` "auto": the shipped model runs its int8 copy under ONNX Runtime on the CPU (test NME
+        within 0.01 point of torch's, faster than its float copy: docs/RESULTS.md "Time budget"), a module of your
         own runs in torch. `refine_min_move`: a face gets its next pass only when its frame moves
         by more than this share of the crop side (`_refine`); 0: every face, every pass.
         `ort_threads`: ONNX Runtime's intra-op threads (None: one per core)."""
