@@ -7,6 +7,7 @@ import shutil
 
 import cv2
 import numpy as np
+import onnx
 import pytest
 from hydra import compose
 
@@ -16,7 +17,8 @@ from keypoints import geometry
 from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
 from keypoints.errors import KeypointsError
 from keypoints.data import read_annotations
-from keypoints.io import read_image
+from keypoints.faces import yunet
+from keypoints.io import read_image, shrink
 from keypoints.landmarks import FLIP, nose_offset
 from keypoints.training.module import load_checkpoint
 
@@ -236,6 +238,41 @@ def test_a_missing_or_corrupt_yunet_file_is_one_line(tmp_path):
         load_faces("yunet", model=str(tmp_path / "bad.onnx"))
     with pytest.raises(KeypointsError, match="faces='mtcnn': unknown face stage"):
         keypoints.Detector(faces="mtcnn")
+
+
+@pytest.mark.parametrize("name", ["obamas.jpg", "the_beatles.jpg", "mona_lisa.jpg"])
+def test_yunet_under_onnx_runtime_finds_what_opencv_finds(name, tiny_root):
+    """The default runtime (ONNX Runtime, keypoints' own decoding) and cv2.FaceDetectorYN give the
+    same rows on real photos, upright, turned, and on small test-split photos."""
+    by_ort, by_cv = load_faces("yunet"), load_faces("yunet", runtime="opencv")
+    assert by_ort.session is not None and by_cv.net is not None
+    photo = cv2.imread(str(PHOTOS / name))
+    small = [cv2.imread(str(p)) for p in sorted((tiny_root / "test").iterdir())[:4]]
+    for image in [photo, geometry.turned(photo, 30)[0], *small]:
+        image = shrink(image, by_ort.max_side)[0]
+        by_cv.net.setInputSize((image.shape[1], image.shape[0]))
+        expected = by_cv.net.detect(image)[1]
+        got = by_ort.detect(image)
+        assert len(got) == (0 if expected is None else len(expected)) > 0
+        order = lambda rows: rows[np.lexsort((rows[:, 1], rows[:, 0]))]  # noqa: E731
+        np.testing.assert_allclose(order(got), order(expected), atol=0.05)
+
+
+def test_the_shipped_free_size_yunet_is_the_shipped_yunet():
+    """yunet_n_dynamic.onnx differs from the authors' file only in its input and output sizes."""
+    fixed, free = onnx.load(str(yunet.SHIPPED)), onnx.load(str(yunet.SHIPPED_DYNAMIC))
+    weights = lambda m: {i.name: onnx.numpy_helper.to_array(i).tobytes() for i in m.graph.initializer}  # noqa: E731
+    assert weights(fixed) == weights(free) and len(weights(free)) > 50
+    assert [n.SerializeToString() for n in fixed.graph.node] == [n.SerializeToString() for n in free.graph.node]
+    assert [d.dim_param for d in free.graph.input[0].type.tensor_type.shape.dim[2:]] == ["height", "width"]
+
+
+def test_a_fixed_size_yunet_export_under_onnx_runtime_is_one_line():
+    with pytest.raises(KeypointsError, match="yunet_n_640_640.onnx: a YuNet export with a fixed input size.*runtime=opencv runs it"):
+        load_faces("yunet", model=str(yunet.SHIPPED))
+    assert len(load_faces("yunet", model=str(yunet.SHIPPED), runtime="opencv")(cv2.imread(str(PHOTOS / "obamas.jpg")))) == 2
+    with pytest.raises(KeypointsError, match=re.escape("detector.faces.runtime='tensorflow': must be onnxruntime or opencv")):
+        load_faces("yunet", runtime="tensorflow")
 
 
 def test_min_score_drops_faces_below_it():

@@ -26,7 +26,8 @@ MAX_MB = 25
 ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"keypoints/weights/[a-z_0-9.]+\.(ckpt|onnx)",
            r"keypoints/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
            r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)"]
-REQUIRED = ["keypoints/weights/face_resnet.ckpt", "keypoints/faces/yunet/yunet_n_640_640.onnx", "keypoints/faces/yunet/LICENSE",
+REQUIRED = ["keypoints/weights/face_resnet.ckpt", "keypoints/faces/yunet/yunet_n_640_640.onnx", "keypoints/faces/yunet/yunet_n_dynamic.onnx",
+            "keypoints/faces/yunet/LICENSE",
             "keypoints/web/static/index.html", "keypoints/__main__.py",
             *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
             *(f"keypoints/conf/{group}/default.yaml" for group in ("inference", "paths", "hydra", "video", "overlays")),

@@ -1,15 +1,24 @@
-"""YuNet: a small CNN face detector (Apache-2.0, shipped in keypoints/faces/yunet/) run by OpenCV's
-cv2.FaceDetectorYN, which decodes its outputs and applies non-maximum suppression.
+"""YuNet: a small CNN face detector (Apache-2.0, shipped in keypoints/faces/yunet/), run by ONNX
+Runtime (the default) or by OpenCV's cv2.FaceDetectorYN.
 
 Besides a box and a score it gives 5 points per face: the line through the eyes tells the face's
 roll, so the keypoint model's first crop can be turned upright and tilted heads need no extra
 turned searches. It runs on a copy of the photo no longer than `max_side`.
+
+Why two runtimes: OpenCV's DNN runs this network about half as fast as ONNX Runtime on a 2-core
+CPU, and the face stage was half of a small photo's time (docs/RESULTS.md, "Time budget"). Under
+ONNX Runtime the network needs an input of any size, so the package ships a copy of the file whose
+input height and width are symbolic (yunet/README.md), and `decode` does what FaceDetectorYN does
+after the network (OpenCV's face_detect.cpp): the same padding, score, box and point decoding, and
+OpenCV's own NMSBoxes on the same integer boxes, so both runtimes return the same faces
+(tests/test_detect.py compares them).
 """
 
 from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from keypoints.errors import KeypointsError
 from keypoints.checks import is_number
@@ -18,6 +27,10 @@ from keypoints.io import shrink
 from keypoints.landmarks import offset_beside_eyes
 
 SHIPPED = Path(__file__).parent / "yunet" / "yunet_n_640_640.onnx"
+# The same network with a symbolic input size, for ONNX Runtime (yunet/README.md says how it was made)
+SHIPPED_DYNAMIC = Path(__file__).parent / "yunet" / "yunet_n_dynamic.onnx"
+STRIDES = (8, 16, 32)  # the network's three output scales, in input pixels a cell
+OUTPUTS = [f"{kind}_{stride}" for kind in ("cls", "obj", "bbox", "kps") for stride in STRIDES]
 
 
 class YuNet:
@@ -29,7 +42,7 @@ class YuNet:
     data's faces (measured by scripts/measure_framing.py); defaults: conf/detector/yunet.yaml."""
 
     def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, top_k: int, align_roll: bool,
-                 keypoint_box: dict, framing: dict, max_nose_offset: float | None = None):
+                 keypoint_box: dict, framing: dict, max_nose_offset: float | None = None, runtime: str = "onnxruntime"):
         check_knob(is_number(min_score) and 0.0 <= min_score <= 1.0, "min_score", min_score, "a YuNet score between 0 and 1")
         check_knob(is_number(nms_threshold) and 0.0 < nms_threshold <= 1.0, "nms_threshold", nms_threshold, "an IoU in (0, 1]")
         check_knob(isinstance(align_roll, bool), "align_roll", align_roll, "true or false")
@@ -37,14 +50,20 @@ class YuNet:
         check_knob(isinstance(top_k, int) and top_k >= 1, "top_k", top_k, "an integer >= 1")
         check_knob(max_nose_offset is None or (is_number(max_nose_offset) and max_nose_offset > 0), "max_nose_offset",
                    max_nose_offset, "null or a number > 0 (eye distances)")
-        path = Path(model) if model else SHIPPED
+        check_knob(runtime in ("onnxruntime", "opencv"), "runtime", runtime, "onnxruntime or opencv")
+        path = Path(model) if model else SHIPPED_DYNAMIC if runtime == "onnxruntime" else SHIPPED
         if not path.is_file():
             raise KeypointsError(f"{path}: YuNet model file not found (detector.faces.model=an .onnx file, or null for the shipped one)")
-        try:
-            self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), float(min_score), float(nms_threshold), top_k)
-        except cv2.error as e:
-            raise KeypointsError(f"{path}: not a YuNet ONNX model ({str(e).strip().splitlines()[-1][:120]})") from None
+        self.net = self.session = None
+        if runtime == "onnxruntime":
+            self.session = _session(path)
+        else:
+            try:
+                self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), float(min_score), float(nms_threshold), top_k)
+            except cv2.error as e:
+                raise KeypointsError(f"{path}: not a YuNet ONNX model ({str(e).strip().splitlines()[-1][:120]})") from None
         self.path, self.min_score, self.max_side, self.align_roll = path, min_score, max_side, align_roll
+        self.nms_threshold, self.top_k = nms_threshold, top_k
         self.max_nose_offset = max_nose_offset
         self.keypoint_box, self.framing = dict(keypoint_box), dict(framing)
 
@@ -54,8 +73,11 @@ class YuNet:
         small, f = shrink(image, self.max_side)
         if min(small.shape[:2]) < 8:
             return []
-        self.net.setInputSize((small.shape[1], small.shape[0]))
-        _, rows = self.net.detect(small)
+        if self.session is not None:
+            rows = self.detect(small)
+        else:
+            self.net.setInputSize((small.shape[1], small.shape[0]))
+            _, rows = self.net.detect(small)
         found = []
         for row in np.zeros((0, 15)) if rows is None else rows:
             x, y, w, h = row[:4] / f
@@ -72,3 +94,50 @@ class YuNet:
         return sorted(found, key=lambda face: face.box[0])
 
 
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """BGR image -> (n, 15) rows as cv2.FaceDetectorYN.detect gives them (x, y, w, h, 5 points, score)."""
+        h, w = image.shape[:2]
+        padded_h, padded_w = -(-h // 32) * 32, -(-w // 32) * 32  # FaceDetectorYN pads to a multiple of 32
+        padded = cv2.copyMakeBorder(image, 0, padded_h - h, 0, padded_w - w, cv2.BORDER_CONSTANT, value=0)
+        outputs = dict(zip(OUTPUTS, self.session.run(OUTPUTS, {"input": padded.transpose(2, 0, 1)[None].astype(np.float32)})))
+        return decode(outputs, padded_w, self.min_score, self.nms_threshold, self.top_k)
+
+
+def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, top_k: int) -> np.ndarray:
+    """YuNet's outputs for an input `width` pixels wide -> face rows, as OpenCV's FaceDetectorYN
+    decodes them: score sqrt(cls * obj) (both clipped to [0, 1]); box centre (cell + offset) * stride,
+    size exp(log size) * stride; points (cell + offset) * stride; then NMSBoxes on integer boxes."""
+    rows = []
+    for stride in STRIDES:
+        cols = width // stride
+        score = np.sqrt(np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1) * np.clip(outputs[f"obj_{stride}"][0, :, 0], 0, 1))
+        cells = np.flatnonzero(score >= min_score)
+        col, row = (cells % cols).astype(np.float32), (cells // cols).astype(np.float32)
+        box, points = outputs[f"bbox_{stride}"][0, cells], outputs[f"kps_{stride}"][0, cells].reshape(-1, 5, 2)
+        w, h = np.exp(box[:, 2]) * stride, np.exp(box[:, 3]) * stride
+        x, y = (col + box[:, 0]) * stride - w / 2, (row + box[:, 1]) * stride - h / 2
+        points = np.stack([(points[..., 0] + col[:, None]) * stride, (points[..., 1] + row[:, None]) * stride], axis=2)
+        rows.append(np.column_stack([x, y, w, h, points.reshape(-1, 10), score[cells]]).astype(np.float32))
+    faces = np.concatenate(rows)
+    if len(faces) > 1:
+        keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 14].tolist(), min_score, nms_threshold, 1.0, top_k)
+        faces = faces[np.asarray(keep, dtype=int).reshape(-1)]
+    return faces
+
+
+def _session(path: Path):
+    """An ONNX Runtime session for a YuNet file with a symbolic input size; its threads do not spin
+    between calls, so they leave the cores to the keypoint network that runs next."""
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # ORT's own Fail / InvalidProtobuf types for any unreadable file
+        raise KeypointsError(f"{path}: not a YuNet ONNX model ({str(e).splitlines()[0][:120]})") from None
+    if not set(OUTPUTS) <= {o.name for o in session.get_outputs()}:
+        raise KeypointsError(f"{path}: not a YuNet ONNX model (no {', '.join(OUTPUTS[:3])}, ... outputs)")
+    if any(isinstance(d, int) for d in session.get_inputs()[0].shape[2:]):
+        raise KeypointsError(f"{path}: a YuNet export with a fixed input size, which ONNX Runtime cannot run on other "
+                             "sizes: detector.faces.runtime=opencv runs it (or free its size: keypoints/faces/yunet/README.md)")
+    return session
