@@ -102,7 +102,7 @@ def measure(cfg) -> dict:
                "load_average": os.getloadavg()}
     setup = {"backend": cfg.backend, "refine": cfg.detector.refine, "refine_min_move": cfg.detector.get("refine_min_move", 0.0),
              "ort_threads": cfg.get("ort_threads"), "face_stage": type(detector.faces).__name__, "max_side": getattr(detector.faces, "max_side", None),
-             "face_runtime": "onnxruntime" if getattr(detector.faces, "session", None) is not None else "opencv",
+             "face_runtime": getattr(detector.faces, "runtime", "opencv"),  # Haar: OpenCV
              "repeats": cfg.budget.repeats, "limit": cfg.budget.limit, "dlib": dict(cfg.dlib)}
     return {"machine": machine, "setup": setup, "sets": sets}
 

@@ -63,7 +63,7 @@ class YuNet:
             except cv2.error as e:
                 raise KeypointsError(f"{path}: not a YuNet ONNX model ({str(e).strip().splitlines()[-1][:120]})") from None
         self.path, self.min_score, self.max_side, self.align_roll = path, min_score, max_side, align_roll
-        self.nms_threshold, self.top_k = nms_threshold, top_k
+        self.nms_threshold, self.top_k, self.runtime = nms_threshold, top_k, runtime
         self.max_nose_offset = max_nose_offset
         self.keypoint_box, self.framing = dict(keypoint_box), dict(framing)
 
