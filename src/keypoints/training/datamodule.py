@@ -50,13 +50,16 @@ class KeypointsDataModule(L.LightningDataModule):
         sources: dict | None = None,
         train_weight: float = 1.0,
         epoch_size: int | None = None,
+        splits: dict | None = None,
     ):
         """`train_frame` / `eval_frame`: face-framed crops (keypoints.data.framing); None: whole frames.
         `sources`: more training faces, by name: {labels: CSV, images: folder, weight, min_confidence,
         by_confidence, point_weights (the CSV's per-point weights in the loss; false: every point 1), train_frame, train_transform} (pseudo-labelled photos, say; None frame or
         transform: the main ones). Each batch then draws from the labelled training split with
         probability `train_weight` and from each source with its `weight` (normalised), `epoch_size`
-        faces an epoch (None: all faces of all sources); validation and test stay the data set's."""
+        faces an epoch (None: all faces of all sources); validation and test stay the data set's.
+        `splits`: split -> [image folder, CSV] under `root` (None: the Udacity download's layout,
+        keypoints.data.SPLITS; 300-W's is {train: [train, train_keypoints.csv], test: [dev, dev_keypoints.csv]})."""
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
             raise KeypointsError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
@@ -66,6 +69,9 @@ class KeypointsDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.train_frame, self.eval_frame = train_frame, eval_frame
         self.sources, self.train_weight, self.epoch_size = dict(sources or {}), train_weight, epoch_size
+        self.splits = {k: tuple(v) for k, v in (splits or SPLITS).items()}
+        if set(self.splits) != {"train", "test"} or any(len(v) != 2 for v in self.splits.values()):
+            raise KeypointsError(f"data.splits must give train and test, each [image folder, CSV]; got {dict(splits)}")
         self.datasets: dict[str, KeypointsDataset] = {}
         self.sample_weights: torch.Tensor | None = None
 
@@ -76,12 +82,12 @@ class KeypointsDataModule(L.LightningDataModule):
             )
 
     def _dataset(self, split: str, names, points, transform, frame) -> KeypointsDataset:
-        return KeypointsDataset(self.root / SPLITS[split][0], names, points, transform, self.input_size, frame)
+        return KeypointsDataset(self.root / self.splits[split][0], names, points, transform, self.input_size, frame)
 
     def setup(self, stage: str | None = None) -> None:
         self._check_root()
         if stage in ("fit", "validate", None) and "train" not in self.datasets:
-            names, points = read_annotations(self.root / SPLITS["train"][1])
+            names, points = read_annotations(self.root / self.splits["train"][1])
             order = np.random.default_rng(self.split_seed).permutation(len(names))
             n_val = max(1, round(len(names) * self.val_fraction))
             val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
@@ -91,7 +97,7 @@ class KeypointsDataModule(L.LightningDataModule):
             if self.sources:
                 self._add_sources()
         if stage in ("test", None) and "test" not in self.datasets:
-            names, points = read_annotations(self.root / SPLITS["test"][1])
+            names, points = read_annotations(self.root / self.splits["test"][1])
             self.datasets["test"] = self._dataset("test", names, points, self.eval_transform, self.eval_frame)
 
     def _add_sources(self) -> None:
@@ -141,7 +147,7 @@ class KeypointsDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         n = len(self.datasets["train"]) if self.sample_weights is None else self.epoch_size or len(self.sample_weights)
         if n < self.batch_size:  # the last partial batch is dropped: zero steps would be trained
-            raise KeypointsError(f"{self.root / SPLITS['train'][1]}: {n} training faces after the validation split, "
+            raise KeypointsError(f"{self.root / self.splits['train'][1]}: {n} training faces after the validation split, "
                                  f"fewer than one batch (data.batch_size={self.batch_size}); lower data.batch_size")
         return self._loader("train", True, self.batch_size)
 
