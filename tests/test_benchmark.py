@@ -53,8 +53,9 @@ def test_benchmark_script_writes_table_json_and_curve(tiny_root, tiny_checkpoint
     rows = json.loads((out / "benchmark.json").read_text())
     assert len(rows) == 2 and all(r["n"] == 8 and 0.0 <= r["found"] <= 1.0 for r in rows.values())
     assert all(len(r["offset_px"]) == 2 for r in rows.values())
+    assert all(set(r["groups_on_common_faces"]) == {"jaw", "brows", "nose", "eyes", "mouth"} for r in rows.values())
     table = (out / "benchmark.md").read_text()
-    assert table.count("\n") == 4 and "| faces found |" in table and "| mean offset x, y (px) |" in table and table in proc.stdout + "\n"
+    assert table.count("\n") == 9 and "| faces found |" in table and "| jaw | brows | nose | eyes | mouth |" in table and "| mean offset x, y (px) |" in table and table in proc.stdout + "\n"
     assert (out / "ced.png").stat().st_size > 1000
 
 
@@ -90,3 +91,24 @@ def test_benchmark_without_data_is_one_line(tmp_path):
     proc = run_script("benchmark.py", f"paths.data_dir={tmp_path / 'nope'}", "peers=false",
                       f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0 and "nope" in proc.stderr
+
+
+def test_point_groups_are_scored_on_the_faces_every_method_found():
+    """A method that misses a hard face must not look better for it: the group table compares every
+    method on the faces all of them found, each group by the face's eye-corner distance."""
+    truth = np.stack([np.linspace(10, 90, 68), np.linspace(20, 80, 68)], 1).astype(np.float32)
+    images, truths = [np.zeros((100, 100, 3), np.uint8)] * 2, np.stack([truth] * 2)
+    box = (0, 0, 100, 100)
+    wrong_mouth = truth.copy()
+    wrong_mouth[48:68] += [30.0, 40.0]  # 50 px off on the mouth alone
+    brows_off = truth.copy()
+    brows_off[17:27] += [3.0, 4.0]
+    a = iter([[(box, truth)], [(box, brows_off)], [(box, wrong_mouth)]])  # first call: warm-up
+    b = iter([[(box, truth)], [(box, truth)], []])  # misses the second face
+    results = {"a": benchmark.run_method(lambda image: next(a), images, truths),
+               "b": benchmark.run_method(lambda image: next(b), images, truths)}
+    text, rows = benchmark.group_table(results)
+    eyes = np.linalg.norm(truth[36] - truth[45])
+    assert rows["faces"] == 1 and "on the 1 faces every method found" in text
+    assert rows["methods"]["a"]["brows"] == pytest.approx(5 / eyes) and rows["methods"]["a"]["mouth"] == 0.0
+    assert all(v == 0.0 for v in rows["methods"]["b"].values())

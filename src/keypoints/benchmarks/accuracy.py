@@ -22,6 +22,7 @@ from keypoints.data import SPLITS, read_annotations
 from keypoints.data.framing import keypoint_box
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
+from keypoints.landmarks import GROUPS
 from keypoints.metrics import per_face_nme
 from keypoints import geometry, tables
 
@@ -61,6 +62,7 @@ def run_method(method, images: list[np.ndarray], truths: np.ndarray) -> dict:
     the found faces' points, and the time per image, detection included."""
     method(images[0])  # warm-up: first-call allocations and lazy initialisation
     errors, box_errors, jaw_errors, offsets, seconds = [], [], [], [], 0.0
+    group_errors = {group: [] for group in GROUPS}
     for image, truth in zip(images, truths):
         start = time.perf_counter()
         found = method(image)
@@ -69,11 +71,13 @@ def run_method(method, images: list[np.ndarray], truths: np.ndarray) -> dict:
         errors.append(np.inf if pred is None else nme(pred, truth))
         box_errors.append(np.inf if pred is None else box_error(pred, truth))
         jaw_errors.append(np.inf if pred is None else nme(np.asarray(pred)[JAW], truth[JAW], truth))
+        for group, index in GROUPS.items():
+            group_errors[group].append(np.inf if pred is None else nme(np.asarray(pred)[index], truth[index], truth))
         if pred is not None:
             offsets.append(np.mean(np.asarray(pred, np.float64) - truth, axis=0))
     offset = np.mean(offsets, axis=0) if offsets else np.full(2, np.nan)
     return {"errors": np.array(errors), "box_errors": np.array(box_errors), "jaw_errors": np.array(jaw_errors),
-            "offset_px": offset.tolist(),
+            "group_errors": {group: np.array(e) for group, e in group_errors.items()}, "offset_px": offset.tolist(),
             "ms_per_image": 1000 * seconds / len(images)}
 
 
@@ -130,6 +134,17 @@ def table(rows: dict[str, dict]) -> str:
         for name, r in rows.items()])
 
 
+def group_table(results: dict[str, dict]) -> tuple[str, dict]:
+    """Each point group's NME (its points' mean error by the face's eye-corner distance) on the faces
+    that every method found: the fair comparison with a method that gives up on hard faces."""
+    common = np.logical_and.reduce([np.isfinite(r["errors"]) for r in results.values()])
+    rows = {name: {group: float(e[common].mean()) if common.any() else float("nan") for group, e in r["group_errors"].items()}
+            for name, r in results.items() if "group_errors" in r}
+    header = [f"point groups, NME on the {int(common.sum())} faces every method found"] + list(GROUPS)
+    text = tables.markdown(header, [[name] + [f"{100 * v:.2f}%" for v in r.values()] for name, r in rows.items()])
+    return text, {"faces": int(common.sum()), "methods": rows}
+
+
 def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> None:
     """Cumulative error curves, both measures side by side; a miss never reaches the curve's top."""
     steps = np.linspace(0, threshold, 501)
@@ -152,10 +167,14 @@ def write_report(results: dict[str, dict], out: Path) -> str:
     rows = {name: {**summarise(r["errors"], r["box_errors"], r.get("jaw_errors")), "offset_px": r["offset_px"],
                    "ms_per_image": r["ms_per_image"]}
             for name, r in results.items()}
-    text = table(rows)
+    groups, group_rows = group_table(results)
+    for name, r in rows.items():
+        r["groups_on_common_faces"] = group_rows["methods"].get(name)
+    text = table(rows) + "\n\n" + groups
     (out / "benchmark.md").write_text(text + "\n")
-    plain = {name: {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in r.items()}
-             for name, r in rows.items()}  # JSON has no NaN
+    finite = lambda v: None if isinstance(v, float) and not np.isfinite(v) else v  # noqa: E731  JSON has no NaN
+    plain = {name: {k: ({g: finite(x) for g, x in v.items()} if isinstance(v, dict) else finite(v)) for k, v in r.items()}
+             for name, r in rows.items()}
     (out / "benchmark.json").write_text(json.dumps(plain, indent=2, allow_nan=False) + "\n")
     plot_ced(results, out / "ced.png")
     return text
