@@ -1,7 +1,9 @@
+import numpy as np
 import pytest
 import torch
 
 from keypoints.training.losses import WingLoss
+from keypoints.errors import KeypointsError
 from keypoints.models import AlexNet, NaimishNet, ResNetRegressor
 
 
@@ -91,3 +93,27 @@ def test_a_resnet_starts_from_another_input_sizes_weights():
     with torch.no_grad():
         a, b = small(flat), large(torch.full((1, 1, 160, 160), 0.5))
     assert torch.allclose(a, b, atol=0.05 * a.abs().max().item())
+
+
+def test_heatmap_head_reads_each_point_where_its_heatmap_peaks():
+    """A peaked heatmap at cell (row 3, column 20) of the 28x28 grid reads as that cell's centre in
+    input pixels (4 * 20 + 1.5, 4 * 3 + 1.5), in the regression head's normalised coordinates."""
+    from keypoints import geometry
+    from keypoints.models.resnet import soft_argmax
+
+    net = ResNetRegressor(head="heatmap").eval()
+    heat = torch.full((1, 68, 28, 28), -50.0)
+    heat[0, :, 3, 20] = 50.0
+    got = soft_argmax(heat, net.heatmap.grid)[0].numpy()
+    np.testing.assert_allclose(geometry.denormalize(got, 112), np.tile([81.5, 13.5], (68, 1)), atol=1e-4)
+    out = net(torch.rand(2, 1, 112, 112))
+    assert out.shape == (2, 68, 2) and out.dtype == torch.float32
+    out.sum().backward()  # the decoder and the backbone both learn
+
+
+def test_heatmap_head_starts_from_a_regressor_backbone():
+    regressor, heatmap = ResNetRegressor(), ResNetRegressor(head="heatmap")
+    heatmap.load_state_dict(heatmap.resized_state(regressor.state_dict()))
+    torch.testing.assert_close(heatmap.features[0][0].weight, regressor.features[0][0].weight)
+    with pytest.raises(KeypointsError, match="model.net.head"):
+        ResNetRegressor(head="simcc")

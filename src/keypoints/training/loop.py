@@ -57,8 +57,8 @@ def init_weights(module: KeypointModule, path) -> None:
     path = run_checkpoint(path)
     source = load_checkpoint(path)
     state = source.net.state_dict()
-    if hasattr(module.net, "resized_state") and source.hparams.input_size != module.hparams.input_size:
-        state = module.net.resized_state(state)  # e.g. model.input_size=160 from a 112 px model
+    if hasattr(module.net, "resized_state"):
+        state = module.net.resized_state(state)  # e.g. model.input_size=160, or head=heatmap, from a 112 px regressor
     try:
         module.net.load_state_dict(state)
     except RuntimeError as e:
