@@ -15,7 +15,7 @@ from keypoints.faces.framing import measure_framing
 @hydra.main(version_base="1.3", config_path="../conf", config_name="measure_framing")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    result = measure_framing(load_faces(cfg.detector.faces), cfg.paths.data_dir, cfg.photos, cfg.seed)
+    result = measure_framing(load_faces(cfg.detector.faces), cfg.labels, cfg.images, cfg.photos, cfg.seed)
     print(OmegaConf.to_yaml(OmegaConf.create(result)), end="")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from keypoints import geometry
-from keypoints.data import SPLITS, read_annotations
+from keypoints.data import read_annotations
 from keypoints.data.framing import keypoint_box
 from keypoints.io import read_image
 
@@ -21,14 +21,14 @@ def upright(points: np.ndarray, centre: np.ndarray, roll: float) -> np.ndarray:
     return (points - centre) @ geometry.rotation(roll)
 
 
-def measure_framing(faces, root, n: int, seed: int) -> dict:
-    """Medians (and the spread of the keypoint-box guess) over `n` seeded training photos of `root`."""
-    root, (folder, csv_name) = Path(root), SPLITS["train"]
-    names, points = read_annotations(root / csv_name)
+def measure_framing(faces, labels, images, n: int, seed: int) -> dict:
+    """Medians (and the spread of the keypoint-box guess) over `n` seeded photos of a labelled CSV
+    (`labels`, the Udacity layout) of the folder `images`: the training split of the model's data."""
+    names, points = read_annotations(Path(labels))
     picked = np.random.default_rng(seed).choice(len(names), min(n, len(names)), replace=False)
     ratios = []
     for i in picked:
-        image = read_image(root / folder / names[i], upright=False)
+        image = read_image(Path(images) / names[i], upright=False)
         found = faces(image)
         if not found:
             continue
