@@ -180,8 +180,8 @@ def test_vnni_is_read_from_the_cpu_flags(tmp_path):
     ("export.py", ["ckpt_path={ckpt}", "quantize=int4"], "quantize='int4': unknown"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "format=torchscript"], "quantize=int8 needs format=onnx"),
     ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "calibration.percentile=100"], "calibration.percentile=100: a number between 50 and 100"),
-    ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "paths.data_dir={tmp}/nowhere"],
-     "{tmp}/nowhere/training_frames_keypoints.csv: annotation CSV not found"),
+    ("export.py", ["ckpt_path={ckpt}", "quantize=int8", "paths.w300_dir={tmp}/nowhere"],
+     "{tmp}/nowhere/train_keypoints.csv: annotation CSV not found"),
 ])  # fmt: skip
 def test_bad_inputs_are_one_line_errors(tiny_checkpoint, tmp_path, script, overrides, message):
     fill = {"tmp": tmp_path, "ckpt": tiny_checkpoint}

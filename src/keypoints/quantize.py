@@ -22,16 +22,16 @@ from pathlib import Path
 
 import numpy as np
 
-from keypoints.data import SPLITS, read_annotations
+from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
 
 
-def training_photos(root, n: int, seed: int = 0) -> list[Path]:
-    """A seeded sample of `n` photos from the data set's training split (calibration never sees the test split)."""
-    folder, csv_name = SPLITS["train"]
-    names, _ = read_annotations(Path(root) / csv_name)
+def training_photos(labels, images, n: int, seed: int = 0) -> list[Path]:
+    """A seeded sample of `n` photos named by a training CSV (`labels`) in the folder `images`
+    (calibration never sees a test or dev split)."""
+    names, _ = read_annotations(Path(labels))
     picked = np.random.default_rng(seed).permutation(len(names))[:n]
-    return [Path(root) / folder / names[i] for i in sorted(picked)]
+    return [Path(images) / names[i] for i in sorted(picked)]
 
 
 def calibration_inputs(detector, photos) -> list[np.ndarray]:

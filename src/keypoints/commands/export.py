@@ -38,7 +38,7 @@ def main(cfg: DictConfig) -> None:
         path = export(detector.module, cfg.output, cfg.format, checkpoint=source)
         print(f"{path}: {cfg.format} model of {source}")
         return
-    photos = training_photos(cfg.paths.data_dir, cfg.calibration.photos, cfg.calibration.seed)
+    photos = training_photos(cfg.calibration.labels, cfg.calibration.images, cfg.calibration.photos, cfg.calibration.seed)
     batches = calibration_inputs(detector, photos)
     with tempfile.TemporaryDirectory(prefix="keypoints-export-") as tmp:
         path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), cfg.output, batches,
