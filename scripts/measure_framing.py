@@ -9,7 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from keypoints.cli import friendly_errors
 from keypoints.faces import load_faces
-from keypoints.faces.framing import measure_framing
+from keypoints.benchmarks.framing import measure_framing
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="measure_framing")

@@ -1,6 +1,8 @@
 """The default pipeline's speed work, checked for correctness (the times come from scripts/benchmark_speed.py):
 the second pass only where the frame moves, the stage clock, the shipped ONNX copies, the default backend."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import onnx
@@ -12,11 +14,12 @@ from conftest import PHOTOS, REPO
 from keypoints import geometry
 from keypoints.benchmarks.budget import STAGES, budget_set
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
-from keypoints.detect import shipped_model_file
+from keypoints.inference.backends import resolve_backend
 from keypoints.errors import KeypointsError
 from keypoints.faces import stage_config
 from keypoints import export
-from keypoints.predictors import OnnxPredictor, TorchPredictor
+from keypoints.inference.onnx_runtime import OnnxPredictor
+from keypoints.predictors import TorchPredictor
 
 
 @pytest.fixture(scope="module")
@@ -80,8 +83,13 @@ def test_the_budgets_stages_are_timed_apart_and_add_up_to_the_whole(detector):
 def test_the_default_backend_runs_the_shipped_int8_copy_on_the_cpu_and_checkpoints_in_torch(detector, tiny_face_checkpoint):
     assert isinstance(detector.predictor, OnnxPredictor) and detector.module is None
     assert "QuantizeLinear" in {node.op_type for node in onnx.load(str(DEFAULT_INT8_MODEL)).graph.node}
-    assert shipped_model_file("auto", "cpu") == DEFAULT_INT8_MODEL and shipped_model_file("auto", "cuda") is None
-    assert shipped_model_file("onnxruntime", "cpu") == DEFAULT_ONNX_MODEL and shipped_model_file("torch", "cpu") is None
+    # `auto` is decided in one place: the shipped int8 copy on a CPU, the checkpoint in torch on a GPU
+    assert resolve_backend("auto", "cpu") == ("onnxruntime", DEFAULT_INT8_MODEL)
+    assert resolve_backend("auto", "cuda:0") == ("torch", DEFAULT_MODEL)
+    assert resolve_backend("onnxruntime", "cpu") == ("onnxruntime", DEFAULT_ONNX_MODEL)
+    assert resolve_backend("torch", "cpu") == ("torch", DEFAULT_MODEL)
+    assert resolve_backend("auto", "cpu", "mine.ckpt") == ("torch", Path("mine.ckpt"))
+    assert resolve_backend("auto", "cpu", "mine.onnx") == ("onnxruntime", Path("mine.onnx"))
     assert isinstance(keypoints.Detector.from_checkpoint(tiny_face_checkpoint).predictor, TorchPredictor)
     assert isinstance(keypoints.Detector(backend="torch").predictor, TorchPredictor)
     with pytest.raises(KeypointsError, match="ort_threads=0: must be null or a whole number >= 1"):

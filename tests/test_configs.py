@@ -37,7 +37,7 @@ def _resolvable(cfg):
 
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_builds_its_model_and_data(experiment):
-    cfg = _resolvable(_compose("train", [f"experiment={experiment}", "paths.data_dir=/data"]))
+    cfg = _resolvable(_compose("train", [f"experiment={experiment}", "paths.data_dir=/data", "paths.w300_dir=/w300"]))
     check_config(cfg)
     net = instantiate(cfg.model.net)
     size = cfg.model.input_size
@@ -45,7 +45,8 @@ def test_every_experiment_composes_and_builds_its_model_and_data(experiment):
     with torch.no_grad():
         assert net.eval()(torch.zeros(1, channels, size, size)).shape == (1, 68, 2)
     data = instantiate(cfg.data)
-    assert data.input_size == size and str(data.root) == "/data"
+    # the labelled set of record: the data set's root, or 300-W's for the default model's recipe
+    assert data.input_size == size and str(data.root) == ("/w300" if experiment == "face_300w" else "/data")
     instantiate(cfg.loss)
     instantiate(cfg.optimizer)(net.parameters())
 

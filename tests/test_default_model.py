@@ -1,12 +1,13 @@
 """The model shipped inside the package: loaded when no checkpoint is given, small, and accurate
-end to end (YuNet boxes, no labels used) on real test faces, upright and tilted."""
+end to end (YuNet boxes, no labels used) on real faces in the markup it promises (300-W's dev
+photos), upright and tilted."""
 
 import cv2
 import numpy as np
 import pytest
 
 import keypoints
-from conftest import PHOTOS, run_script
+from conftest import PHOTOS, SHARED, run_script
 from keypoints.benchmarks import accuracy as benchmark
 from keypoints.checkpoints import DEFAULT_MODEL
 
@@ -28,10 +29,12 @@ def _tilted(image: np.ndarray, points: np.ndarray, angle: float):
 
 
 @pytest.mark.parametrize("angle", [0, 25, -25])
-def test_default_model_is_accurate_end_to_end_on_test_faces(detector, tiny_root, angle):
-    """8 real test faces: every face found and a mean NME far below the seed models' ~13-19%
-    (the full test split's figure comes from scripts/benchmark.py, not from here)."""
-    images, truths = benchmark.load_test_split(tiny_root)
+def test_default_model_is_accurate_end_to_end_on_300w_faces(detector, angle):
+    """8 of 300-W's dev faces (people's labels in the iBUG markup the JSON promises): every face
+    found and a median NME under 5% (the previous default, trained on the Udacity frames' own
+    markup, scored 5.7% on the dev set; the full set's figure comes from scripts/benchmark.py)."""
+    w300 = SHARED / "data" / "300w"
+    images, truths = benchmark.load_labelled(w300 / "dev_keypoints.csv", w300 / "dev", limit=8)
     errors = []
     for image, truth in zip(images, truths):
         image, truth = _tilted(image, truth, angle)
@@ -39,7 +42,7 @@ def test_default_model_is_accurate_end_to_end_on_test_faces(detector, tiny_root,
         errors.append(np.inf if pred is None else benchmark.nme(pred, truth))
     errors = np.array(errors)
     assert np.isfinite(errors).mean() >= 7 / 8, f"faces missed at {angle} degrees: {errors}"
-    assert np.median(errors[np.isfinite(errors)]) < 0.06, errors
+    assert np.median(errors[np.isfinite(errors)]) < 0.05, errors
 
 
 def test_the_clis_use_the_default_model_without_a_checkpoint(tmp_path):

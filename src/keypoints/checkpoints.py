@@ -29,14 +29,9 @@ from omegaconf.nodes import AnyNode
 from torch import nn
 
 from keypoints.errors import KeypointsError
+from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL  # noqa: F401  (re-exported)
 
-# The model shipped inside the package (conf/experiment/face_resnet*.yaml; docs/MODEL_CARD.md).
-DEFAULT_MODEL = Path(__file__).parent / "weights" / "face_resnet.ckpt"
-# The same model quantized to int8 for ONNX Runtime (scripts/export.py quantize=int8), which the default
-# backend ("auto") runs on the CPU, as does backend=onnxruntime-int8.
-DEFAULT_INT8_MODEL = DEFAULT_MODEL.with_suffix(".int8.onnx")
-# Its float copy for ONNX Runtime (scripts/export.py): backend=onnxruntime.
-DEFAULT_ONNX_MODEL = DEFAULT_MODEL.with_suffix(".onnx")
+# The shipped model's files (docs/MODEL_CARD.md) are named in the inference wing, which runs them without torch.
 
 
 class Hyperparameters(dict):
@@ -55,7 +50,9 @@ class Hyperparameters(dict):
 MOVED = {"keypoints.losses.": "keypoints.training.losses.",
          # the LightningDataModule left keypoints.data (which no longer loads Lightning) for training/
          "keypoints.data.KeypointsDataModule": "keypoints.training.datamodule.KeypointsDataModule",
-         "keypoints.data.datamodule.": "keypoints.training.datamodule."}
+         "keypoints.data.datamodule.": "keypoints.training.datamodule.",
+         # face framing moved to the inference wing, which training shares
+         "keypoints.data.framing.": "keypoints.inference.framing."}
 
 # What a checkpoint's pickle may hold beyond tensors and plain containers (torch's weights-only
 # default): what Lightning and OmegaConf put into checkpoints written by older versions of this
@@ -80,7 +77,8 @@ SAFE_GLOBALS = [
 TARGETS = {
     "keypoints.models.": nn.Module,
     "keypoints.training.losses.": nn.Module,
-    "keypoints.data.": None,  # the data module, framing and transforms (classes and functions)
+    "keypoints.data.": None,  # the data module and transforms (classes and functions)
+    "keypoints.inference.framing.": None,  # the face frame
     "torch.nn.": nn.modules.loss._Loss,
     "torch.optim.": (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau),
 }

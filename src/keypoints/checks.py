@@ -5,7 +5,6 @@ composed config of every entry point; rules for keys a config does not have are 
 
 from numbers import Number
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.errors import KeypointsError
@@ -46,7 +45,7 @@ def host_pattern(value) -> bool:
 BOOLEAN = ((lambda v: isinstance(v, bool)), "true or false")
 # onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
 # checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
-# auto: the shipped model's int8 copy under ONNX Runtime on the CPU, a checkpoint of your own in torch.
+# auto: decided in one place, keypoints.inference.backends.resolve_backend.
 BACKENDS = ("auto", "torch", "onnxruntime", "onnxruntime-int8")
 
 RULES = {
@@ -158,14 +157,18 @@ def missing_keys(node, prefix: str = "") -> list[str]:
     return [prefix.rstrip(".")] if node == "???" else []
 
 
+DEVICES = ("cpu", "cuda", "mps")
+
+
+def device_type(device) -> str:
+    """"cpu", "cuda" or "mps" from a device string ("cuda:1") or a torch.device, without torch."""
+    kind = str(device).split(":")[0].strip().lower()
+    if kind not in DEVICES or not isinstance(device, str) and type(device).__module__ != "torch":
+        raise KeypointsError(f"device={device!r}: not a device (one of cpu, cuda, cuda:N, mps)")
+    return kind
+
+
 def check_device(device) -> None:
-    """`device=cuda` on a machine (or torch build) without CUDA is one line, not a torch traceback."""
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise KeypointsError(f"device={device!r}: not a device (cpu, cuda, cuda:1, mps, ...)") from None
-    if parsed.type == "cuda" and (not torch.cuda.is_available() or (parsed.index or 0) >= torch.cuda.device_count()):
-        raise KeypointsError(f"device={device}: no such CUDA device here (torch {torch.__version__}, "
-                             f"{torch.cuda.device_count()} CUDA devices); use device=cpu")
-    if parsed.type == "mps" and not torch.backends.mps.is_available():
-        raise KeypointsError(f"device={device}: MPS is not available here; use device=cpu")
+    """A device that is none is one line, before any work. Whether this machine has it is the
+    runtime's to say: torch's (keypoints.predictors.check_torch_device), which a GPU runs the model in."""
+    device_type(device)

@@ -1,274 +1,79 @@
-"""Photo -> faces -> 68 keypoints each, in the photo's pixels.
+"""Photo -> faces -> 68 keypoints each, in the photo's pixels: the public `keypoints.Detector`.
 
     det = keypoints.Detector()            # the shipped model; or Detector.from_checkpoint("model.ckpt")
     for face in det("photo.jpg"):
         print(face.box, face.score, face.keypoints.shape, face.pose)  # (x, y, w, h), float, (68, 2), Pose
 
-Faces come from a face stage (keypoints.faces: YuNet by default, or the seed's Haar cascade); each
-box is framed the way the model's training images framed a face (the stage's `keypoint_box` /
-`framing`, keypoints/conf/detector/<name>.yaml), turned upright by the face's roll, cut out through
-`geometry`, and all faces (of one photo, or of `detect_many`'s photos) go through the network in
-one batch. Each face's head pose (yaw, pitch, roll) comes from its keypoints (keypoints.pose); a
-video's faces also carry a track id (keypoints.video). The JSON of a face: docs/JSON.md.
+The pipeline itself is the inference wing's (keypoints.inference.detector), which runs model files
+under ONNX Runtime with no torch. This class adds what needs the `train` extra: a checkpoint (.ckpt,
+its run folder) or a loaded module, run in torch or exported on the fly for ONNX Runtime. torch is
+imported only then, so `keypoints detect` on the shipped model never loads it.
 """
 
-import time
-from collections import defaultdict
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-import torch
-from hydra.utils import instantiate
-
-from keypoints import geometry
-from keypoints.data.transforms import to_chw
-from keypoints.faces import load_faces
-from keypoints.io import read_image, to_bgr
-from keypoints.landmarks import FLIP, nose_offset, roll
 from keypoints.errors import KeypointsError
-from keypoints.models import first_conv
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_ONNX_MODEL, load_model
-from keypoints.checks import RULES, check_value
-from keypoints.predictors import OnnxPredictor, make_predictor
-from keypoints.pose import Pose, head_pose
+from keypoints.faces import load_faces
+from keypoints.inference.backends import resolve_backend
+from keypoints.inference.detector import Detector as FileDetector
+from keypoints.inference.detector import Face, StageClock, untimed  # noqa: F401  (keypoints.detect.Face, as before)
+
+TRAIN_EXTRA = "pip install 'keypoints[train]'"
 
 
-@dataclass
-class Face:
-    box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
-    score: float | None  # the face stage's confidence: YuNet's score (0-1), or Haar's last-stage weight (unbounded)
-    keypoints: np.ndarray  # (68, 2) float32, x and y in the photo's pixels
-    pose: Pose | None = None  # yaw, pitch, roll in degrees (keypoints.pose); None if the fit failed
-    track: int | None = None  # in a video: the id the face keeps from frame to frame; None in photos
+def _torch_side():
+    """The checkpoint reader and torch predictors, or one line naming the extra that brings them."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise KeypointsError(f"a checkpoint (.ckpt) runs in torch, which this install does not have: {TRAIN_EXTRA} "
+                             "(or run an exported .onnx: `keypoints export` where torch is installed)") from None
+    from keypoints import checkpoints, predictors
 
-    def to_json(self) -> dict:
-        """The face's JSON (docs/JSON.md): new keys are only ever added, so older readers keep working."""
-        out = {"box": [int(v) for v in self.box], "score": None if self.score is None else float(self.score),
-               "keypoints": self.keypoints.astype(float).round(2).tolist(),
-               "pose": None if self.pose is None else self.pose.to_json()}
-        return out if self.track is None else {**out, "track": int(self.track)}
+    return checkpoints, predictors
 
 
-class StageClock:
-    """Seconds per stage of a Detector's pipeline, summed over calls: `detector.clock = StageClock()`
-    (scripts/benchmark_speed.py's per-stage budget). A Detector's own clock times nothing."""
+class Detector(FileDetector):
+    """A landmark model behind a face stage: `Detector()(image) -> [Face]` (keypoints.inference.detector).
 
-    def __init__(self):
-        self.seconds = defaultdict(float)
-
-    @contextmanager
-    def __call__(self, stage: str):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[stage] += time.perf_counter() - start
-
-
-def untimed(stage: str):
-    return nullcontext()
-
-
-class Detector:
-    """A landmark model behind a face stage: `Detector()(image) -> [Face]`.
-
-    `faces`: the face stage, by name ("yunet", the default, or "haar"), as a config with `_target_`,
-    or built (keypoints.faces.load_faces). Whole-frame models (the seed's) see a square around the
-    face box as the stage's `framing` says. Face-crop models (trained with `data=face`) see the frame
-    they were trained on: a first pass frames the face from the keypoint box that the face box
-    predicts (the stage's `keypoint_box`), turned upright by the face's roll when the stage tells
-    it; then `refine` more passes frame it from the model's own keypoints (upright by their eyes),
-    as in training; `flip` averages each pass with its mirror image (labels swapped back).
+    `module`: a trained model (keypoints.checkpoints.load_model, or a training run's KeypointModule),
+    run in torch (`backend` "auto" or "torch") or exported for ONNX Runtime ("onnxruntime"); None: the
+    shipped model, in the file `backend` runs (keypoints.inference.backends). `predictor`: any network
+    call with `.metadata`, as keypoints.inference.onnx_runtime.OnnxPredictor.from_file gives.
     """
 
-    def __init__(self, module: torch.nn.Module | None = None, faces="yunet", device: str | torch.device = "cpu",
-                 backend: str = "auto", refine: int = 1, flip: bool = False, predictor=None,
-                 refine_min_move: float = 0.05, ort_threads: int | None = 1):
-        """`module`: a trained model (keypoints.checkpoints.load_model, or a training run's
-        KeypointModule); None: the shipped default model. `predictor` (with `.metadata`, as
-        OnnxPredictor.from_file gives): run an exported model file instead of a module.
-        `backend` "auto": the shipped model runs its int8 copy under ONNX Runtime on the CPU (test NME
-        within 0.01 point of torch's, faster than its float copy: docs/RESULTS.md "Time budget"), a module of your
-        own runs in torch. `refine_min_move`: a face gets its next pass only when its frame moves
-        by more than this share of the crop side (`_refine`); 0: every face, every pass.
-        `ort_threads`: ONNX Runtime's intra-op threads (None: one per core)."""
-        check_value("backend", backend, RULES["backend"])
-        check_value("ort_threads", ort_threads, RULES["ort_threads"])
-        shipped = shipped_model_file(backend, device) if predictor is None and module is None else None
-        if shipped is not None:
-            predictor = OnnxPredictor.from_file(shipped, device, ort_threads)
+    def __init__(self, module=None, faces="yunet", device="cpu", backend: str = "auto", refine: int = 1,
+                 flip: bool = False, predictor=None, refine_min_move: float = 0.05, ort_threads: int | None = 1):
+        self.module = None
         if predictor is None:
-            module = load_model() if module is None else module.eval()
-            predictor = make_predictor(module, "torch" if backend == "auto" else backend, device, ort_threads)  # inputs -> normalised keypoints
-            self.size, data_config = module.hparams.input_size, module.hparams.get("data_config") or {}
-            self.architecture, self.channels = type(module.net).__name__, first_conv(module).in_channels
-        else:
-            meta = predictor.metadata
-            self.size, data_config, self.channels = meta["input_size"], meta["data_config"], meta["channels"]
-            self.architecture = meta["architecture"]
-        self.module, self.predictor = module, predictor
-        self.faces = load_faces(faces)
-        self.frame = instantiate(data_config["eval_frame"]) if data_config.get("eval_frame") else None
-        check_value("refine", refine, RULES["detector.refine"])
-        check_value("flip", flip, RULES["detector.flip"])
-        check_value("refine_min_move", refine_min_move, RULES["detector.refine_min_move"])
-        self.refine, self.flip, self.refine_min_move = refine, flip, refine_min_move
-        self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
-        self.upright = bool(getattr(self.faces, "align_roll", False))
-        # The model's own eval pipeline turns a crop into its input (grayscale, [0, 1], ...).
-        self.to_input = instantiate(data_config["eval_transform"]) if "eval_transform" in data_config else None
+            runtime, _ = resolve_backend(backend, device, module)
+            if module is not None or runtime == "torch":
+                checkpoints, predictors = _torch_side()
+                self.module = checkpoints.load_model() if module is None else module
+                predictor = predictors.make_predictor(self.module.eval(), runtime, device, ort_threads)
+        super().__init__(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads)
 
     @classmethod
-    def from_checkpoint(cls, path=None, faces="yunet", device: str | torch.device = "cpu", backend: str = "auto",
-                        refine: int = 1, flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1,
+    def from_checkpoint(cls, path=None, faces="yunet", device="cpu", backend: str = "auto", refine: int = 1,
+                        flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1,
                         **face_options) -> "Detector":
-        """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from scripts/export.py (runs under ONNX
-        Runtime, int8 or not as the file was written), or None for the shipped default model (its
-        int8 copy with backend "auto" (on the CPU) or "onnxruntime-int8", its float ONNX copy with "onnxruntime",
-        the checkpoint with "torch": shipped_model_file). `face_options` change the face stage's knobs
-        (min_score=..., max_side=...)."""
+        """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from `keypoints
+        export` (runs under ONNX Runtime, int8 or not as the file was written, no torch needed), or None for
+        the shipped model (its int8 copy with backend "auto" on the CPU or "onnxruntime-int8", its float
+        ONNX copy with "onnxruntime", the checkpoint with "torch"). `face_options` change the face
+        stage's knobs (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
-        if path is None:  # the shipped model, in the file `backend` runs (shipped_model_file)
-            return cls(None, faces, device, backend, refine, flip, None, refine_min_move, ort_threads)
-        if Path(path).suffix == ".onnx":
-            return cls(None, faces, device, backend, refine, flip, OnnxPredictor.from_file(path, device, ort_threads), refine_min_move)
-        return cls(load_model(path), faces, device, backend, refine, flip, None, refine_min_move, ort_threads)
-
-    def __call__(self, image) -> list[Face]:
-        """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
-        return self.detect_many([image])[0]
-
-    def detect_many(self, images: list) -> list[list[Face]]:
-        """Several photos (a list of paths or arrays), their faces through the network together: one batch per pass."""
-        if isinstance(images, (str, Path, np.ndarray)):
-            raise KeypointsError(f"detect_many takes a list of photos, got one {type(images).__name__}: "
-                                 "call the detector itself for one photo, det(photo)")
-        images = [read_image(im) if isinstance(im, (str, Path)) else to_bgr(im, f"photo {i}") for i, im in enumerate(images)]
-        with self.clock("face stage"):
-            found = [self.faces(image) for image in images]
-        owners = [i for i, faces in enumerate(found) for _ in faces]
-        points = self.keypoints([images[i] for i in owners], [face for faces in found for face in faces])
-        out, k = [], 0
-        with self.clock("pose"):
-            for image, faces in zip(images, found):
-                out.append([Face(f.box, f.score, p, head_pose(p, image.shape)) for f, p in zip(faces, points[k:k + len(faces)])])
-                k += len(faces)
-        return out
-
-    def keypoints(self, images: list[np.ndarray], faces: list) -> np.ndarray:
-        """Found faces (keypoints.faces.FoundFace), each with the BGR image it is in -> (N, 68, 2)
-        keypoints in those images' pixels."""
-        if not faces:
-            return np.zeros((0, 68, 2), np.float32)
-        if self.frame is None:
-            # the seed models never saw a mirror image in training: no flip averaging for them
-            framing = self.faces.framing
-            with self.clock("first frame"):
-                frames = [geometry.framed_box_to_input(f.box, self.size, **framing) for f in faces]
-            return self.predict_crops(images, frames, stage="network, pass 1")
-        with self.clock("first frame"):
-            frames = [self._first_frame(f) for f in faces]
-        points = self.predict_crops(images, frames, self.flip, "network, pass 1")
-        for n in range(self.refine):
-            points, frames = self._refine(images, points, frames, f"network, pass {n + 2}")
-        return points
-
-    def _refine(self, images: list[np.ndarray], points: np.ndarray, frames: list[np.ndarray],
-                stage: str) -> tuple[np.ndarray, list[np.ndarray]]:
-        """One more pass, framed on the keypoints of the pass before, for the faces whose new frame is
-        more than `refine_min_move` away from their last one (geometry.frame_move): where it barely
-        moves, the new crop is the old one and so would be its keypoints. -> the keypoints and each
-        face's frame."""
-        with self.clock("re-frame"):
-            framed = self._framed(points)
-            new = {i: self._frame_on(points[i]) for i in framed}
-            moved = [i for i in framed if geometry.frame_move(frames[i], new[i], self.size) > self.refine_min_move]
-        points, frames = points.copy(), list(frames)
-        if moved:
-            points[moved] = self.predict_crops([images[i] for i in moved], [new[i] for i in moved], self.flip, stage)
-            for i in moved:
-                frames[i] = new[i]
-        return points, frames
-
-    def follow(self, images: list[np.ndarray], points: np.ndarray) -> np.ndarray:
-        """Faces followed into new frames from their keypoints in the frames before (N, 68, 2): one
-        pass each, framed as `refine` frames a face (keypoints.video). Face-crop models only."""
-        if self.frame is None:
-            raise KeypointsError(f"{self.architecture}: a whole-frame model cannot follow faces from their keypoints")
-        framed = self._framed(points)
-        points = points.copy()
-        if len(framed):
-            points[framed] = self.predict_crops([images[i] for i in framed], [self._frame_on(points[i]) for i in framed], self.flip)
-        return points
-
-    @staticmethod
-    def _framed(points: np.ndarray) -> list[int]:
-        """The faces whose points frame a face: points collapsed to a spot (an untrained model's) frame
-        none, and those faces keep their points."""
-        return [int(i) for i in np.flatnonzero(np.ptp(points, axis=1).max(axis=1) >= 1.0)]
-
-    def _frame_on(self, points: np.ndarray) -> np.ndarray:
-        """The face-crop frame on a face's own keypoints (upright by their eyes, as in training; not
-        a profile's, whose eyes say little of the roll: the face stage's `max_nose_offset`)."""
-        limit = getattr(self.faces, "max_nose_offset", None)
-        profile = limit is not None and abs(nose_offset(points)) > limit
-        return self.frame(points, roll(points) if self.upright and not profile else 0.0)
-
-    def keypoint_square(self, face) -> tuple[np.ndarray, float]:
-        """The keypoints' box that a face box predicts (the stage's `keypoint_box`): centre, side."""
-        k, (x, y, w, h) = self.faces.keypoint_box, face.box
-        side, angle = max(w, h), face.roll if self.upright else 0.0
-        shift = geometry.rotation(angle) @ np.array([k["shift_x"], k["shift_y"]]) * side  # upright frame -> photo
-        return np.array([x + w / 2.0, y + h / 2.0]) + shift, k["side"] * side
-
-    def _first_frame(self, face) -> np.ndarray:
-        """The face-crop frame around the keypoint box that a face box predicts, turned by the face's roll."""
-        centre, side = self.keypoint_square(face)
-        return geometry.square_to_input(centre, self.frame.scale * side, self.size, face.roll if self.upright else 0.0)
-
-    def predict_crops(self, images: list[np.ndarray], to_input: list[np.ndarray], flip: bool = False,
-                      stage: str = "network") -> np.ndarray:
-        """The network on the crops that the affines cut out of their images, all in one batch (with
-        their mirror images when `flip`) -> (N, 68, 2) keypoints in the images' pixels. `stage`:
-        the name the clock times the network under."""
-        if flip:
-            mirror = geometry.square_to_input((self.size / 2, self.size / 2), self.size, self.size, mirror=True)
-            images, to_input = images + images, to_input + [geometry.compose(mirror, a) for a in to_input]
-        with self.clock("crop"):
-            crops = np.stack([self._convert(geometry.crop(image, a, self.size)) for image, a in zip(images, to_input)])
-        with self.clock(stage):
-            normalised = self.predictor(crops)
-        with self.clock("map back"):
-            points = np.stack([geometry.apply(geometry.invert(a), geometry.denormalize(p, self.size))
-                               for a, p in zip(to_input, normalised)])
-            if flip:
-                n = len(points) // 2
-                points = (points[:n] + points[n:, FLIP]) / 2  # the mirror's point i is the face's FLIP[i]
-        return points.astype(np.float32)
-
-    def _convert(self, crop: np.ndarray) -> np.ndarray:
-        """S x S BGR crop -> (C, S, S) float32, as KeypointsDataset hands images to the model."""
-        pixels = self.to_input(image=crop)["image"] if self.to_input else crop.astype(np.float32) / 255.0
-        return to_chw(pixels)
-
-
-def shipped_model_file(backend: str, device) -> Path | None:
-    """The shipped model's ONNX file that `backend` runs: its int8 copy for "onnxruntime-int8" and for
-    "auto" on the CPU, its float copy for "onnxruntime"; None: the checkpoint itself, in torch (and
-    "auto" on a GPU, where int8 under ONNX Runtime's CPU kernels would be the slow path)."""
-    if backend == "onnxruntime-int8" or (backend == "auto" and torch.device(device).type == "cpu"):
-        return DEFAULT_INT8_MODEL
-    if backend == "onnxruntime":
-        return DEFAULT_ONNX_MODEL
-    return None
+        if path is None or Path(path).suffix == ".onnx":
+            det = FileDetector.from_file(path, faces, device, backend, refine, flip, refine_min_move, ort_threads)
+            return cls(None, faces, device, backend, refine, flip, det.predictor, refine_min_move, ort_threads)
+        checkpoints, _ = _torch_side()
+        return cls(checkpoints.load_model(path), faces, device, backend, refine, flip, None, refine_min_move, ort_threads)
 
 
 def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None) -> Detector:
     """The CLIs' one way to a Detector from a composed config (its `detector` group, `device`,
     `backend`, unless `backend` is given); `ckpt_path` None: the model shipped with the package."""
     return Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=cfg.get("device", "cpu"),
-                                    backend=backend or cfg.get("backend", "torch"), refine=cfg.detector.refine,
+                                    backend=backend or cfg.get("backend", "auto"), refine=cfg.detector.refine,
                                     flip=cfg.detector.flip, refine_min_move=cfg.detector.get("refine_min_move", 0.05),
                                     ort_threads=cfg.get("ort_threads", 1))

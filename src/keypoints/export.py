@@ -21,13 +21,12 @@ from omegaconf import OmegaConf
 
 from keypoints.checkpoints import checked_targets
 from keypoints.errors import KeypointsError
+from keypoints.inference import model_files
+from keypoints.inference.model_files import INPUT, METADATA_KEYS, OUTPUT, encode
 from keypoints.models import first_conv
 from torch import nn
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
-INPUT, OUTPUT = "images", "keypoints"
-METADATA_KEYS = ("input_name", "output_name", "input_size", "channels", "num_points", "keypoint_normalization",
-                 "data_config", "checkpoint", "architecture")
 # What of the checkpoint's data config inference needs: crop -> input (eval_transform), and how a
 # face is framed (face-crop models: eval_frame; whole-frame models may record a `framing`).
 INFERENCE_DATA_KEYS = ("eval_transform", "eval_frame", "framing")
@@ -97,19 +96,9 @@ def load_torchscript(path, device: str | torch.device = "cpu") -> tuple[torch.ji
     return model.eval(), decode(extra, path)
 
 
-def encode(meta: dict) -> dict[str, str]:
-    return {key: json.dumps(meta[key]) for key in METADATA_KEYS}
-
-
 def decode(props: dict, path) -> dict:
-    missing = [key for key in METADATA_KEYS if not props.get(key)]
-    if missing:
-        raise KeypointsError(f"{path}: no keypoints metadata ({', '.join(missing)}); export it with scripts/export.py")
-    try:
-        meta = {key: json.loads(props[key]) for key in METADATA_KEYS}
-    except json.JSONDecodeError as e:
-        raise KeypointsError(f"{path}: keypoints metadata that is not JSON ({e.msg})") from None
-    return checked_targets(meta, path)  # a model file from outside: its data_config may name only our classes
+    """keypoints.inference.model_files.decode, with the data config's `_target_`s checked as a checkpoint's are."""
+    return checked_targets(model_files.decode(props, path), path)
 
 
 def _to_onnx(module, example, path: Path, meta: dict) -> None:

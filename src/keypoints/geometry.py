@@ -8,7 +8,6 @@ steps, so metrics and the detector always report keypoints in the original photo
 
 import cv2
 import numpy as np
-import torch
 
 
 def normalize(points: np.ndarray, size: int) -> np.ndarray:
@@ -42,7 +41,7 @@ def invert(affine: np.ndarray) -> np.ndarray:
 
 def apply(affine, points):
     """Apply 2x3 affine(s) to (..., N, 2) points; NumPy (one affine) or torch (batched, B x 2 x 3)."""
-    if isinstance(points, torch.Tensor):
+    if type(points).__module__.startswith("torch"):  # a tensor (training), told apart without importing torch
         affine = affine.to(points.dtype)
         return points @ affine[..., :2].transpose(-1, -2) + affine[..., None, :, 2]
     return points @ affine[:, :2].T + affine[:, 2]

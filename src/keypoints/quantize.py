@@ -16,7 +16,6 @@ would not be the ranges inference meets. The file keeps the source's keypoints m
 """
 
 import json
-import platform
 import tempfile
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 
 from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
+from keypoints.inference.cpu import QUANTIZATION_KEY, cpu_has_vnni, is_x86, saturates_on_this_cpu  # noqa: F401  (re-exported)
 
 
 def training_photos(labels, images, n: int, seed: int = 0) -> list[Path]:
@@ -53,8 +53,6 @@ def calibration_inputs(detector, photos) -> list[np.ndarray]:
     return batches
 
 
-# The metadata key (beside keypoints.export's) that says how a file was quantized, as JSON.
-QUANTIZATION_KEY = "quantization"
 
 
 def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = True, percentile: float | None = 99.99) -> Path:
@@ -119,27 +117,3 @@ def calibration(percentile: float | None) -> dict:
     return {"calibrate_method": CalibrationMethod.Percentile, "extra_options": {"CalibPercentile": float(percentile)}}
 
 
-def saturates_on_this_cpu(quantization: str | None) -> bool:
-    """True when a file with this `quantization` metadata would give wrong keypoints on this CPU:
-    uint8 x full-range int8 weights on an x86 CPU without VNNI. Files written before the metadata
-    was JSON used full-range weights."""
-    if not quantization:
-        return False  # a float model
-    try:
-        reduce_range = bool(json.loads(quantization).get("reduce_range"))
-    except (ValueError, AttributeError):
-        reduce_range = False
-    return not reduce_range and is_x86() and not cpu_has_vnni()
-
-
-def is_x86() -> bool:
-    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
-
-
-def cpu_has_vnni(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """AVX512-VNNI or AVX-VNNI in the CPU's flags (Linux); False where the flags cannot be read."""
-    try:
-        flags = next((line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return bool({"avx512_vnni", "avx_vnni"} & set(flags.split()))

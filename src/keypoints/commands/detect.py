@@ -3,11 +3,11 @@
 import hydra
 from omegaconf import DictConfig
 
-from keypoints import runner, viz
+from keypoints import drawing, runner
 from keypoints.cli import friendly_errors
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="detect")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    runner.detect_inputs(cfg, render=lambda image, faces: viz.draw_faces(image, faces, pose=cfg.draw_pose))
+    runner.detect_inputs(cfg, render=lambda image, faces: drawing.draw_faces(image, faces, pose=cfg.draw_pose))

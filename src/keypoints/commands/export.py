@@ -32,8 +32,9 @@ def main(cfg: DictConfig) -> None:
     if cfg.ckpt_path and Path(cfg.ckpt_path).suffix in (".onnx", ".pt"):
         raise KeypointsError(f"{cfg.ckpt_path}: already an exported model; export takes a .ckpt from scripts/train.py")
     source = cfg.ckpt_path or f"{DEFAULT_MODEL.name} (shipped with keypoints)"
-    # the Detector's own way to the module, so calibration crops are cut the way inference cuts them
-    detector: Detector = load_detector(cfg, ckpt_path=cfg.ckpt_path)
+    # the Detector's own way to the module (in torch: export traces it), so calibration crops are cut the
+    # way inference cuts them
+    detector: Detector = load_detector(cfg, ckpt_path=cfg.ckpt_path, backend="torch")
     if not cfg.quantize:
         path = export(detector.module, cfg.output, cfg.format, checkpoint=source)
         print(f"{path}: {cfg.format} model of {source}")

@@ -3,7 +3,8 @@
 import warnings
 
 import albumentations as A
-import numpy as np
+
+from keypoints.inference import pipeline
 
 
 def _compose(steps: list) -> A.Compose:
@@ -47,7 +48,4 @@ def face_eval(grayscale: bool = True) -> A.Compose:
         return _compose(_finish(grayscale))
 
 
-def to_chw(pixels: np.ndarray) -> np.ndarray:
-    """A pipeline's output, (S, S) gray or (S, S, C), as the (C, S, S) float32 the models take."""
-    pixels = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-    return np.ascontiguousarray(pixels, np.float32)
+to_chw = pipeline.to_chw  # one definition, shared with inference

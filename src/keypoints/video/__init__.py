@@ -9,7 +9,7 @@ smoothed over time (smoothing.py), for videos, webcams and streams.
 from contextlib import contextmanager
 from importlib import resources
 
-import torch
+import sys
 from omegaconf import OmegaConf
 
 from keypoints.checks import check_config
@@ -40,7 +40,12 @@ def load_tracker(detector, **overrides):
 @contextmanager
 def torch_threads(n: int | None):
     """torch's intra-op threads set to `n` for the block, then put back (None: left as they are).
-    The runner and the video benchmark run a video under the `video.threads` knob."""
+    The runner and the video benchmark run a video under the `video.threads` knob. Only when torch
+    runs the model (a checkpoint of one's own): otherwise it is not loaded, and nothing is set."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
     before = torch.get_num_threads()
     if n is not None:
         torch.set_num_threads(n)

@@ -37,7 +37,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 
-from keypoints import filters, runner, viz
+from keypoints import drawing, filters, runner
 from keypoints.detect import load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import TooManyPixels, image_from_bytes, opencv_quiet
@@ -89,7 +89,7 @@ def create_app(cfg) -> FastAPI:
         if overlay is None:
             return record, None
         if overlay == PLAIN:
-            picture = viz.draw_faces(image, faces, pose=cfg.draw_pose)
+            picture = drawing.draw_faces(image, faces, pose=cfg.draw_pose)
         else:
             picture = filters.apply(image, faces, *overlays[overlay], placements)
         return record, encode(picture, ext, upload.name)

@@ -1,0 +1,37 @@
+"""Which runtime runs the keypoint network: the one place `backend` is checked and `auto` decided.
+
+    auto              the shipped model: its int8 copy under ONNX Runtime on a CPU, its checkpoint in
+                      torch on a GPU (int8 on ORT's CPU kernels would be the slow path there); a
+                      checkpoint of one's own: torch; an exported .onnx file: ONNX Runtime, as written
+    torch             a checkpoint in PyTorch (the `train` extra)
+    onnxruntime       the shipped model's float copy, or a checkpoint exported on the fly
+    onnxruntime-int8  the shipped model's int8 copy (a .onnx of one's own runs as it was written)
+"""
+
+from pathlib import Path
+
+from keypoints.checks import RULES, check_value, device_type
+from keypoints.errors import KeypointsError
+from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
+
+
+
+def resolve_backend(backend: str, device, model=None) -> tuple[str, Path | None]:
+    """(the runtime that runs the network, the model file it runs) for `model`: None (the shipped
+    model), a path (a .ckpt, its run folder, or an exported .onnx), or a loaded module (file None)."""
+    check_value("backend", backend, RULES["backend"])
+    kind = device_type(device)
+    if isinstance(model, (str, Path)) and Path(model).suffix == ".onnx":
+        if backend == "torch":
+            raise KeypointsError(f"{model}: an exported .onnx file runs under ONNX Runtime, not backend=torch")
+        return "onnxruntime", Path(model)
+    if model is None:
+        if backend == "onnxruntime-int8" or (backend == "auto" and kind == "cpu"):
+            return "onnxruntime", DEFAULT_INT8_MODEL
+        if backend == "onnxruntime":
+            return "onnxruntime", DEFAULT_ONNX_MODEL
+        return "torch", DEFAULT_MODEL
+    if backend == "onnxruntime-int8":
+        raise KeypointsError("backend=onnxruntime-int8 runs an int8 .onnx file, not a checkpoint: make one with "
+                             "`python scripts/export.py ckpt_path=<ckpt> quantize=int8`, then ckpt_path=<that .onnx>")
+    return ("onnxruntime" if backend == "onnxruntime" else "torch"), (None if not isinstance(model, (str, Path)) else Path(model))

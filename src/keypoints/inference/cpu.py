@@ -1,0 +1,35 @@
+"""What this CPU can run right: int8 files whose weights would saturate without VNNI (keypoints.quantize
+says why) are refused where they would move keypoints by pixels."""
+
+import json
+import platform
+from pathlib import Path
+
+# The metadata key (beside model_files.METADATA_KEYS) that says how a file was quantized, as JSON.
+QUANTIZATION_KEY = "quantization"
+
+
+def is_x86() -> bool:
+    return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
+
+
+def cpu_has_vnni(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """AVX512-VNNI or AVX-VNNI in the CPU's flags (Linux); False where the flags cannot be read."""
+    try:
+        flags = next((line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_vnni", "avx_vnni"} & set(flags.split()))
+
+
+def saturates_on_this_cpu(quantization: str | None) -> bool:
+    """True when a file with this `quantization` metadata would give wrong keypoints on this CPU:
+    uint8 x full-range int8 weights on an x86 CPU without VNNI. Files written before the metadata
+    was JSON used full-range weights."""
+    if not quantization:
+        return False  # a float model
+    try:
+        reduce_range = bool(json.loads(quantization).get("reduce_range"))
+    except (ValueError, AttributeError):
+        reduce_range = False
+    return not reduce_range and is_x86() and not cpu_has_vnni()

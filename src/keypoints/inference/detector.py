@@ -1,0 +1,246 @@
+"""Photo -> faces -> 68 keypoints each, in the photo's pixels.
+
+    det = keypoints.Detector()            # the shipped model; or Detector.from_checkpoint("model.ckpt")
+    for face in det("photo.jpg"):
+        print(face.box, face.score, face.keypoints.shape, face.pose)  # (x, y, w, h), float, (68, 2), Pose
+
+This is the inference wing's Detector: it runs model files (the shipped model's ONNX copies, or a
+.onnx of one's own) on NumPy, OpenCV and ONNX Runtime. keypoints.Detector (keypoints.detect) is this
+class plus checkpoints (.ckpt, loaded modules) run in torch, with the `train` extra.
+
+Faces come from a face stage (keypoints.faces: YuNet by default, or the seed's Haar cascade); each
+box is framed the way the model's training images framed a face (the stage's `keypoint_box` /
+`framing`, keypoints/conf/detector/<name>.yaml), turned upright by the face's roll, cut out through
+`geometry`, and all faces (of one photo, or of `detect_many`'s photos) go through the network in
+one batch. Each face's head pose (yaw, pitch, roll) comes from its keypoints (keypoints.pose); a
+video's faces also carry a track id (keypoints.video). The JSON of a face: docs/JSON.md.
+"""
+
+import time
+from collections import defaultdict
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from keypoints import geometry
+from keypoints.faces import load_faces
+from keypoints.inference.backends import resolve_backend
+from keypoints.inference.onnx_runtime import OnnxPredictor
+from keypoints.inference.pipeline import eval_pipeline, to_chw
+from keypoints.io import read_image, to_bgr
+from keypoints.landmarks import FLIP, nose_offset, roll
+from keypoints.errors import KeypointsError
+from keypoints.checks import RULES, check_device, check_value
+from keypoints.pose import Pose, head_pose
+
+
+@dataclass
+class Face:
+    box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
+    score: float | None  # the face stage's confidence: YuNet's score (0-1), or Haar's last-stage weight (unbounded)
+    keypoints: np.ndarray  # (68, 2) float32, x and y in the photo's pixels
+    pose: Pose | None = None  # yaw, pitch, roll in degrees (keypoints.pose); None if the fit failed
+    track: int | None = None  # in a video: the id the face keeps from frame to frame; None in photos
+
+    def to_json(self) -> dict:
+        """The face's JSON (docs/JSON.md): new keys are only ever added, so older readers keep working."""
+        out = {"box": [int(v) for v in self.box], "score": None if self.score is None else float(self.score),
+               "keypoints": self.keypoints.astype(float).round(2).tolist(),
+               "pose": None if self.pose is None else self.pose.to_json()}
+        return out if self.track is None else {**out, "track": int(self.track)}
+
+
+class StageClock:
+    """Seconds per stage of a Detector's pipeline, summed over calls: `detector.clock = StageClock()`
+    (scripts/benchmark_speed.py's per-stage budget). A Detector's own clock times nothing."""
+
+    def __init__(self):
+        self.seconds = defaultdict(float)
+
+    @contextmanager
+    def __call__(self, stage: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[stage] += time.perf_counter() - start
+
+
+def untimed(stage: str):
+    return nullcontext()
+
+
+class Detector:
+    """A landmark model behind a face stage: `Detector()(image) -> [Face]`.
+
+    `faces`: the face stage, by name ("yunet", the default, or "haar"), as a config with `_target_`,
+    or built (keypoints.faces.load_faces). Whole-frame models (the seed's) see a square around the
+    face box as the stage's `framing` says. Face-crop models (trained with `data=face`) see the frame
+    they were trained on: a first pass frames the face from the keypoint box that the face box
+    predicts (the stage's `keypoint_box`), turned upright by the face's roll when the stage tells
+    it; then `refine` more passes frame it from the model's own keypoints (upright by their eyes),
+    as in training; `flip` averages each pass with its mirror image (labels swapped back).
+    """
+
+    def __init__(self, predictor=None, faces="yunet", device: str = "cpu", backend: str = "auto", refine: int = 1,
+                 flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1):
+        """`predictor`: the network as one call, (N, C, S, S) float32 -> (N, 68, 2) normalised keypoints,
+        with `.metadata` (input_size, channels, data_config, architecture: keypoints.inference.model_files);
+        None: the shipped model in the file `backend` runs on `device` (keypoints.inference.backends: "auto"
+        is its int8 copy on the CPU, test NME within 0.01 point of torch's and faster than its float copy:
+        docs/RESULTS.md "Time budget"). `refine_min_move`: a face gets its next pass only when its frame
+        moves by more than this share of the crop side (`_refine`); 0: every face, every pass.
+        `ort_threads`: ONNX Runtime's intra-op threads (None: one per core)."""
+        check_value("ort_threads", ort_threads, RULES["ort_threads"])
+        check_device(device)
+        if predictor is None:
+            runtime, path = resolve_backend(backend, device)
+            if runtime != "onnxruntime":
+                raise KeypointsError(f"backend={backend} on {device}: the shipped model's checkpoint runs in torch "
+                                     "(keypoints.Detector, with pip install 'keypoints[train]')")
+            predictor = OnnxPredictor.from_file(path, device, ort_threads)
+        meta = predictor.metadata
+        self.size, self.channels, self.architecture = meta["input_size"], meta["channels"], meta["architecture"]
+        self.to_input, self.frame = eval_pipeline(meta["data_config"], meta.get("checkpoint") or "the model file")
+        self.predictor = predictor
+        self.faces = load_faces(faces)
+        check_value("refine", refine, RULES["detector.refine"])
+        check_value("flip", flip, RULES["detector.flip"])
+        check_value("refine_min_move", refine_min_move, RULES["detector.refine_min_move"])
+        self.refine, self.flip, self.refine_min_move = refine, flip, refine_min_move
+        self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
+        self.upright = bool(getattr(self.faces, "align_roll", False))
+
+    @classmethod
+    def from_file(cls, path=None, faces="yunet", device: str = "cpu", backend: str = "auto", refine: int = 1,
+                  flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1,
+                  **face_options) -> "Detector":
+        """`path`: a .onnx from `keypoints export` (runs under ONNX Runtime, int8 or not as the file was
+        written), or None for the shipped model in the file `backend` runs. `face_options` change the
+        face stage's knobs (min_score=..., max_side=...)."""
+        faces = load_faces(faces, **face_options)
+        if path is not None:
+            runtime, path = resolve_backend(backend, device, path)
+            if runtime != "onnxruntime":
+                raise KeypointsError(f"{path}: a checkpoint runs in torch: keypoints.Detector.from_checkpoint, with "
+                                     "pip install 'keypoints[train]'")
+        predictor = None if path is None else OnnxPredictor.from_file(path, device, ort_threads)
+        return cls(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads)
+
+    def __call__(self, image) -> list[Face]:
+        """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
+        return self.detect_many([image])[0]
+
+    def detect_many(self, images: list) -> list[list[Face]]:
+        """Several photos (a list of paths or arrays), their faces through the network together: one batch per pass."""
+        if isinstance(images, (str, Path, np.ndarray)):
+            raise KeypointsError(f"detect_many takes a list of photos, got one {type(images).__name__}: "
+                                 "call the detector itself for one photo, det(photo)")
+        images = [read_image(im) if isinstance(im, (str, Path)) else to_bgr(im, f"photo {i}") for i, im in enumerate(images)]
+        with self.clock("face stage"):
+            found = [self.faces(image) for image in images]
+        owners = [i for i, faces in enumerate(found) for _ in faces]
+        points = self.keypoints([images[i] for i in owners], [face for faces in found for face in faces])
+        out, k = [], 0
+        with self.clock("pose"):
+            for image, faces in zip(images, found):
+                out.append([Face(f.box, f.score, p, head_pose(p, image.shape)) for f, p in zip(faces, points[k:k + len(faces)])])
+                k += len(faces)
+        return out
+
+    def keypoints(self, images: list[np.ndarray], faces: list) -> np.ndarray:
+        """Found faces (keypoints.faces.FoundFace), each with the BGR image it is in -> (N, 68, 2)
+        keypoints in those images' pixels."""
+        if not faces:
+            return np.zeros((0, 68, 2), np.float32)
+        if self.frame is None:
+            # the seed models never saw a mirror image in training: no flip averaging for them
+            framing = self.faces.framing
+            with self.clock("first frame"):
+                frames = [geometry.framed_box_to_input(f.box, self.size, **framing) for f in faces]
+            return self.predict_crops(images, frames, stage="network, pass 1")
+        with self.clock("first frame"):
+            frames = [self._first_frame(f) for f in faces]
+        points = self.predict_crops(images, frames, self.flip, "network, pass 1")
+        for n in range(self.refine):
+            points, frames = self._refine(images, points, frames, f"network, pass {n + 2}")
+        return points
+
+    def _refine(self, images: list[np.ndarray], points: np.ndarray, frames: list[np.ndarray],
+                stage: str) -> tuple[np.ndarray, list[np.ndarray]]:
+        """One more pass, framed on the keypoints of the pass before, for the faces whose new frame is
+        more than `refine_min_move` away from their last one (geometry.frame_move): where it barely
+        moves, the new crop is the old one and so would be its keypoints. -> the keypoints and each
+        face's frame."""
+        with self.clock("re-frame"):
+            framed = self._framed(points)
+            new = {i: self._frame_on(points[i]) for i in framed}
+            moved = [i for i in framed if geometry.frame_move(frames[i], new[i], self.size) > self.refine_min_move]
+        points, frames = points.copy(), list(frames)
+        if moved:
+            points[moved] = self.predict_crops([images[i] for i in moved], [new[i] for i in moved], self.flip, stage)
+            for i in moved:
+                frames[i] = new[i]
+        return points, frames
+
+    def follow(self, images: list[np.ndarray], points: np.ndarray) -> np.ndarray:
+        """Faces followed into new frames from their keypoints in the frames before (N, 68, 2): one
+        pass each, framed as `refine` frames a face (keypoints.video). Face-crop models only."""
+        if self.frame is None:
+            raise KeypointsError(f"{self.architecture}: a whole-frame model cannot follow faces from their keypoints")
+        framed = self._framed(points)
+        points = points.copy()
+        if len(framed):
+            points[framed] = self.predict_crops([images[i] for i in framed], [self._frame_on(points[i]) for i in framed], self.flip)
+        return points
+
+    @staticmethod
+    def _framed(points: np.ndarray) -> list[int]:
+        """The faces whose points frame a face: points collapsed to a spot (an untrained model's) frame
+        none, and those faces keep their points."""
+        return [int(i) for i in np.flatnonzero(np.ptp(points, axis=1).max(axis=1) >= 1.0)]
+
+    def _frame_on(self, points: np.ndarray) -> np.ndarray:
+        """The face-crop frame on a face's own keypoints (upright by their eyes, as in training; not
+        a profile's, whose eyes say little of the roll: the face stage's `max_nose_offset`)."""
+        limit = getattr(self.faces, "max_nose_offset", None)
+        profile = limit is not None and abs(nose_offset(points)) > limit
+        return self.frame(points, roll(points) if self.upright and not profile else 0.0)
+
+    def keypoint_square(self, face) -> tuple[np.ndarray, float]:
+        """The keypoints' box that a face box predicts (the stage's `keypoint_box`): centre, side."""
+        k, (x, y, w, h) = self.faces.keypoint_box, face.box
+        side, angle = max(w, h), face.roll if self.upright else 0.0
+        shift = geometry.rotation(angle) @ np.array([k["shift_x"], k["shift_y"]]) * side  # upright frame -> photo
+        return np.array([x + w / 2.0, y + h / 2.0]) + shift, k["side"] * side
+
+    def _first_frame(self, face) -> np.ndarray:
+        """The face-crop frame around the keypoint box that a face box predicts, turned by the face's roll."""
+        centre, side = self.keypoint_square(face)
+        return geometry.square_to_input(centre, self.frame.scale * side, self.size, face.roll if self.upright else 0.0)
+
+    def predict_crops(self, images: list[np.ndarray], to_input: list[np.ndarray], flip: bool = False,
+                      stage: str = "network") -> np.ndarray:
+        """The network on the crops that the affines cut out of their images, all in one batch (with
+        their mirror images when `flip`) -> (N, 68, 2) keypoints in the images' pixels. `stage`:
+        the name the clock times the network under."""
+        if flip:
+            mirror = geometry.square_to_input((self.size / 2, self.size / 2), self.size, self.size, mirror=True)
+            images, to_input = images + images, to_input + [geometry.compose(mirror, a) for a in to_input]
+        with self.clock("crop"):
+            crops = np.stack([self._convert(geometry.crop(image, a, self.size)) for image, a in zip(images, to_input)])
+        with self.clock(stage):
+            normalised = self.predictor(crops)
+        with self.clock("map back"):
+            points = np.stack([geometry.apply(geometry.invert(a), geometry.denormalize(p, self.size))
+                               for a, p in zip(to_input, normalised)])
+            if flip:
+                n = len(points) // 2
+                points = (points[:n] + points[n:, FLIP]) / 2  # the mirror's point i is the face's FLIP[i]
+        return points.astype(np.float32)
+
+    def _convert(self, crop: np.ndarray) -> np.ndarray:
+        """S x S BGR crop -> (C, S, S) float32, as KeypointsDataset hands images to the model."""
+        return to_chw(self.to_input(crop))

@@ -1,0 +1,54 @@
+"""The keypoint network under ONNX Runtime, from a file written by keypoints.export (or shipped)."""
+
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from keypoints.errors import KeypointsError
+from keypoints.checks import device_type
+from keypoints.inference.cpu import QUANTIZATION_KEY, saturates_on_this_cpu
+from keypoints.inference.model_files import decode
+from keypoints.inference.pipeline import eval_pipeline
+
+
+class OnnxPredictor:
+    """(N, C, S, S) float32 inputs -> (N, 68, 2) keypoints normalised to the input (geometry.normalize).
+    `OnnxPredictor.from_file("model.onnx")`; `metadata` is what the file says about its input and
+    output (keypoints.inference.model_files). CUDA when `device` asks for it and this onnxruntime build
+    has the CUDA provider, else the CPU, on `threads` intra-op threads (None: ORT's default, one per
+    core; the Detector's default is 1: docs/RESULTS.md "Time budget")."""
+
+    def __init__(self, session, metadata: dict):
+        self.session, self.metadata = session, metadata
+        self.input_name = session.get_inputs()[0].name
+
+    @classmethod
+    def from_file(cls, path, device="cpu", threads: int | None = None) -> "OnnxPredictor":
+        path = Path(path)
+        if not path.is_file():
+            raise KeypointsError(f"{path}: ONNX model not found")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: ORT's default
+        try:
+            session = ort.InferenceSession(str(path), options, providers=providers(device))
+        except Exception as e:  # ORT raises its own Fail / InvalidProtobuf types for any unreadable file
+            raise KeypointsError(f"{path}: not an ONNX model ({str(e).splitlines()[0]})") from None
+        props = session.get_modelmeta().custom_metadata_map
+        if saturates_on_this_cpu(props.get(QUANTIZATION_KEY)):
+            raise KeypointsError(f"{path}: int8 model with 8-bit weights, which saturate on this CPU (x86 without VNNI) "
+                                 "and move keypoints by pixels; re-make it with scripts/export.py quantize=int8 "
+                                 "(7-bit weights, right on every CPU) or use backend=onnxruntime")
+        meta = decode(props, path)
+        eval_pipeline(meta["data_config"], path)  # a file from outside: its pipeline is checked at load, by name
+        return cls(session, meta)
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]
+
+
+def providers(device) -> list:
+    if device_type(device) == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+        index = str(device).partition(":")[2]
+        return [("CUDAExecutionProvider", {"device_id": int(index or 0)}), "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
