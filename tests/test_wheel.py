@@ -1,6 +1,7 @@
 """The package as a new user gets it: one wheel built from the project (into a temporary folder),
 installed into a fresh venv with its dependencies from the registry, run outside the repository.
-Slow (a venv of torch, Lightning, OpenCV, FastAPI... from pip's cache takes a minute or more): make test-slow."""
+The lean install: `pip install keypoints[web]`, no torch in the venv, the same JSON as the checkout's
+full install. Slow (a venv of OpenCV, ONNX Runtime, FastAPI... from pip's cache): make test-slow."""
 
 import json
 import re
@@ -23,11 +24,12 @@ MAX_MB = 25
 # Every file the wheel may hold: the code, the shipped model and its int8 copy, YuNet with its licence,
 # the packaged configs, the web page, and the wheel's own metadata. A data set, a test, a run's output
 # (outputs/, .hydra/, *.log, *.json results) matches none of these.
-ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"keypoints/weights/[a-z_0-9.]+\.(ckpt|onnx)",
+ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"keypoints/weights/([a-z_0-9.]+\.(ckpt|onnx)|TERMS\.md)",
            r"keypoints/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
-           r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)"]
+           r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)",
+           r"keypoints-[^/]+\.dist-info/licenses/(LICENSE|src/keypoints/weights/TERMS\.md|src/keypoints/faces/yunet/LICENSE)"]
 REQUIRED = ["keypoints/weights/face_resnet.ckpt", "keypoints/faces/yunet/yunet_n_640_640.onnx", "keypoints/faces/yunet/yunet_n_dynamic.onnx",
-            "keypoints/faces/yunet/LICENSE",
+            "keypoints/faces/yunet/LICENSE", "keypoints/weights/TERMS.md",
             "keypoints/web/static/index.html", "keypoints/__main__.py",
             *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
             *(f"keypoints/conf/{group}/default.yaml" for group in ("inference", "paths", "hydra", "video", "overlays")),
@@ -55,18 +57,30 @@ def wheel(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def venv(wheel, tmp_path_factory) -> Path:
-    """A fresh venv: torch 2.13.0 first (the CPU wheel pip finds here, never a CUDA build), then the wheel
-    with its `web` extra, every dependency at this environment's version (the same OpenCV gives the
-    same faces; the registry's latest may differ by a fraction of a pixel)."""
+    """A fresh venv with the wheel and its `web` extra, no torch (the lean install), every dependency at
+    this environment's version (the same OpenCV gives the same faces; the registry's latest may differ
+    by a fraction of a pixel)."""
     env = tmp_path_factory.mktemp("venv")
     _run(sys.executable, "-m", "venv", env / "venv")
     pip = [env / "venv" / "bin" / "python", "-m", "pip", "install", "-q"]
-    _run(*pip, "torch==2.13.0")
     pins = sorted({f"{d.metadata['Name']}=={d.version}" for d in distributions()
                    if d.metadata["Name"] and d.metadata["Name"].lower() != "keypoints"})
     (env / "constraints.txt").write_text("\n".join(pins) + "\n")
     _run(*pip, "-c", env / "constraints.txt", f"{wheel}[web]")
+    site = next((env / "venv" / "lib").glob("python3*/site-packages"))
+    size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())
+    print(f"lean install: {size / 2**20:.0f} MiB in site-packages")  # the figure docs/RESULTS.md "Install" reports
     return env / "venv"
+
+
+def test_the_lean_install_has_no_training_stack_and_says_what_a_checkpoint_needs(venv, tmp_path):
+    python = venv / "bin" / "python"
+    absent = _run(python, "-c", "import importlib.util as u; print([m for m in ('torch', 'lightning', 'albumentations', "
+                  "'wandb', 'torchmetrics') if u.find_spec(m)])", cwd=tmp_path).stdout.strip()
+    assert absent == "[]"
+    proc = subprocess.run([venv / "bin" / "keypoints", "detect", f"input={PHOTO}", "output=out", "ckpt_path=mine.ckpt"],
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and "pip install 'keypoints[train]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
 def test_the_wheel_holds_the_model_yunet_configs_page_and_licence_and_nothing_else(wheel):
