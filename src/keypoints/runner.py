@@ -17,6 +17,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -42,14 +43,14 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     folder, a file that fails (whatever OpenCV or the model raise on it) is reported and skipped,
     and the run fails at the end with a summary. Before any work: no output may overwrite an input,
     nor (without `overwrite=true`) any file that is already there."""
-    out = Path(cfg.output)
-    stream = live_source(cfg.input)
+    spec, out = checked_input(cfg.input), checked_output(cfg.output)
+    stream = live_source(spec)
     if stream is not None:  # a webcam or a URL: nothing on disk to list or to protect
         target = out / _stream_name(stream)
         detector = load_detector(cfg, cfg.ckpt_path)
         guard_outputs(out, [], [Path(f"{target}{s}") for s in _suffixes(True, write_json)], cfg.get("overwrite", False))
         return _video(stream, target, detector, render, write_json, cfg.get("video") or {})
-    source = Path(cfg.input)
+    source = Path(spec)
     if not source.exists():
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images, a video file, "
                              "a webcam's number or a stream's URL)")
@@ -99,6 +100,33 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
             fail(path, e)
     if failures:
         raise KeypointsError(f"{len(failures)} of {len(files) + len(skipped)} files failed: {', '.join(failures)}")
+
+
+INPUT_HELP = "an image, a folder of images, a video file, a webcam's number or a stream's URL"
+
+
+def checked_input(spec) -> int | str:
+    """`input=` as one source, or one line saying what is wrong with it: empty (Hydra's `input=` is
+    the empty string, which as a path would be the current folder), a list, a boolean, a negative
+    camera number (OpenCV crashes on one). A file:// URL is its path, so the output guards hold."""
+    if isinstance(spec, bool):
+        raise KeypointsError(f"input={str(spec).lower()}: not a source ({INPUT_HELP})")
+    if isinstance(spec, (list, tuple)) or type(spec).__name__ == "ListConfig":
+        raise KeypointsError(f"input={list(spec)}: one source a run ({INPUT_HELP}; many photos: a folder of them)")
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        raise KeypointsError(f"input: required ({INPUT_HELP})")
+    if isinstance(spec, float) or (isinstance(spec, int) and spec < 0) \
+            or (isinstance(spec, str) and re.fullmatch(r"-\d+", spec.strip()) and not Path(spec).exists()):
+        raise KeypointsError(f"input={spec}: not a camera number (0, 1, ... as the system counts webcams) nor a path")
+    if isinstance(spec, str) and spec.lower().startswith("file://"):
+        return unquote(spec[len("file://"):])
+    return spec
+
+
+def checked_output(spec) -> Path:
+    if spec is None or not str(spec).strip():
+        raise KeypointsError("output: empty (output=a folder to write into)")
+    return Path(spec)
 
 
 def live_source(spec) -> int | str | None:
