@@ -63,7 +63,9 @@ class Detector(FileDetector):
         ONNX copy with "onnxruntime", the checkpoint with "torch"). `face_options` change the face
         stage's knobs (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
-        if path is None or Path(path).suffix == ".onnx":
+        if path is None:  # the shipped model, in the file `backend` runs
+            return cls(None, faces, device, backend, refine, flip, None, refine_min_move, ort_threads)
+        if Path(path).suffix == ".onnx":
             det = FileDetector.from_file(path, faces, device, backend, refine, flip, refine_min_move, ort_threads)
             return cls(None, faces, device, backend, refine, flip, det.predictor, refine_min_move, ort_threads)
         checkpoints, _ = _torch_side()
