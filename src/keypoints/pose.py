@@ -15,14 +15,14 @@ focal length moved yaw and pitch by 2 to 11 degrees on the faces of obamas.jpg a
 The jaw (0-16) is left out: it is the face's outline, which slides over the head as it turns.
 
 Where MEAN_FACE comes from: MediaPipe Face Mesh (Apache-2.0, the face_landmark.tflite model in the
-mediapipe 0.10.21 wheel) run on the 3,452 training photos (3,445 found) gave 468 3D points a face;
-these were aligned (generalised Procrustes) and averaged, and each of the 68 points was read from
-the mesh vertex nearest its labels on average (VERTEX below; mean gap 0.067 eye distances), then the
-face was made mirror-symmetric. MediaPipe's canonical_face_model.obj, the obvious source, is not in
+mediapipe 0.10.21 wheel) run on 300-W's 1,810 training photos (1,808 found; the markup the default
+model learnt) gave 468 3D points a face; these were aligned (generalised Procrustes) and averaged, and
+each of the 68 points was read from the mesh vertex nearest its labels on average (VERTEX below; mean
+gap 0.051 eye distances; on the Udacity frames' labels, the table before: 0.067), then the face was
+made mirror-symmetric. MediaPipe's canonical_face_model.obj, the obvious source, is not in
 its wheels (0.10.21 and 1.2.3 checked). scripts/make_mean_face.py re-makes the table. Terms: the
 numbers are measured geometry, no MediaPipe code or file; the model that measured them is MediaPipe's
-(Apache-2.0), the photos it measured are the training set's (Udacity / YouTube Faces, a research data
-set; docs/MODEL_CARD.md), so the table carries no terms beyond those of the shipped model.
+(Apache-2.0), the photos and labels it measured are 300-W's (non-commercial research; docs/MODEL_CARD.md), so the table carries no terms beyond those of the shipped model.
 Units: x right, y down, z away from the viewer; origin between the outer eye corners (36, 45), which
 are 100 units apart. Zero pose: those corners level, and the plane through them and the chin (8)
 facing the camera.
@@ -35,29 +35,29 @@ import numpy as np
 
 # MediaPipe Face Mesh vertex behind each of the 68 points (measured: scripts/make_mean_face.py)
 VERTEX = [
-    127, 234, 177, 215, 172, 136, 149, 176, 152, 400, 379, 365, 397, 435, 401, 454, 356,
-    70, 63, 105, 66, 107, 336, 296, 334, 293, 300, 6, 195, 5, 1, 99, 97, 164,
-    326, 460, 7, 160, 158, 133, 153, 144, 381, 385, 387, 263, 254, 374, 146, 73, 72,
-    11, 302, 304, 273, 405, 314, 17, 84, 181, 146, 82, 13, 311, 375, 316, 15, 86,
+    127, 227, 177, 215, 172, 136, 149, 148, 152, 377, 378, 365, 397, 435, 401, 447, 356, 70, 63,
+    105, 66, 107, 336, 296, 334, 293, 300, 168, 197, 195, 4, 75, 97, 2, 328, 460, 7, 159, 158, 155,
+    153, 144, 382, 385, 387, 249, 373, 380, 61, 39, 37, 0, 267, 304, 291, 405, 314, 17, 84, 181, 62,
+    38, 13, 268, 292, 317, 14, 87
 ]
 MEAN_FACE = np.array([
-    (-80.6, 2.4, 57.0), (-79.8, 18.6, 62.5), (-76.4, 51.3, 38.9), (-72.5, 66.6, 36.7),
-    (-64.4, 87.9, 44.7), (-56.0, 99.4, 32.7), (-40.8, 112.9, 19.0), (-26.4, 122.6, 7.3),
-    (0.0, 128.6, 0.0), (26.4, 122.6, 7.2), (40.8, 112.9, 19.0), (56.0, 99.4, 32.7),
-    (64.4, 87.9, 44.7), (72.5, 66.6, 36.7), (76.4, 51.3, 38.9), (79.8, 18.6, 62.5),
-    (80.6, 2.4, 57.0), (-64.7, -17.2, 1.7), (-57.3, -23.3, -8.0), (-46.1, -26.4, -15.7),
-    (-31.9, -25.6, -22.3), (-16.1, -23.6, -25.7), (16.1, -23.6, -25.7), (31.9, -25.6, -22.3),
-    (46.1, -26.4, -15.7), (57.3, -23.3, -8.0), (64.7, -17.2, 1.7), (0.0, 4.2, -28.7),
-    (0.0, 20.2, -39.9), (0.0, 28.5, -45.9), (0.0, 45.6, -46.0), (-13.4, 49.8, -24.8),
-    (-8.6, 52.4, -26.4), (0.0, 57.7, -26.5), (8.6, 52.4, -26.4), (13.4, 49.8, -24.8),
-    (-50.0, 0.0, 0.0), (-43.4, -4.1, -6.4), (-31.5, -4.7, -8.4), (-22.4, 1.2, -5.7),
-    (-32.6, 3.3, -6.8), (-41.9, 5.2, -5.1), (22.4, 1.2, -5.7), (31.5, -4.7, -8.4),
-    (43.4, -4.1, -6.4), (50.0, 0.0, 0.0), (41.9, 5.2, -5.1), (32.6, 3.3, -6.8),
-    (-28.7, 82.2, -6.7), (-18.0, 73.8, -18.9), (-8.1, 72.0, -25.5), (0.0, 72.4, -26.5),
-    (8.1, 72.0, -25.5), (18.0, 73.8, -18.9), (28.7, 82.2, -6.7), (16.2, 88.0, -16.5),
-    (8.7, 90.8, -19.3), (0.0, 91.6, -19.9), (-8.7, 90.8, -19.3), (-16.2, 88.0, -16.5),
-    (-26.2, 80.5, -8.5), (-9.5, 75.7, -18.6), (0.0, 76.0, -21.0), (9.5, 75.7, -18.6),
-    (26.2, 80.5, -8.5), (7.7, 82.7, -19.2), (0.0, 83.6, -20.2), (-7.7, 82.7, -19.2),
+    (-80.8, 3.7, 59.6), (-79.7, 19.5, 39.1), (-76.8, 51.1, 40.6), (-72.7, 66.1, 38.3),
+    (-63.9, 87.1, 46.5), (-55.4, 98.0, 34.2), (-35.7, 114.3, 16.0), (-14.7, 124.6, 2.1),
+    (0.0, 126.1, -0.0), (14.7, 124.6, 2.1), (35.7, 114.3, 16.0), (55.4, 98.0, 34.2),
+    (63.9, 87.1, 46.5), (72.7, 66.1, 38.3), (76.8, 51.1, 40.6), (79.7, 19.5, 39.1),
+    (80.8, 3.7, 59.6), (-66.0, -18.3, 3.1), (-58.6, -24.9, -6.6), (-47.5, -28.4, -14.6),
+    (-33.1, -27.7, -21.5), (-16.8, -25.8, -25.0), (16.8, -25.8, -25.0), (33.1, -27.7, -21.5),
+    (47.5, -28.4, -14.6), (58.6, -24.9, -6.6), (66.0, -18.3, 3.1), (0.0, -6.2, -23.7),
+    (0.0, 11.0, -34.5), (0.0, 18.6, -40.6), (0.0, 36.5, -49.9), (-16.5, 46.9, -24.3),
+    (-9.4, 50.3, -27.2), (0.0, 51.3, -29.1), (9.4, 50.3, -27.2), (16.5, 46.9, -24.3),
+    (-50.0, 0.0, -0.0), (-41.7, -6.7, -6.2), (-32.4, -6.9, -7.4), (-21.8, 0.7, -4.3),
+    (-30.5, 2.3, -6.2), (-42.6, 2.3, -4.2), (21.8, 0.7, -4.3), (32.4, -6.9, -7.4),
+    (41.7, -6.7, -6.2), (50.0, 0.0, -0.0), (42.6, 2.3, -4.2), (30.5, 2.3, -6.2),
+    (-31.6, 74.5, -3.3), (-20.5, 69.6, -19.3), (-9.2, 65.8, -27.1), (0.0, 67.0, -28.1),
+    (9.2, 65.8, -27.1), (20.5, 69.6, -19.3), (31.6, 74.5, -3.3), (17.5, 87.0, -16.1),
+    (9.4, 90.1, -19.5), (0.0, 91.0, -20.3), (-9.4, 90.1, -19.5), (-17.5, 87.0, -16.1),
+    (-28.2, 74.4, -5.1), (-8.1, 72.7, -23.5), (0.0, 73.7, -21.5), (8.1, 72.7, -23.5),
+    (28.2, 74.4, -5.1), (7.7, 79.8, -18.2), (0.0, 80.2, -19.3), (-7.7, 79.8, -18.2),
 ])
 INNER = np.arange(17, 68)  # the points the pose is fitted on
 
