@@ -3,6 +3,7 @@ a wrong one is one line naming the key and what is allowed, never a silent no-op
 traceback from deep inside a library. `friendly_errors` (keypoints.cli) runs `check_config` on the
 composed config of every entry point; rules for keys a config does not have are skipped."""
 
+import math
 from numbers import Number
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,9 +23,22 @@ def is_number(value) -> bool:
 
 
 def number(low: float, inclusive: bool = True):
-    def ok(v) -> bool:
-        return is_number(v) and (v >= low if inclusive else v > low)
+    def ok(v) -> bool:  # finite too: inf passes every comparison and breaks the first int() or division
+        return is_number(v) and math.isfinite(v) and (v >= low if inclusive else v > low)
     return ok, f"a number {'>=' if inclusive else '>'} {low}"
+
+
+def positive(v) -> bool:
+    return is_number(v) and math.isfinite(v) and v > 0
+
+
+def finite(v) -> bool:
+    return is_number(v) and math.isfinite(v)
+
+
+def path_like(v) -> bool:
+    """A path, a webcam's number or a URL as a command line gives it: not a bool, a list or an empty string."""
+    return (isinstance(v, str) and v.strip() != "") or (isinstance(v, int) and not isinstance(v, bool))
 
 
 def one_of(*values):
@@ -58,6 +72,15 @@ RULES = {
     "ort_threads": optional(whole(1)),
     "overwrite": BOOLEAN,
     "max_megapixels": number(0.01),
+    "input": (path_like, "a path, a folder, a webcam's number or a stream's URL"),
+    "output": (path_like, "a path"),
+    # how the face stage frames a face (keypoints/conf/detector/*.yaml): a side of 0 divides by zero
+    "detector.faces.framing.scale": (positive, "a number > 0 (box sides)"),
+    "detector.faces.framing.shift_x": (finite, "a finite number (box sides)"),
+    "detector.faces.framing.shift_y": (finite, "a finite number (box sides)"),
+    "detector.faces.keypoint_box.side": (positive, "a number > 0 (box sides)"),
+    "detector.faces.keypoint_box.shift_x": (finite, "a finite number (box sides)"),
+    "detector.faces.keypoint_box.shift_y": (finite, "a finite number (box sides)"),
     "face_index": whole(0),
     "num_samples": whole(1),
     "num_test": whole(1),
@@ -127,6 +150,8 @@ def check_value(name: str, value, rule) -> None:
     """One line naming `name` when `value` breaks `rule` (one of RULES' values); also for Python
     arguments that mirror a config key (keypoints.Detector's refine and flip)."""
     ok, allowed = rule
+    if is_number(value) and not math.isfinite(value) and not ok(value):
+        raise KeypointsError(f"{name}={value!r}: must be a finite number ({allowed})")
     if not ok(value):
         raise KeypointsError(f"{name}={value!r}: must be {allowed}")
 
@@ -144,6 +169,8 @@ def check_config(cfg: DictConfig) -> None:
             continue
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value)
+        if key in ("input", "output") and value == "":  # `input=` on a command line: never "this folder"
+            raise KeypointsError(f"{key}: required, and empty; give it on the command line as {key}=<value>")
         check_value(key, value, (ok, allowed))
     if "device" in cfg:
         check_device(cfg.device)

@@ -72,6 +72,7 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
         raise KeypointsError(f"{source}: {not_a_file(source)}, not a file (input=an image, a folder of images or a video file)")
     names, targets = output_names(files, out, write_json)
     detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
+    detector.max_pixels = _max_pixels(cfg)
     done, redo = resume_plan(targets, overwrite)
     guard_outputs(out, files, [t for ts in targets.values() for t in ts], overwrite,
                   replaceable={t for p in done | {p for p, _ in redo} for t in targets[p]})

@@ -67,11 +67,13 @@ def hydra_error(error: Exception) -> str:
     """Hydra's error (several lines, its cause below it) as one line: its first line and its cause's."""
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror or error} (hydra.run.dir= or output=)"
-    lines = [str(error).strip().splitlines()[:1]]
-    if error.__cause__ is not None and str(error.__cause__).strip():
-        lines.append(str(error.__cause__).strip().splitlines()[:1])
-    text = "; ".join(line[0] for line in lines if line) or type(error).__name__
-    return text.replace("\n", " ")[:300]
+    parts = [str(error)] + ([str(error.__cause__)] if error.__cause__ is not None else [])
+    lines = [line.strip() for part in parts for line in part.splitlines() if line.strip()
+             and "HYDRA_FULL_ERROR" not in line and not line.strip().startswith(("full_key", "object_type", "reference_type"))]
+    text = "; ".join(dict.fromkeys(lines)) or type(error).__name__
+    if getattr(error, "override", None):  # a parse error names the override it could not read
+        text = f"{error.override}: {text}"
+    return text[:400]
 
 
 def script(name: str):
