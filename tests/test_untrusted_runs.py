@@ -97,9 +97,10 @@ def test_a_run_folder_that_cannot_be_made_is_one_line(tmp_path):
     ("detecter.refine=2", "Could not override 'detecter.refine'"),
     ("detector=nonexistent", "Could not find 'detector/nonexistent'"),
     ("input=a=b=(", "input=a=b=("),
+    ("~detector", "detector: Key 'detector' is not in struct"),
 ])  # fmt: skip
-def test_hydras_own_errors_are_one_line_and_exit_2(override, message):
-    proc = run_script("detect.py", override, check=False)
+def test_hydras_own_errors_are_one_line_and_exit_2(override, message, tmp_path):
+    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={tmp_path}", override, check=False)
     one_line(proc, message)
 
 
