@@ -36,11 +36,6 @@ def finite(v) -> bool:
     return is_number(v) and math.isfinite(v)
 
 
-def path_like(v) -> bool:
-    """A path, a webcam's number or a URL as a command line gives it: not a bool, a list or an empty string."""
-    return (isinstance(v, str) and v.strip() != "") or (isinstance(v, int) and not isinstance(v, bool))
-
-
 def one_of(*values):
     return (lambda v: v in values), "one of " + ", ".join(map(str, values))
 
@@ -72,8 +67,6 @@ RULES = {
     "ort_threads": optional(whole(1)),
     "overwrite": BOOLEAN,
     "max_megapixels": number(0.01),
-    "input": (path_like, "a path, a folder, a webcam's number or a stream's URL"),
-    "output": (path_like, "a path"),
     # how the face stage frames a face (keypoints/conf/detector/*.yaml): a side of 0 divides by zero
     "detector.faces.framing.scale": (positive, "a number > 0 (box sides)"),
     "detector.faces.framing.shift_x": (finite, "a finite number (box sides)"),
@@ -169,8 +162,6 @@ def check_config(cfg: DictConfig) -> None:
             continue
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value)
-        if key in ("input", "output") and value == "":  # `input=` on a command line: never "this folder"
-            raise KeypointsError(f"{key}: required, and empty; give it on the command line as {key}=<value>")
         check_value(key, value, (ok, allowed))
     if "device" in cfg:
         check_device(cfg.device)

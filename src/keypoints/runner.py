@@ -10,7 +10,6 @@ CPU does not wait on the disk.
 import json
 import os
 from contextlib import ExitStack, contextmanager
-from urllib.parse import unquote, urlparse
 import re
 import sys
 import tempfile
@@ -19,6 +18,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
+from urllib.parse import unquote
 
 import cv2
 import numpy as np
@@ -46,15 +46,15 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     folder, a file that fails (whatever OpenCV or the model raise on it) is reported and skipped,
     and the run fails at the end with a summary. Before any work: no output may overwrite an input,
     nor (without `overwrite=true`) any file that is already there."""
-    out = Path(cfg.output)
+    spec, out = checked_input(cfg.input), checked_output(cfg.output)
     overwrite = cfg.get("overwrite", False)
-    stream = live_source(cfg.input)
+    stream = live_source(spec)
     if stream is not None:  # a webcam or a URL: nothing on disk to list or to protect
         target = out / _stream_name(stream)
         detector = load_detector(cfg, cfg.ckpt_path)
         guard_outputs(out, [], [Path(f"{target}{s}") for s in _suffixes(True, write_json)], overwrite)
         return _video(stream, target, detector, render, write_json, cfg.get("video") or {}, _max_pixels(cfg))
-    source = input_path(cfg.input)
+    source = Path(spec)
     if not source.exists():
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images, a video file, "
                              "a webcam's number or a stream's URL)")
@@ -122,17 +122,6 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
         total = len(files) + len(skipped)
         shown = ", ".join(failures[:5]) + (f" and {len(failures) - 5} more (each named above)" if len(failures) > 5 else "")
         raise KeypointsError(f"{len(failures)} of {total} files failed: {shown}")
-
-
-def input_path(spec) -> Path:
-    """input= as a path: a `file://` URL is its local path (guarded as one, never streamed over itself)."""
-    if not isinstance(spec, str) or isinstance(spec, bool) or spec.strip() == "":
-        raise KeypointsError(f"input={spec!r}: not a path (input=an image, a folder of images, a video file, "
-                             "a webcam's number or a stream's URL)")
-    if spec.lower().startswith("file:"):
-        url = urlparse(spec)
-        return Path(unquote(url.path))
-    return Path(spec)
 
 
 def without_earlier_outputs(files: list[Path]) -> tuple[list[Path], list[Path]]:
@@ -209,17 +198,40 @@ def _is_whole(output: Path, source: Path) -> bool:
     return False
 
 
+INPUT_HELP = "an image, a folder of images, a video file, a webcam's number or a stream's URL"
+
+
+def checked_input(spec) -> int | str:
+    """`input=` as one source, or one line saying what is wrong with it: empty (Hydra's `input=` is
+    the empty string, which as a path would be the current folder), a list, a boolean, a negative
+    camera number (OpenCV crashes on one). A file:// URL is its path, so the output guards hold."""
+    if isinstance(spec, bool):
+        raise KeypointsError(f"input={str(spec).lower()}: not a source ({INPUT_HELP})")
+    if isinstance(spec, (list, tuple)) or type(spec).__name__ == "ListConfig":
+        raise KeypointsError(f"input={list(spec)}: one source a run ({INPUT_HELP}; many photos: a folder of them)")
+    if spec is None or (isinstance(spec, str) and not spec.strip()):
+        raise KeypointsError(f"input: required ({INPUT_HELP})")
+    if isinstance(spec, float) or (isinstance(spec, int) and spec < 0) \
+            or (isinstance(spec, str) and re.fullmatch(r"-\d+", spec.strip()) and not Path(spec).exists()):
+        raise KeypointsError(f"input={spec}: not a camera number (0, 1, ... as the system counts webcams) nor a path")
+    if isinstance(spec, str) and spec.lower().startswith("file://"):
+        return unquote(spec[len("file://"):])
+    return spec
+
+
+def checked_output(spec) -> Path:
+    if spec is None or not str(spec).strip():
+        raise KeypointsError("output: empty (output=a folder to write into)")
+    return Path(spec)
+
+
 def live_source(spec) -> int | str | None:
     """A webcam (its number, as OpenCV counts them: input=0) or a stream's URL (rtsp://, http://...)
     that cv2.VideoCapture opens; None for anything else (a path). An existing file always wins."""
     if isinstance(spec, bool) or Path(str(spec)).exists():
         return None
-    if isinstance(spec, int) or (isinstance(spec, str) and spec.lstrip("-").isdigit()):
-        if int(spec) < 0:  # OpenCV crashes (a segmentation fault) on a negative camera index
-            raise KeypointsError(f"input={spec}: not a camera number (webcams count from input=0)")
+    if isinstance(spec, int) or (isinstance(spec, str) and spec.isdigit()):
         return int(spec)
-    if isinstance(spec, str) and spec.lower().startswith("file:"):
-        return None  # a local file, named as a URL: guarded as the path it is (input_path)
     return spec if isinstance(spec, str) and re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", spec) else None
 
 
