@@ -40,11 +40,11 @@ def run(name: str, overrides: list[str]) -> None:
     Hydra's own errors (a typo'd key, a missing config group option, a run folder that cannot be
     made) end as one line and exit 2, as the commands' own do; Ctrl-C as one line and exit 130
     (outputs are written whole or not at all: keypoints.outputs)."""
-    module = importlib.import_module(f"keypoints.commands.{name}")  # by name: see the module's docstring
     saved, saved_full = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report and exit 1
     try:
+        module = importlib.import_module(f"keypoints.commands.{name}")  # by name (see the docstring); Ctrl-C while torch loads is handled too
         module.main()
     except KeyboardInterrupt:
         print("error: interrupted (Ctrl-C): the outputs written so far are whole; rerun the same command to "
