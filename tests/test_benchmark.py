@@ -112,3 +112,19 @@ def test_point_groups_are_scored_on_the_faces_every_method_found():
     assert rows["faces"] == 1 and "on the 1 faces every method found" in text
     assert rows["methods"]["a"]["brows"] == pytest.approx(5 / eyes) and rows["methods"]["a"]["mouth"] == 0.0
     assert all(v == 0.0 for v in rows["methods"]["b"].values())
+
+
+def test_several_sets_in_one_run_each_with_its_table_and_one_summary(tmp_path):
+    """sets= scores 300-W's dev set (the markup the JSON promises) beside the wild held-out half in one
+    run: a folder and table each, and summary.md with each point group's NME."""
+    out = tmp_path / "bench"
+    proc = run_script("benchmark.py", "sets=[w300_dev,wild_held_out]", "limit=2", "peers=false", f"output={out}",
+                      f"hydra.run.dir={tmp_path / 'run'}")
+    for name in ("w300_dev", "wild_held_out"):
+        rows = json.loads((out / name / "benchmark.json").read_text())
+        assert [r["n"] for r in rows.values()] == [2]
+    summary = (out / "summary.md").read_text()
+    assert "| set | method |" in summary and "| jaw | brows | nose | eyes | mouth |" in summary
+    assert summary.count("| w300_dev |") == 1 and summary.count("| wild_held_out |") == 1 and "summary.md" in proc.stdout
+    bad = run_script("benchmark.py", "sets=[w300_test]", "peers=false", f"hydra.run.dir={tmp_path / 'run2'}", check=False)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: sets: unknown ['w300_test']")

@@ -145,6 +145,27 @@ def group_table(results: dict[str, dict]) -> tuple[str, dict]:
     return text, {"faces": int(common.sum()), "methods": rows}
 
 
+SUMMARY = ["set", "method", "faces found", "NME 68 (found)", "FR@0.10", "jaw", "brows", "nose", "eyes", "mouth",
+           "inner 51 / box: mean", "median", "FR@0.10"]
+
+
+def write_summary(by_set: dict[str, dict[str, dict]], out: Path) -> str:
+    """One table over several sets (benchmark sets=...): each method's headline figures and its point
+    groups' NME (over its own found faces) a set, in summary.md."""
+    rows = []
+    for set_name, results in by_set.items():
+        for name, r in results.items():
+            s = summarise(r["errors"], r["box_errors"], r.get("jaw_errors"))
+            found = np.isfinite(r["errors"])
+            groups = [f"{100 * float(e[found].mean()):.2f}%" if found.any() else "-" for e in r["group_errors"].values()]
+            rows.append([set_name, name, f"{100 * s['found']:.1f}%", f"{100 * s['nme']:.2f}%", f"{100 * s['fr10']:.1f}%", *groups,
+                         f"{100 * s['box_mean']:.2f}%", f"{100 * s['box_median']:.2f}%", f"{100 * s['box_fr10']:.1f}%"])
+    text = tables.markdown(SUMMARY, rows)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "summary.md").write_text(text + "\n")
+    return text
+
+
 def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> None:
     """Cumulative error curves, both measures side by side; a miss never reaches the curve's top."""
     steps = np.linspace(0, threshold, 501)

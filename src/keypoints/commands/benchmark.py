@@ -17,13 +17,25 @@ from keypoints.errors import KeypointsError
 from keypoints.benchmarks.peers import DlibPeer
 
 
+def labelled_sets(cfg) -> dict[str, tuple]:
+    """name -> (images, labels) of each set this run scores."""
+    if cfg.sets is None:
+        if cfg.labels:  # any labelled folder in the Udacity CSV layout
+            return {"": benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit, cfg.skip)}
+        return {"": benchmark.load_test_split(cfg.paths.data_dir, cfg.limit, cfg.skip)}
+    names = list(cfg.named_sets) if cfg.sets == "all" else list(cfg.sets)
+    unknown = [n for n in names if n not in cfg.named_sets]
+    if unknown:
+        raise KeypointsError(f"sets: unknown {unknown} (all, or some of {', '.join(cfg.named_sets)})")
+    return {name: benchmark.load_labelled(cfg.named_sets[name].labels, cfg.named_sets[name].images,
+                                          cfg.named_sets[name].get("limit", cfg.limit), cfg.named_sets[name].get("skip", 0))
+            for name in names}
+
+
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="benchmark")
 @friendly_errors
 def main(cfg: DictConfig) -> None:
-    if cfg.labels:  # any labelled folder in the Udacity CSV layout
-        images, truths = benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit, cfg.skip)
-    else:
-        images, truths = benchmark.load_test_split(cfg.paths.data_dir, cfg.limit, cfg.skip)
+    sets = labelled_sets(cfg)
     methods = {}
     backend = "" if cfg.backend in ("torch", "auto") else f", {cfg.backend}"
     for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
@@ -40,9 +52,17 @@ def main(cfg: DictConfig) -> None:
             if cfg.peers != "auto":
                 raise
             print(f"skipping dlib: {e}")
-    results = {}
-    for name, method in methods.items():
-        results[name] = benchmark.run_method(method, images, truths)
-        print(f"{name}: done")
-    print(benchmark.write_report(results, Path(cfg.output)))
-    print(f"wrote {cfg.output}/benchmark.md, benchmark.json, ced.png")
+    summary = {}
+    for set_name, (images, truths) in sets.items():
+        results = {}
+        for name, method in methods.items():
+            results[name] = benchmark.run_method(method, images, truths)
+            print(f"{set_name + ': ' if set_name else ''}{name}: done")
+        out = Path(cfg.output) / set_name
+        print(benchmark.write_report(results, out))
+        print(f"wrote {out}/benchmark.md, benchmark.json, ced.png")
+        summary[set_name] = results
+    if len(sets) > 1:
+        text = benchmark.write_summary(summary, Path(cfg.output))
+        print(text)
+        print(f"wrote {cfg.output}/summary.md")
