@@ -219,3 +219,27 @@ def test_enospc_is_named_as_a_full_disk():
     error = as_disk_full(OSError(errno.ENOSPC, "No space left on device"), Path("out/a.png"))
     assert isinstance(error, DiskFull) and isinstance(error, KeypointsError)
     assert str(error).startswith("out/a.png: no space left on the disk")
+
+
+# Writes that are not outputs: a server's log stream (appended as it runs), a benchmark's round trip
+# through a video in a temporary folder, a teacher's list handed to a subprocess in a temporary folder,
+# and the MediaPipe teacher, which runs in its own environment without keypoints.
+NOT_OUTPUTS = {"src/keypoints/web/launch.py", "src/keypoints/benchmarks/video.py", "src/keypoints/teachers/others.py",
+               "scripts/teachers/mediapipe_mesh.py"}
+RAW_WRITE = r"imwrite\(|VideoWriter\(|json\.dump\(|(?<!outputs)\.write_text\(|(?<!outputs)\.write_bytes\(|to_csv\(|to_parquet\(|open\([^)]*[\"'][wax]b?[\"']|np\.save|\.savefig\(|torch\.save\(|onnx\.save\(|jit\.save\(|program\.save\("
+
+
+def test_every_output_is_written_through_keypoints_outputs():
+    """A writer that bypasses keypoints.outputs (or hands a library anything but the temporary path of
+    outputs.atomic_path) would leave half a file when killed."""
+    import re
+    offenders = []
+    for path in sorted([*(REPO / "src").rglob("*.py"), *(REPO / "scripts").rglob("*.py")]):
+        name = str(path.relative_to(REPO))
+        if name in NOT_OUTPUTS or name == "src/keypoints/outputs.py" or "/weights/" in name:
+            continue
+        lines = path.read_text().splitlines()
+        for i, line in enumerate(lines):
+            if re.search(RAW_WRITE, line) and "temp" not in line and "atomic_path" not in lines[i - 1]:
+                offenders.append(f"{name}:{i + 1}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)

@@ -162,7 +162,7 @@ def write_summary(by_set: dict[str, dict[str, dict]], out: Path) -> str:
                          f"{100 * s['box_mean']:.2f}%", f"{100 * s['box_median']:.2f}%", f"{100 * s['box_fr10']:.1f}%"])
     text = tables.markdown(SUMMARY, rows)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(text + "\n")
+    outputs.write_text(out / "summary.md", text + "\n")
     return text
 
 
