@@ -15,6 +15,7 @@ from omegaconf import DictConfig
 from keypoints.benchmarks import budget, speed
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
+from keypoints import outputs
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_speed")
@@ -28,14 +29,14 @@ def main(cfg: DictConfig) -> None:
         result = budget.measure(cfg)
         table = budget.markdown(result)
         print(table, end="")
-        (out / "budget.md").write_text(table)
-        (out / "budget.json").write_text(json.dumps(result, indent=2) + "\n")
+        outputs.write_text(out / "budget.md", table)
+        outputs.write_json(out / "budget.json", result, indent=2, allow_nan=True)
     if "backends" in cfg.parts:
         result = speed.measure(cfg)
         table = speed.markdown(result)
         print(table, end="")
-        Path(cfg.table_file).write_text(table)
-        Path(cfg.json_file).write_text(json.dumps(result, indent=2) + "\n")
+        outputs.write_text(cfg.table_file, table)
+        outputs.write_json(cfg.json_file, result, indent=2, allow_nan=True)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ Prints a markdown table and writes it to benchmark_video.md, the figures to benc
 (see keypoints.benchmarks.video).
 """
 
-import json
-from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig
@@ -14,6 +12,7 @@ from keypoints.benchmarks import video as benchmark
 from keypoints.cli import friendly_errors
 from keypoints.detect import load_detector
 from keypoints.video import torch_threads, video_config
+from keypoints import outputs
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_video")
@@ -25,8 +24,8 @@ def main(cfg: DictConfig) -> None:
         result = benchmark.measure(cfg, load_detector(cfg, cfg.ckpt_path), knobs)
     table = benchmark.markdown(result, cfg)
     print(table, end="")
-    Path(cfg.table_file).write_text(table)
-    Path(cfg.json_file).write_text(json.dumps(result, indent=2) + "\n")
+    outputs.write_text(cfg.table_file, table)
+    outputs.write_json(cfg.json_file, result, indent=2, allow_nan=True)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 from keypoints.training import compare
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
+from keypoints import outputs
 
 
 @friendly_errors
@@ -21,7 +22,7 @@ def main() -> None:
     rows = compare.collect(sweep_dir, bad)
     table = compare.markdown_table(rows)
     print(table)
-    (sweep_dir / "comparison.md").write_text(table + "\n")
+    outputs.write_text(sweep_dir / "comparison.md", table + "\n")
     compare.plot(rows, sweep_dir / "comparison.png")
     print(f"\nwrote {sweep_dir / 'comparison.md'} and {sweep_dir / 'comparison.png'}")
     if bad:  # the good jobs are in the table above; the run still fails, naming each bad file

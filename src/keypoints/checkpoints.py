@@ -189,7 +189,13 @@ def run_checkpoint(path) -> Path:
     if not path.is_dir():
         return path
     metrics = path / "metrics.json"
-    best = json.loads(metrics.read_text()).get("best_ckpt") if metrics.is_file() else None
+    best = None
+    if metrics.is_file():
+        try:
+            best = json.loads(metrics.read_text()).get("best_ckpt")
+        except (ValueError, AttributeError, OSError) as e:  # cut short, not JSON, or not an object
+            raise KeypointsError(f"{metrics}: not a metrics file ({type(e).__name__}: {str(e)[:80]}); "
+                                 "give the checkpoint itself, ckpt_path=<run>/checkpoints/<file>.ckpt") from None
     for candidate in (best, path / "checkpoints" / "last.ckpt"):
         if candidate and Path(candidate).is_file():
             return Path(candidate)

@@ -3,6 +3,7 @@ a wrong one is one line naming the key and what is allowed, never a silent no-op
 traceback from deep inside a library. `friendly_errors` (keypoints.cli) runs `check_config` on the
 composed config of every entry point; rules for keys a config does not have are skipped."""
 
+import math
 from numbers import Number
 
 from omegaconf import DictConfig, OmegaConf
@@ -22,9 +23,17 @@ def is_number(value) -> bool:
 
 
 def number(low: float, inclusive: bool = True):
-    def ok(v) -> bool:
-        return is_number(v) and (v >= low if inclusive else v > low)
+    def ok(v) -> bool:  # finite too: inf passes every comparison and breaks the first int() or division
+        return is_number(v) and math.isfinite(v) and (v >= low if inclusive else v > low)
     return ok, f"a number {'>=' if inclusive else '>'} {low}"
+
+
+def positive(v) -> bool:
+    return is_number(v) and math.isfinite(v) and v > 0
+
+
+def finite(v) -> bool:
+    return is_number(v) and math.isfinite(v)
 
 
 def one_of(*values):
@@ -58,6 +67,13 @@ RULES = {
     "ort_threads": optional(whole(1)),
     "overwrite": BOOLEAN,
     "max_megapixels": number(0.01),
+    # how the face stage frames a face (keypoints/conf/detector/*.yaml): a side of 0 divides by zero
+    "detector.faces.framing.scale": (positive, "a number > 0 (box sides)"),
+    "detector.faces.framing.shift_x": (finite, "a finite number (box sides)"),
+    "detector.faces.framing.shift_y": (finite, "a finite number (box sides)"),
+    "detector.faces.keypoint_box.side": (positive, "a number > 0 (box sides)"),
+    "detector.faces.keypoint_box.shift_x": (finite, "a finite number (box sides)"),
+    "detector.faces.keypoint_box.shift_y": (finite, "a finite number (box sides)"),
     "face_index": whole(0),
     "num_samples": whole(1),
     "num_test": whole(1),
@@ -127,6 +143,8 @@ def check_value(name: str, value, rule) -> None:
     """One line naming `name` when `value` breaks `rule` (one of RULES' values); also for Python
     arguments that mirror a config key (keypoints.Detector's refine and flip)."""
     ok, allowed = rule
+    if is_number(value) and not math.isfinite(value) and not ok(value):
+        raise KeypointsError(f"{name}={value!r}: must be a finite number ({allowed})")
     if not ok(value):
         raise KeypointsError(f"{name}={value!r}: must be {allowed}")
 

@@ -4,6 +4,7 @@ import functools
 import sys
 
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from keypoints.checks import check_config
 from keypoints.errors import KeypointsError
@@ -20,6 +21,11 @@ def friendly_errors(main):
             return main(*args, **kwargs)
         except KeypointsError as e:
             print(f"error: {e}", file=sys.stderr)
+            sys.exit(2)
+        except OmegaConfBaseException as e:  # a key the command needs, removed (~key) or of another shape
+            key = getattr(e, "full_key", None)
+            print(f"error: {key + ': ' if key else ''}{str(e).splitlines()[0]} (the config, as overridden on the command line)",
+                  file=sys.stderr)
             sys.exit(2)
 
     return wrapper

@@ -25,6 +25,7 @@ from keypoints.inference import model_files
 from keypoints.inference.model_files import INPUT, METADATA_KEYS, OUTPUT, encode
 from keypoints.models import first_conv
 from torch import nn
+from keypoints import outputs
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 # What of the checkpoint's data config inference needs: crop -> input (eval_transform), and how a
@@ -114,7 +115,8 @@ def _to_onnx(module, example, path: Path, meta: dict) -> None:
         program = torch.onnx.export(module, (example,), dynamo=True, verbose=False, input_names=[INPUT],
                                     output_names=[OUTPUT], dynamic_shapes=({0: torch.export.Dim("batch")},))
     program.model.metadata_props.update(encode(meta))
-    program.save(path, external_data=False)  # one self-contained file (the models are far below 2 GB)
+    with outputs.atomic_path(path) as temp:
+        program.save(temp, external_data=False)  # one self-contained file (the models are far below 2 GB)
 
 
 def _to_torchscript(module, example, path: Path, meta: dict) -> None:
@@ -127,7 +129,8 @@ def _to_torchscript(module, example, path: Path, meta: dict) -> None:
             traced = module.to_torchscript(method="trace", example_inputs=example)
         else:  # keypoints.checkpoints.TrainedModel: a plain nn.Module
             traced = torch.jit.trace(module, example)
-    torch.jit.save(traced, str(path), _extra_files=encode(meta))
+    with outputs.atomic_path(path) as temp:
+        torch.jit.save(traced, str(temp), _extra_files=encode(meta))
 
 
 @contextmanager

@@ -137,6 +137,13 @@ _UPRIGHT = {
 }
 
 
+def check_pixels(pixels: int, max_pixels: int, source: str) -> None:
+    """The pixel budget: one line naming `source` when it holds more than `max_pixels`."""
+    if pixels > max_pixels:
+        raise TooManyPixels(f"{source}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
+                            "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
+
+
 def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6), upright: bool = True) -> np.ndarray:
     """Decode any image OpenCV understands (JPEG, PNG named .jpg, ...) to BGR uint8; a file above
     `max_pixels` by its header is refused by name before decoding. `upright`: turned as its EXIF
@@ -153,9 +160,7 @@ def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = in
     reads a file; `source` names it in errors. Nothing is written to disk."""
     data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
     pixels, orientation = image_header(BytesIO(data), source)
-    if pixels > max_pixels:
-        raise TooManyPixels(f"{source}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
-                            "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
+    check_pixels(pixels, max_pixels, source)
     image = to_bgr(decode_buffer(data, source), source)
     return np.ascontiguousarray(_UPRIGHT[orientation](image)) if upright and orientation in _UPRIGHT else image
 

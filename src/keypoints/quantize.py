@@ -24,6 +24,7 @@ import numpy as np
 from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
 from keypoints.inference.cpu import QUANTIZATION_KEY, cpu_has_vnni, is_x86, saturates_on_this_cpu  # noqa: F401  (re-exported)
+from keypoints import outputs
 
 
 def training_photos(labels, images, n: int, seed: int = 0) -> list[Path]:
@@ -99,7 +100,8 @@ def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = Tru
     quantized.metadata_props.add(key=QUANTIZATION_KEY, value=json.dumps(
         {"method": "static QDQ, per-channel, first and last layer float", "activations": "uint8", "weights": "int8", "reduce_range": reduce_range,
          "calibration_batches": len(batches), "calibration_faces": sum(len(b) for b in batches), "percentile": percentile}))
-    onnx.save(quantized, str(target))
+    with outputs.atomic_path(target) as temp:
+        onnx.save(quantized, str(temp))
     return target
 
 

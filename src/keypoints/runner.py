@@ -9,6 +9,7 @@ CPU does not wait on the disk.
 
 import json
 import os
+from contextlib import ExitStack, contextmanager
 import re
 import sys
 import tempfile
@@ -24,7 +25,9 @@ import numpy as np
 
 from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
-from keypoints.io import MAX_MEGAPIXELS, image_pixels, not_a_file, read_image
+from keypoints.io import MAX_MEGAPIXELS, TooManyPixels, image_pixels, not_a_file, read_image
+from keypoints import outputs
+from keypoints.outputs import DiskFull, atomic_path, leftovers
 from keypoints.video import load_tracker, torch_threads, video_config
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -44,12 +47,13 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     and the run fails at the end with a summary. Before any work: no output may overwrite an input,
     nor (without `overwrite=true`) any file that is already there."""
     spec, out = checked_input(cfg.input), checked_output(cfg.output)
+    overwrite = cfg.get("overwrite", False)
     stream = live_source(spec)
     if stream is not None:  # a webcam or a URL: nothing on disk to list or to protect
         target = out / _stream_name(stream)
         detector = load_detector(cfg, cfg.ckpt_path)
-        guard_outputs(out, [], [Path(f"{target}{s}") for s in _suffixes(True, write_json)], cfg.get("overwrite", False))
-        return _video(stream, target, detector, render, write_json, cfg.get("video") or {})
+        guard_outputs(out, [], [Path(f"{target}{s}") for s in _suffixes(True, write_json)], overwrite)
+        return _video(stream, target, detector, render, write_json, cfg.get("video") or {}, _max_pixels(cfg))
     source = Path(spec)
     if not source.exists():
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images, a video file, "
@@ -57,6 +61,10 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     files, skipped = [source], []
     if source.is_dir():
         files, skipped = folder_listing(source)
+        files, earlier = without_earlier_outputs(files)
+        if earlier:
+            print(f"{source}: left out {len(earlier)} file(s) an earlier run wrote there ({', '.join(p.name for p in earlier[:3])}"
+                  f"{', ...' if len(earlier) > 3 else ''})")
         if not files:
             raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)"
                                  + "".join(f"; {p.name} is {kind}" for p, kind in skipped[:5]))
@@ -64,16 +72,28 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
         raise KeypointsError(f"{source}: {not_a_file(source)}, not a file (input=an image, a folder of images or a video file)")
     names, targets = output_names(files, out, write_json)
     detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
-    guard_outputs(out, files, [t for ts in targets.values() for t in ts], cfg.get("overwrite", False))
+    detector.max_pixels = _max_pixels(cfg)
+    done, redo = resume_plan(targets, overwrite)
+    guard_outputs(out, files, [t for ts in targets.values() for t in ts], overwrite,
+                  replaceable={t for p in done | {p for p, _ in redo} for t in targets[p]})
+    for path, why in redo:
+        for temp in (t for target in targets[path] for t in leftovers(out, target.name)):
+            temp.unlink(missing_ok=True)
+        print(f"{path.name}: redone ({why})")
+    if done:
+        print(f"skipped {len(done)} of {len(files)} file(s) already done in {out} (overwrite=true redoes them)")
+    files = [p for p in files if p not in done]
     failures = []
 
     def fail(path: Path, error: Exception) -> None:
+        if isinstance(error, DiskFull):  # every later file would fail the same way
+            raise error
         error = error if isinstance(error, KeypointsError) else _as_error(path, error)
         if not source.is_dir():
             raise error
         print(f"error: {error}", file=sys.stderr)
         reason = str(error).removeprefix(f"{path}: ").split(" (")[0]  # the full message is printed above
-        failures.append(f"{path.name} ({reason})")
+        failures.append(f"{path.name} ({reason[:80]})")
 
     for path, kind in skipped:  # named, never opened: reading a FIFO or a device could block forever
         fail(path, KeypointsError(f"{path}: {kind}, not a file (skipped unopened)"))
@@ -95,11 +115,87 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
                 fail(path, e)
     for path in filter(_is_video, files):
         try:
-            _video(path, out / names[path], detector, render, write_json, cfg.get("video") or {})
+            _video(path, out / names[path], detector, render, write_json, cfg.get("video") or {}, max_pixels)
         except Exception as e:  # noqa: BLE001
             fail(path, e)
     if failures:
-        raise KeypointsError(f"{len(failures)} of {len(files) + len(skipped)} files failed: {', '.join(failures)}")
+        total = len(files) + len(skipped)
+        shown = ", ".join(failures[:5]) + (f" and {len(failures) - 5} more (each named above)" if len(failures) > 5 else "")
+        raise KeypointsError(f"{len(failures)} of {total} files failed: {shown}")
+
+
+def without_earlier_outputs(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """A folder's files less the outputs an earlier run wrote into it (input=D output=D): a JSON
+    record (docs/JSON.md) and the drawing beside it, a video's .jsonl and the drawn .mp4 beside it."""
+    earlier = set()
+    for path in files:
+        if path.suffix in (".json", ".jsonl") and _is_record(path):
+            earlier |= {path, path.with_suffix(".png" if path.suffix == ".json" else ".mp4")}
+    return [p for p in files if p not in earlier], sorted(p for p in files if p in earlier)
+
+
+def resume_plan(targets: dict[Path, list[Path]], overwrite: bool) -> tuple[set[Path], list[tuple[Path, str]]]:
+    """Which inputs an earlier run finished (their outputs all there and whole: skipped) and which it
+    left half-done (redone, with the reason): a drawing without its JSON record, a record without its
+    drawing, a temporary file of an interrupted write. An output that is there but not whole (not one
+    this version writes: it writes atomically) is left to guard_outputs, which names it."""
+    done, redo = set(), []
+    for path, wanted in targets.items():
+        temps = [t for target in wanted for t in leftovers(target.parent, target.name)]
+        there = [t for t in wanted if t.exists() or t.is_symlink()]
+        whole = [t for t in there if not t.is_symlink() and _is_whole(t, path)]
+        if overwrite:
+            if temps:
+                redo.append((path, f"overwrite=true; {temps[0].name} was left by an interrupted run"))
+            continue
+        if len(whole) == len(wanted) and not temps:
+            done.add(path)
+        elif there and len(whole) < len(there):
+            continue  # not whole: guard_outputs refuses it by name
+        elif temps:
+            redo.append((path, f"{temps[0].name} was left by an interrupted run"))
+        elif whole:
+            missing = [t.name for t in wanted if t not in whole]
+            redo.append((path, f"{whole[0].name} is there without {missing[0]}: an interrupted run"))
+    return done, redo
+
+
+def _is_record(path: Path) -> bool:
+    """A JSON record runner wrote (docs/JSON.md): an object with the image or video it is of and its faces."""
+    try:
+        if path.stat().st_size > 64 * 2**20:
+            return False
+        with open(path, "rb") as f:
+            first = json.loads(f.readline() if path.suffix == ".jsonl" else f.read())
+    except (OSError, ValueError):
+        return False
+    return isinstance(first, dict) and "faces" in first and ("image" in first or "video" in first)
+
+
+def _is_whole(output: Path, source: Path) -> bool:
+    """An output this version wrote whole: a PNG through its IEND chunk, a JSON record of `source`, a
+    JSON-lines file whose last line is a record, an MP4 OpenCV can open."""
+    try:
+        if output.suffix == ".png":
+            with open(output, "rb") as f:
+                head = f.read(8)
+                f.seek(max(0, output.stat().st_size - 12))
+                return head == b"\x89PNG\r\n\x1a\n" and f.read(12) == b"\0\0\0\0IEND\xaeB`\x82"
+        if output.suffix == ".json":
+            record_ = json.loads(output.read_text())
+            return isinstance(record_, dict) and Path(str(record_.get("image"))).name == source.name
+        if output.suffix == ".jsonl":
+            last = output.read_bytes().rstrip(b"\n").rsplit(b"\n", 1)[-1]
+            return isinstance(json.loads(last), dict)
+        if output.suffix == ".mp4":
+            capture = _open(str(output))
+            try:
+                return capture.isOpened() and capture.get(cv2.CAP_PROP_FRAME_COUNT) > 0
+            finally:
+                capture.release()
+    except (OSError, ValueError):
+        return False
+    return False
 
 
 INPUT_HELP = "an image, a folder of images, a video file, a webcam's number or a stream's URL"
@@ -172,10 +268,12 @@ def output_names(files: list[Path], out: Path, write_json: bool) -> tuple[dict[P
     return names, targets
 
 
-def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool) -> None:
+def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool,
+                  replaceable: set[Path] = frozenset()) -> None:
     """The one place that decides whether a run may write: `out` must be (or become) a writable
     folder, no target may be an input (by path, symlink or hard link), and an existing target is only
-    replaced with `overwrite=true`, as a new file (`replace_output`), never written through."""
+    replaced with `overwrite=true` or when it is `replaceable` (an earlier run's half-done photo:
+    resume_plan), as a new file renamed over it (keypoints.outputs), never written through."""
     if out.exists() and not out.is_dir():
         raise KeypointsError(f"{out}: output= is a file, not a folder")
     try:
@@ -190,16 +288,9 @@ def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite:
         if target.resolve() in given or (st and (st.st_dev, st.st_ino) in same):
             raise KeypointsError(f"{target}: output would overwrite an input (the same file, or a link to it); "
                                  "choose another output= folder")
-        if (target.exists() or target.is_symlink()) and not overwrite:
-            raise KeypointsError(f"{target}: already exists (an earlier run?); choose an empty output= folder or overwrite=true")
-
-
-def replace_output(target: Path) -> Path:
-    """`target` cleared for a new file: an earlier output (overwrite=true) is removed rather than
-    written through, so a link there never carries the write to the file it points at."""
-    if target.is_symlink() or target.exists():
-        target.unlink()
-    return target
+        if (target.exists() or target.is_symlink()) and not overwrite and target not in replaceable:
+            raise KeypointsError(f"{target}: already exists and is not a whole output of an earlier run (cut short by an "
+                                 "older version, or some other file); choose an empty output= folder, delete it or overwrite=true")
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -294,33 +385,50 @@ def _decoded_batches(paths: list[Path], size: int, max_pixels: int):
 
 
 def _write_image(path: Path, image: np.ndarray, faces: list[Face], target: Path, render: Render, write_json: bool) -> None:
-    if not cv2.imwrite(str(replace_output(Path(f"{target}.png"))), render(image, faces)):
-        raise KeypointsError(f"{target}.png: could not write (is output= a writable folder?)")
-    if write_json:
-        replace_output(Path(f"{target}.json")).write_text(json.dumps(record(faces, image, image=str(path))) + "\n")
+    outputs.write_image(f"{target}.png", render(image, faces))
+    if write_json:  # last: a photo with its record is finished (resume_plan)
+        outputs.write_json(f"{target}.json", record(faces, image, image=str(path)))
     print(f"{path.name}: {len(faces)} face(s)")
 
 
 def _open(source: int | str) -> cv2.VideoCapture:
     """cv2.VideoCapture without OpenCV's warnings about each backend it tried: a source that does not
     open is told in one line by the caller."""
+    with _quiet_opencv():
+        return cv2.VideoCapture(source)
+
+
+@contextmanager
+def _quiet_opencv():
+    """OpenCV's warnings off (a line per backend tried, per frame it failed to write): the caller
+    says what went wrong in one line."""
     logging, level = cv2.utils.logging, cv2.utils.logging.getLogLevel()
     logging.setLogLevel(logging.LOG_LEVEL_ERROR)
     try:
-        return cv2.VideoCapture(source)
+        yield
     finally:
         logging.setLogLevel(level)
 
 
 def _video(source: Path | int | str, target: Path, detector: Detector, render: Render, write_json: bool,
-           knobs: dict) -> None:
-    """`<target>.mp4` with every frame rendered, and one JSON line per frame in `<target>.jsonl`.
-    Faces are tracked and smoothed (keypoints.video; `knobs`: the `video` group). A file's frames are
-    timed by their number and frame rate; a live source's by the clock, and Ctrl-C ends it cleanly."""
+           knobs: dict, max_pixels: int = MAX_MEGAPIXELS * 10**6) -> None:
+    """`<target>.mp4` with every frame rendered, and one JSON line per frame in `<target>.jsonl`, each
+    written under a temporary name and renamed when the video ends (keypoints.outputs): a killed run
+    leaves no half video. Frames above `max_pixels` are refused by the video's declared size, before
+    one is decoded. Faces are tracked and smoothed (keypoints.video; `knobs`: the `video` group). A
+    file's frames are timed by their number and frame rate; a live source's by the clock, and Ctrl-C
+    ends it cleanly. A frame whose size differs from the first is drawn scaled to the video's size
+    (an MP4 has one), its JSON line keeps its own size, and one line says so."""
     live = not isinstance(source, Path)
     checked = video_config(**knobs)
     max_frames, tracker = checked["max_frames"], load_tracker(detector, **knobs)
     capture = _open(source if live else str(source))
+    name = f"input={source}" if live else str(source)
+    declared = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)) * int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)) if capture.isOpened() else 0
+    if declared > max_pixels:
+        capture.release()
+        raise TooManyPixels(f"{name}: frames of {declared / 1e6:.3g} megapixels, above the limit of {max_pixels / 1e6:g} "
+                            "(max_megapixels=)")
     ok, frame = capture.read() if capture.isOpened() else (False, None)
     if not ok:
         capture.release()
@@ -329,28 +437,54 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
         raise KeypointsError(f"{source}: not a readable video (empty, corrupt or an unsupported codec)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
     height, width = frame.shape[:2]
-    writer = cv2.VideoWriter(str(replace_output(Path(f"{target}.mp4"))), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
-    if not writer.isOpened():
+    if width * height > max_pixels:  # a source that declared no size
         capture.release()
-        raise KeypointsError(f"{target}.mp4: OpenCV cannot write an mp4v video here (is output= writable?)")
-    lines = open(replace_output(Path(f"{target}.jsonl")), "w") if write_json else None
-    index, start = 0, time.monotonic()
-    try:
-        with torch_threads(checked["threads"]):
-            while ok and (max_frames is None or index < max_frames):
-                t = time.monotonic() - start if live else index / fps
-                faces = tracker(frame, t)
-                writer.write(render(frame, faces))
-                if lines:
-                    lines.write(json.dumps(record(faces, frame, video=str(source), frame=index, time=round(t, 3))) + "\n")
-                index += 1
-                ok, frame = capture.read()
-    except KeyboardInterrupt:
-        if not live:
-            raise
-    finally:
-        capture.release()
-        writer.release()
-        if lines:
-            lines.close()
+        raise TooManyPixels(f"{name}: frames of {width * height / 1e6:.3g} megapixels, above the limit of "
+                            f"{max_pixels / 1e6:g} (max_megapixels=)")
+    index, start, resized = 0, time.monotonic(), 0
+    with ExitStack() as stack:  # exits in reverse: the lines closed, the .mp4 renamed, the .jsonl (the marker) last
+        lines_temp = stack.enter_context(atomic_path(f"{target}.jsonl")) if write_json else None
+        video_temp = stack.enter_context(atomic_path(f"{target}.mp4"))
+        writer = cv2.VideoWriter(str(video_temp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
+        if not writer.isOpened():
+            capture.release()
+            raise KeypointsError(f"{target}.mp4: OpenCV cannot write an mp4v video of {width} x {height} here")
+        lines = stack.enter_context(open(lines_temp, "x")) if lines_temp else None
+        try:
+            with torch_threads(checked["threads"]), _quiet_opencv():
+                while ok and (max_frames is None or index < max_frames):
+                    t = time.monotonic() - start if live else index / fps
+                    if frame.shape[:2] != (height, width):
+                        resized += 1
+                        if resized == 1:
+                            print(f"{name}: frame {index} is {frame.shape[1]} x {frame.shape[0]}, not {width} x {height}: "
+                                  "drawn scaled to the video's size; its JSON line keeps its own size")
+                    faces = tracker(frame, t)
+                    drawn = render(frame, faces)
+                    writer.write(drawn if drawn.shape[:2] == (height, width) else cv2.resize(drawn, (width, height)))
+                    if lines:
+                        lines.write(json.dumps(record(faces, frame, video=str(source), frame=index, time=round(t, 3))) + "\n")
+                    index += 1
+                    ok, frame = capture.read()
+        except KeyboardInterrupt:
+            if not live:
+                raise
+        finally:
+            capture.release()
+            writer.release()
+        _check_video(video_temp, index, Path(f"{target}.mp4"))
     print(f"{source if live else source.name}: {index} frame(s)")
+
+
+def _check_video(path: Path, frames: int, target: Path) -> None:
+    """OpenCV's VideoWriter drops a failed write without a word: the finished file is opened again and
+    its frames counted, so a full disk (or any short write) stops the run instead of being renamed."""
+    capture = _open(str(path))
+    written = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) if capture.isOpened() else 0
+    capture.release()
+    if written < frames:
+        free = os.statvfs(path.parent).f_bavail * os.statvfs(path.parent).f_frsize
+        if free < 1 << 20:
+            raise DiskFull(f"{target}: no space left on the disk; the run stopped, nothing partial was left "
+                           "(free some space and rerun to resume)")
+        raise KeypointsError(f"{target}: OpenCV wrote {written} of {frames} frames; nothing was kept")

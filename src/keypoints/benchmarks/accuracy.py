@@ -10,7 +10,6 @@ bounding box (the nearest such box is used). NME is over found faces; FR@0.10 an
 miss as a failure (error = infinity), so a method cannot look better by giving up on hard faces.
 """
 
-import json
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from keypoints.io import read_image
 from keypoints.landmarks import GROUPS
 from keypoints.metrics import per_face_nme
 from keypoints import geometry, tables
+from keypoints import outputs
 
 
 def ours(detector):
@@ -162,7 +162,7 @@ def write_summary(by_set: dict[str, dict[str, dict]], out: Path) -> str:
                          f"{100 * s['box_mean']:.2f}%", f"{100 * s['box_median']:.2f}%", f"{100 * s['box_fr10']:.1f}%"])
     text = tables.markdown(SUMMARY, rows)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "summary.md").write_text(text + "\n")
+    outputs.write_text(out / "summary.md", text + "\n")
     return text
 
 
@@ -180,7 +180,8 @@ def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> N
     axes[0].legend(loc="lower right", fontsize=7)
     fig.suptitle("Cumulative error, end to end (misses fail)")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with outputs.atomic_path(path) as temp:
+        fig.savefig(temp, dpi=120)
 
 
 def write_report(results: dict[str, dict], out: Path) -> str:
@@ -192,10 +193,10 @@ def write_report(results: dict[str, dict], out: Path) -> str:
     for name, r in rows.items():
         r["groups_on_common_faces"] = group_rows["methods"].get(name)
     text = table(rows) + "\n\n" + groups
-    (out / "benchmark.md").write_text(text + "\n")
+    outputs.write_text(out / "benchmark.md", text + "\n")
     finite = lambda v: None if isinstance(v, float) and not np.isfinite(v) else v  # noqa: E731  JSON has no NaN
     plain = {name: {k: ({g: finite(x) for g, x in v.items()} if isinstance(v, dict) else finite(v)) for k, v in r.items()}
              for name, r in rows.items()}
-    (out / "benchmark.json").write_text(json.dumps(plain, indent=2, allow_nan=False) + "\n")
+    outputs.write_json(out / "benchmark.json", plain, indent=2)
     plot_ced(results, out / "ced.png")
     return text

@@ -11,6 +11,7 @@ from omegaconf import DictConfig
 
 from keypoints.training.loop import build_module, instantiate_group, make_trainer
 from keypoints.training.module import KeypointModule
+from keypoints import outputs
 
 
 class StepTimer(L.Callback):
@@ -71,5 +72,5 @@ def benchmark_train(cfg: DictConfig) -> dict:
     shown = {**result, "framework_img_s": round(framework, 1), "bare_img_s": round(bare, 1),
              "framework_share": round(framework / bare, 3)}  # the share from the unrounded speeds
     print(json.dumps(shown, indent=2))
-    Path(cfg.paths.output_dir, "throughput.json").write_text(json.dumps(shown, indent=2) + "\n")
+    outputs.write_json(Path(cfg.paths.output_dir, "throughput.json"), shown, indent=2, allow_nan=True)
     return result

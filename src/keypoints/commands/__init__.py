@@ -8,6 +8,7 @@ runs, by its name through importlib (`run`). Training stays a checkout's job: sc
 
 import argparse
 import importlib
+import os
 import sys
 import textwrap
 from importlib.metadata import PackageNotFoundError, version
@@ -35,14 +36,44 @@ WRITES_NOTHING = {"serve"}
 
 
 def run(name: str, overrides: list[str]) -> None:
-    """Runs command `name` on Hydra overrides (and Hydra's own flags: --help, --cfg job, -m ...)."""
-    module = importlib.import_module(f"keypoints.commands.{name}")  # by name: see the module's docstring
-    saved = sys.argv
+    """Runs command `name` on Hydra overrides (and Hydra's own flags: --help, --cfg job, -m ...).
+    Hydra's own errors (a typo'd key, a missing config group option, a run folder that cannot be
+    made) end as one line and exit 2, as the commands' own do; Ctrl-C as one line and exit 130
+    (outputs are written whole or not at all: keypoints.outputs)."""
+    saved, saved_full = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
     sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report and exit 1
     try:
+        module = importlib.import_module(f"keypoints.commands.{name}")  # by name (see the docstring); Ctrl-C while torch loads is handled too
         module.main()
+    except KeyboardInterrupt:
+        print("error: interrupted (Ctrl-C): the outputs written so far are whole; rerun the same command to "
+              "finish the rest", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # Hydra's and OmegaConf's, told by their module: listing the commands imports neither
+        if not (isinstance(e, OSError) or type(e).__module__.split(".")[0] in ("hydra", "omegaconf")):
+            raise
+        print(f"error: {hydra_error(e)}", file=sys.stderr)
+        sys.exit(2)
     finally:
         sys.argv = saved
+        if saved_full is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = saved_full
+
+
+def hydra_error(error: Exception) -> str:
+    """Hydra's error (several lines, its cause below it) as one line: its first line and its cause's."""
+    if isinstance(error, OSError) and error.filename:
+        return f"{error.filename}: {error.strerror or error} (hydra.run.dir= or output=)"
+    parts = [str(error)] + ([str(error.__cause__)] if error.__cause__ is not None else [])
+    lines = [line.strip() for part in parts for line in part.splitlines() if line.strip()
+             and "HYDRA_FULL_ERROR" not in line and not line.strip().startswith(("full_key", "object_type", "reference_type"))]
+    text = "; ".join(dict.fromkeys(lines)) or type(error).__name__
+    if getattr(error, "override", None):  # a parse error names the override it could not read
+        text = f"{error.override}: {text}"
+    return text[:400]
 
 
 def script(name: str):

@@ -29,7 +29,7 @@ from keypoints.faces import load_faces
 from keypoints.inference.backends import resolve_backend
 from keypoints.inference.onnx_runtime import OnnxPredictor
 from keypoints.inference.pipeline import eval_pipeline, to_chw
-from keypoints.io import read_image, to_bgr
+from keypoints.io import MAX_MEGAPIXELS, check_pixels, read_image, to_bgr
 from keypoints.landmarks import FLIP, nose_offset, roll
 from keypoints.errors import KeypointsError
 from keypoints.checks import RULES, check_device, check_value
@@ -111,6 +111,9 @@ class Detector:
         check_value("refine_min_move", refine_min_move, RULES["detector.refine_min_move"])
         self.refine, self.flip, self.refine_min_move = refine, flip, refine_min_move
         self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
+        # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.io);
+        # the CLIs and the server set it from max_megapixels=
+        self.max_pixels = int(MAX_MEGAPIXELS * 1e6)
         self.upright = bool(getattr(self.faces, "align_roll", False))
 
     @classmethod
@@ -138,7 +141,8 @@ class Detector:
         if isinstance(images, (str, Path, np.ndarray)):
             raise KeypointsError(f"detect_many takes a list of photos, got one {type(images).__name__}: "
                                  "call the detector itself for one photo, det(photo)")
-        images = [read_image(im) if isinstance(im, (str, Path)) else to_bgr(im, f"photo {i}") for i, im in enumerate(images)]
+        images = [read_image(im, self.max_pixels) if isinstance(im, (str, Path)) else self._array(im, f"photo {i}")
+                  for i, im in enumerate(images)]
         with self.clock("face stage"):
             found = [self.faces(image) for image in images]
         owners = [i for i, faces in enumerate(found) for _ in faces]
@@ -149,6 +153,13 @@ class Detector:
                 out.append([Face(f.box, f.score, p, head_pose(p, image.shape)) for f, p in zip(faces, points[k:k + len(faces)])])
                 k += len(faces)
         return out
+
+    def _array(self, image, source: str) -> np.ndarray:
+        """An array within the pixel budget (`max_pixels`), as a file is: a 20000 x 20000 array would
+        take gigabytes more in its BGR copy and the face stage's."""
+        if isinstance(image, np.ndarray) and image.ndim >= 2:
+            check_pixels(image.shape[0] * image.shape[1], self.max_pixels, source)
+        return to_bgr(image, source)
 
     def keypoints(self, images: list[np.ndarray], faces: list) -> np.ndarray:
         """Found faces (keypoints.faces.FoundFace), each with the BGR image it is in -> (N, 68, 2)

@@ -41,7 +41,24 @@ class OnnxPredictor:
                                  "(7-bit weights, right on every CPU) or use backend=onnxruntime")
         meta = decode(props, path)
         eval_pipeline(meta["data_config"], path)  # a file from outside: its pipeline is checked at load, by name
-        return cls(session, meta)
+        predictor = cls(session, meta)
+        predictor.check(path)
+        return predictor
+
+    def check(self, path) -> None:
+        """The model run once at load on a batch of two blank crops of the size its metadata gives:
+        a model of another input or output shape, a fixed batch of one, or metadata that lies is one
+        line now rather than a cut ONNX Runtime error on every photo."""
+        size, channels = self.metadata["input_size"], self.metadata["channels"]
+        try:
+            out = self(np.zeros((2, channels, size, size), np.float32))
+        except Exception as e:  # noqa: BLE001 - ORT's own Fail / InvalidArgument types
+            reason = " ".join(str(e).split())[:160]
+            raise KeypointsError(f"{path}: does not run as its metadata says ((N, {channels}, {size}, {size}) inputs: "
+                                 f"{reason}); export it with `keypoints export`") from None
+        if getattr(out, "shape", None) != (2, 68, 2):
+            raise KeypointsError(f"{path}: does not run as its metadata says (gives {getattr(out, 'shape', type(out))} for "
+                                 f"2 inputs of ({channels}, {size}, {size}), not (2, 68, 2)); export it with `keypoints export`")
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)})[0]

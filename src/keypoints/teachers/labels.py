@@ -23,6 +23,7 @@ from keypoints.benchmarks.accuracy import box_error, nme
 from keypoints.data.dataset import NUM_POINTS
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import FLIP, GROUPS, INNER
+from keypoints import outputs
 
 AGREEMENT_SCALE = 0.1  # a disagreement of 10% of the face's size is confidence 0
 MIN_WEIGHT = 1e-3  # a point's weight where its teacher may teach it but disagrees with itself
@@ -82,7 +83,7 @@ def face_confidence(point_confidence: np.ndarray) -> np.ndarray:
 
 def write_csv(path: Path, names: list[str], points: np.ndarray, point_confidence: np.ndarray) -> None:
     """The Udacity layout (file name, x0, y0, ..., x67, y67), then `confidence` and `w0`..`w67`."""
-    with open(path, "w", newline="") as f:
+    with outputs.atomic_path(path) as temp, open(temp, "x", newline="") as f:
         rows = csv.writer(f)
         rows.writerow([""] + [str(i) for i in range(2 * NUM_POINTS)] + ["confidence"] + [f"w{i}" for i in range(NUM_POINTS)])
         for name, p, c in zip(names, points, point_confidence):

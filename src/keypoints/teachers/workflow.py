@@ -15,6 +15,7 @@ from keypoints.data import SPLITS
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import GROUPS
 from keypoints.teachers import labels as tl
+from keypoints import outputs
 
 
 def build_teacher(key: str, spec: DictConfig):
@@ -87,6 +88,6 @@ def label_folder(cfg: DictConfig) -> dict:
         summary["check"] = tl.score(readings + [(points, confidence)], names_of + [f"kept ({cfg.combine})"], truth)
         print(tables.markdown(["labels", "faces labelled", "inner 51 / box: mean", "median", "FR@0.10",
                                "confidence vs error (corr.)"], summary["check"]))
-    Path(f"{output}.json").write_text(json.dumps(summary, indent=2) + "\n")
+    outputs.write_json(f"{output}.json", summary, indent=2, allow_nan=True)
     print(f"{output}: {keep.sum()} of {len(paths)} photos labelled; the teacher that weighed most {summary['led_by']}")
     return summary

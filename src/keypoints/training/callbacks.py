@@ -10,6 +10,7 @@ import torch
 from lightning.pytorch.loggers import WandbLogger
 
 from keypoints import viz
+from keypoints.outputs import write_image
 
 log = logging.getLogger(__name__)
 
@@ -68,4 +69,4 @@ class ValidationFaces(L.Callback):
                              caption=[f"epoch {trainer.current_epoch}"], step=trainer.global_step)
         if not wandb:
             self.dirpath.mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(self.dirpath / f"epoch{trainer.current_epoch:03d}.png"), picture)
+            write_image(self.dirpath / f"epoch{trainer.current_epoch:03d}.png", picture)

@@ -8,6 +8,7 @@ from matplotlib.figure import Figure  # no pyplot: no backend to choose, no glob
 
 from keypoints.errors import KeypointsError
 from keypoints import tables
+from keypoints import outputs
 
 COLUMNS = ("best_val_nme", "test_nme", "test_fr10", "test_rmse_px", "epochs", "fit_seconds")
 
@@ -79,4 +80,5 @@ def plot(rows: list[dict], path: Path, metric: str = "best_val_nme") -> None:
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with outputs.atomic_path(path) as temp:
+        fig.savefig(temp, dpi=120)

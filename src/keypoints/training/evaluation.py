@@ -1,6 +1,5 @@
 """Test a saved checkpoint with the data pipeline it was trained with."""
 
-import json
 from pathlib import Path
 
 from hydra.utils import instantiate
@@ -8,6 +7,7 @@ from omegaconf import DictConfig
 
 from keypoints.training.module import load_checkpoint
 from keypoints.training.loop import finite_or_none, make_trainer
+from keypoints import outputs
 
 
 def evaluate(cfg: DictConfig) -> dict | None:
@@ -22,5 +22,5 @@ def evaluate(cfg: DictConfig) -> dict | None:
         return None  # under DDP, rank zero reports
     out = Path(cfg.metrics_file)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metrics, indent=2, allow_nan=False) + "\n")
+    outputs.write_json(out, metrics, indent=2)
     return metrics

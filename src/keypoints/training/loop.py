@@ -17,6 +17,7 @@ from keypoints.checkpoints import SAFE_GLOBALS, read_checkpoint, run_checkpoint
 from keypoints.errors import KeypointsError
 from keypoints.training import sweep
 from keypoints.training.module import KeypointModule, load_checkpoint
+from keypoints import outputs
 
 
 def instantiate_group(group: DictConfig | None) -> list:
@@ -123,7 +124,7 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, d
         results["test"] = {key.removeprefix("test/"): finite_or_none(value) for key, value in tested.items()}
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
-        (output_dir / "metrics.json").write_text(json.dumps(results, indent=2, allow_nan=False) + "\n")
+        outputs.write_json(output_dir / "metrics.json", results, indent=2)
     return results
 
 

@@ -18,6 +18,7 @@ from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
 from keypoints.training.losses import weighted_mean
 from keypoints.models import batchnorm
+from keypoints import outputs
 
 
 class KeypointModule(L.LightningModule):
@@ -137,5 +138,6 @@ def slim_checkpoint(source, target, weights_dtype: str = "float32") -> Path:
     slim = {k: checkpoint[k] for k in keep if k in checkpoint}
     dtype = getattr(torch, weights_dtype)
     slim["state_dict"] = {k: v.to(dtype) if v.is_floating_point() else v for k, v in slim["state_dict"].items()}
-    torch.save(slim, target)
+    with outputs.atomic_path(target) as temp:
+        torch.save(slim, temp)
     return target

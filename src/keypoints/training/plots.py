@@ -4,12 +4,12 @@ LightningModule checkpoint and its data module; the drawing itself is keypoints.
 
 from pathlib import Path
 
-import cv2
 from hydra.utils import instantiate
 
 from keypoints import viz
 from keypoints.errors import KeypointsError
 from keypoints.training.module import load_checkpoint
+from keypoints import outputs
 
 
 def write_plots(cfg) -> list[Path]:
@@ -38,7 +38,7 @@ def write_plots(cfg) -> list[Path]:
         pictures["conv1_feature_maps"] = viz.feature_maps(module, face)
     written = []
     for name, picture in pictures.items():
-        cv2.imwrite(str(out / f"{name}.png"), picture)
+        outputs.write_image(out / f"{name}.png", picture)
         written.append(out / f"{name}.png")
         print(out / f"{name}.png")
     return written

@@ -71,9 +71,13 @@ def create_app(cfg) -> FastAPI:
     # this queue of idle detectors is the semaphore that bounds inference to max_concurrency.
     idle: asyncio.Queue = asyncio.Queue()
     for _ in range(cfg.max_concurrency):
-        idle.put_nowait(load_detector(cfg, cfg.ckpt_path))
+        detector = load_detector(cfg, cfg.ckpt_path)
+        detector.max_pixels = max_pixels  # uploads are bounded by their header first; arrays the same
+        idle.put_nowait(detector)
     page = (resources.files("keypoints.web") / "static" / "index.html").read_text()
-    app = FastAPI(title="keypoints", summary="68 facial landmarks for every face in a photo")
+    # /docs and /redoc load their scripts and fonts from a CDN: off (the server needs no internet);
+    # /openapi.json still describes the API
+    app = FastAPI(title="keypoints", summary="68 facial landmarks for every face in a photo", docs_url=None, redoc_url=None)
     busy = 0  # requests holding or waiting for a detector
 
     def work(detector, upload: Upload, overlay: str | None, ext: str):
@@ -142,6 +146,12 @@ def create_app(cfg) -> FastAPI:
         image = f"data:image/{kind};base64," + base64.b64encode(picture).decode()
         return Response(json.dumps({"record": record, "image": image}), media_type="application/json")
 
+    @app.middleware("http")
+    async def nosniff(request: Request, call_next):  # a browser takes each answer as the type it says
+        response = await call_next(request)
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
+
     app.add_middleware(TrustedHostMiddleware, allowed_hosts=trusted_hosts(cfg))
     return app
 
@@ -205,10 +215,10 @@ async def _read_upload(request: Request, limit: int) -> Upload:
         raise HTTPException(415, "send the photo as multipart/form-data in the field 'file' (curl -F file=@photo.jpg ...)")
     files = []
     # MAX_MEMORY_FILE_SIZE: python-multipart would otherwise spill a file above 1 MB to a temporary file
-    parser = FormParser("multipart/form-data", None, files.append, boundary=params[b"boundary"],
-                        config={"MAX_MEMORY_FILE_SIZE": float("inf")})
     received = 0
-    try:
+    try:  # the parser itself refuses some boundaries (above 256 bytes) as it is made
+        parser = FormParser("multipart/form-data", None, files.append, boundary=params[b"boundary"],
+                            config={"MAX_MEMORY_FILE_SIZE": float("inf")})
         async for chunk in request.stream():
             received += len(chunk)
             if received > limit + FORM_SLACK:
@@ -217,9 +227,12 @@ async def _read_upload(request: Request, limit: int) -> Upload:
         parser.finalize()
     except FormParserError as e:
         raise HTTPException(400, f"malformed multipart upload ({str(e).splitlines()[0][:120]})") from None
-    upload = next((f for f in files if f.field_name == b"file"), None)
-    if upload is None:
+    uploads = [f for f in files if f.field_name == b"file"]
+    if not uploads:
         raise HTTPException(400, "no file: send the photo in the multipart field 'file'")
+    if len(uploads) > 1:  # never a silent choice of one
+        raise HTTPException(400, f"{len(uploads)} files in the field 'file': send one photo a request")
+    upload = uploads[0]
     name = cut(PurePosixPath((upload.file_name or b"").decode("utf-8", "replace").replace("\\", "/")).name or "upload")
     data = upload.file_object.getvalue()
     if not data:
