@@ -1,6 +1,6 @@
 """How a face stage's boxes sit on the training faces: `python scripts/measure_framing.py detector=yunet`.
 
-Prints the `framing` and `keypoint_box` values for keypoints/conf/detector/<name>.yaml (and the
+Prints the `framing` and `keypoint_box` values for keypoints/faces/config.py (<Name>Faces) (and the
 spread of the keypoint-box guess, which face-crop training's jitter has to cover).
 """
 

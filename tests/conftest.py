@@ -19,6 +19,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
+import keypoints.inference.config  # noqa: F401  (the `detector` and `inference` groups, as every entry point registers them)
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KEYPOINTS_SHARED", REPO.parent / "shared"))
 DATA = SHARED / "data" / "facial-keypoints"

@@ -1,12 +1,14 @@
 """The default pipeline's speed work, checked for correctness (the times come from scripts/benchmark_speed.py):
 the second pass only where the frame moves, the stage clock, the shipped ONNX copies, the default backend."""
 
+from dataclasses import asdict
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
 import pytest
+from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 import keypoints
@@ -16,7 +18,6 @@ from keypoints.benchmarks.budget import STAGES, budget_set
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 from keypoints.inference.backends import resolve_backend
 from keypoints.errors import KeypointsError
-from keypoints.faces import stage_config
 from keypoints import export
 from keypoints.inference.onnx_runtime import OnnxPredictor
 from keypoints.predictors import TorchPredictor
@@ -111,9 +112,13 @@ def test_the_shipped_float_onnx_is_the_shipped_checkpoint():
 
 
 def test_detector_the_clis_and_the_server_share_one_default(detector):
-    """keypoints.Detector()'s defaults are the packaged `detector` and `inference` groups' (keypoints/conf/)."""
-    stage = stage_config("yunet")
-    inference = OmegaConf.load(REPO / "src" / "keypoints" / "conf" / "inference" / "default.yaml")
-    assert (detector.refine, detector.flip, detector.refine_min_move) == (stage.refine, stage.flip, stage.refine_min_move)
-    assert inference.backend == "auto" and inference.ort_threads == 1
-    assert detector.predictor.session.get_session_options().intra_op_num_threads == inference.ort_threads
+    """keypoints.Detector()'s defaults are the ones `keypoints detect`, `serve` and `filter` compose
+    (keypoints.inference.config), so a changed default reaches all of them."""
+    for command in ("detect", "serve", "filter"):
+        with initialize_config_module("keypoints.conf", version_base="1.3"):
+            cfg = compose(command, overrides=["input=x"] if command != "serve" else [])
+        settings = OmegaConf.to_object(cfg.detector)
+        assert (detector.refine, detector.flip, detector.refine_min_move) == (settings.refine, settings.flip, settings.refine_min_move)
+        assert detector.faces.min_score == settings.faces.min_score and detector.faces.keypoint_box == asdict(settings.faces.keypoint_box)
+        assert detector.max_pixels == int(cfg.max_megapixels * 1e6)
+        assert detector.predictor.session.get_session_options().intra_op_num_threads == cfg.ort_threads

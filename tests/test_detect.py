@@ -10,11 +10,13 @@ import numpy as np
 import onnx
 import pytest
 from hydra import compose
+from omegaconf import OmegaConf
 
 import keypoints
 from conftest import DATA, PHOTOS, SHARED, initialize_for, run_script
 from keypoints import geometry
 from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
+from keypoints.inference.config import detector_config
 from keypoints.errors import KeypointsError
 from keypoints.data import read_annotations
 from keypoints.faces import yunet
@@ -201,11 +203,20 @@ def test_flip_averaging_is_mirror_symmetric(tiny_face_checkpoint):
 
 
 @pytest.mark.parametrize("name", STAGES)
-def test_each_face_stage_is_one_config_file_for_hydra_and_python(name):
-    """detector=<name> composes the packaged file that keypoints.Detector(faces=<name>) reads."""
+def test_each_face_stage_is_one_typed_config_for_hydra_and_python(name):
+    """detector=<name> composes the typed config that keypoints.Detector(faces=<name>) reads, with the
+    same defaults; a key the stage does not have is refused in one line, from Python as from Hydra."""
     with initialize_for("detect"):
         cfg = compose("detect", overrides=[f"detector={name}"])
-    assert cfg.detector == stage_config(name)
+        with pytest.raises(Exception, match="Could not override 'detector.faces.min_scr'"):
+            compose("detect", overrides=[f"detector={name}", "detector.faces.min_scr=0.5"])
+        added = compose("detect", overrides=[f"detector={name}", "+detector.faces.min_scr=0.5"])  # Hydra lets + add it ...
+    with pytest.raises(KeypointsError, match=r"^detector.faces.min_scr: not a setting of detector.faces \(one of "):
+        detector_config(added)  # ... and the check refuses it
+    assert OmegaConf.get_type(cfg.detector.faces) is STAGES[name]
+    assert cfg.detector.faces == stage_config(name)
+    with pytest.raises(KeypointsError, match=r"^detector.faces.min_scr: Key 'min_scr' not in"):
+        load_faces(name, min_scr=0.5)
     built = load_faces(cfg.detector.faces)
     assert type(built).__name__ == cfg.detector.faces._target_.rsplit(".", 1)[1]
     assert built.keypoint_box == dict(cfg.detector.faces.keypoint_box)
@@ -213,11 +224,12 @@ def test_each_face_stage_is_one_config_file_for_hydra_and_python(name):
 
 @pytest.mark.parametrize("name, knob, value, message", [
     ("yunet", "min_score", 1.5, "detector.faces.min_score=1.5: must be a YuNet score between 0 and 1"),
-    ("yunet", "max_side", "big", "detector.faces.max_side='big': must be an integer >= 32"),
-    ("yunet", "nms_threshold", 0, "detector.faces.nms_threshold=0: must be an IoU in (0, 1]"),
+    ("yunet", "max_side", "big", "detector.faces.max_side: Value 'big' of type 'str' could not be converted to Integer"),
+    ("yunet", "max_side", 16, "detector.faces.max_side=16: must be a whole number >= 32"),
+    ("yunet", "nms_threshold", 0, "detector.faces.nms_threshold=0.0: must be an IoU in (0, 1]"),
     ("haar", "scale_factor", 1.0, "detector.faces.scale_factor=1.0: must be a number > 1"),
     ("haar", "angles", [], "detector.faces.angles=[]: must be a non-empty list of degrees"),
-    ("yunet", "colour", "red", "detector.faces: "),
+    ("yunet", "colour", "red", "detector.faces.colour: Key 'colour' not in 'YuNetFaces'"),
 ])  # fmt: skip
 def test_bad_face_stage_knobs_are_one_line(name, knob, value, message):
     with pytest.raises(KeypointsError, match=re.escape(message)):
@@ -227,7 +239,7 @@ def test_bad_face_stage_knobs_are_one_line(name, knob, value, message):
 def test_bad_face_stage_knobs_through_the_cli_are_one_line(tmp_path):
     proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={tmp_path}/out", "detector.faces.min_score=-1",
                       f"hydra.run.dir={tmp_path / 'run'}", check=False)
-    assert proc.returncode == 2 and proc.stderr.strip() == "error: detector.faces.min_score=-1: must be a YuNet score between 0 and 1"
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: detector.faces.min_score=-1.0: must be a YuNet score between 0 and 1"
 
 
 def test_a_missing_or_corrupt_yunet_file_is_one_line(tmp_path):

@@ -10,7 +10,7 @@ from hydra import compose
 
 import keypoints
 from conftest import PHOTOS, initialize_for, run_script
-from keypoints.checks import check_config
+from keypoints.cli import check_settings
 from keypoints.errors import KeypointsError
 
 
@@ -84,7 +84,7 @@ def test_odd_files_are_reported_by_name_and_the_rest_of_the_folder_is_processed(
     ("batch_photos=0", "batch_photos=0: must be a whole number >= 1"),
     ("batch_photos=-1", "batch_photos=-1: must be a whole number >= 1"),
     ("detector.refine=-1", "detector.refine=-1: must be a whole number >= 0"),
-    ("detector.flip=maybe", "detector.flip='maybe': must be true or false"),
+    ("detector.refine_min_move=-1", "detector.refine_min_move=-1.0: must be a number >= 0"),
     ("device=gpu0", "device='gpu0': not a device"),
     ("backend=tpu", "backend='tpu': must be one of auto, torch, onnxruntime, onnxruntime-int8"),
     ("max_megapixels=0", "max_megapixels=0: must be a number >= 0.01"),
@@ -95,13 +95,17 @@ def test_every_settable_value_is_checked_where_the_config_is_read(override, mess
     with initialize_for("detect"):
         cfg = compose("detect", overrides=["input=x.jpg", override])
     with pytest.raises(KeypointsError) as caught:
-        check_config(cfg)
+        check_settings(cfg)
     assert str(caught.value).startswith(message)
 
 
 @pytest.mark.parametrize("override, message", [
     ("batch_photos=0", "batch_photos=0: must be a whole number >= 1"),
-    ("detector.faces.min_score=high", "detector.faces.min_score='high': must be a YuNet score between 0 and 1"),
+    # typed settings: Hydra refuses a value of the wrong type as it parses the command line
+    ("detector.faces.min_score=high", "Error merging override detector.faces.min_score=high; Value 'high' of type 'str' could not be converted to Float"),
+    ("detector.flip=maybe", "Error merging override detector.flip=maybe; Value 'maybe' is not a valid bool"),
+    ("detector.faces.min_score=2", "detector.faces.min_score=2.0: must be a YuNet score between 0 and 1"),
+    ("+detector.colour=red", "detector.colour: not a setting of detector (one of faces, refine, refine_min_move, flip)"),
     ("output={tmp}/file.txt", "{tmp}/file.txt: output= is a file, not a folder"),
     # parsed with the config; whether the machine has one, torch says when the detector is built (before any work)
     ("device=cuda", "device=cuda: no such CUDA device here"),

@@ -16,7 +16,7 @@ from onnx import TensorProto, helper
 
 import keypoints
 from conftest import PHOTOS, REPO, initialize_for, run_script
-from keypoints.checks import check_config
+from keypoints.cli import check_settings
 from keypoints.errors import KeypointsError
 
 SHIPPED_ONNX = REPO / "src" / "keypoints" / "weights" / "face_resnet.onnx"
@@ -64,14 +64,14 @@ def test_a_video_above_the_pixel_budget_is_refused_before_a_frame_is_decoded(tmp
 # rows 9 and 12: values that crashed (input=true, input=[a,b], input=, output=: tests/test_bad_sources.py)
 @pytest.mark.parametrize("override, message", [
     ("max_megapixels=inf", "max_megapixels=inf: must be a finite number"),
-    ("detector.faces.keypoint_box.side=0", "detector.faces.keypoint_box.side=0: must be a number > 0"),
-    ("detector.faces.framing.scale=-2", "detector.faces.framing.scale=-2: must be a number > 0"),
+    ("detector.faces.keypoint_box.side=0", "detector.faces.keypoint_box.side=0.0: must be a number > 0"),
+    ("detector.faces.framing.scale=-2", "detector.faces.framing.scale=-2.0: must be a number > 0"),
 ])  # fmt: skip
 def test_a_bad_value_is_one_line_before_work(override, message):
     with initialize_for("detect"):
         cfg = compose("detect", overrides=["input=x.jpg", "output=out", override])
     with pytest.raises(KeypointsError) as caught:
-        check_config(cfg)
+        check_settings(cfg)
     assert str(caught.value).startswith(message)
 
 

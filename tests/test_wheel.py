@@ -32,8 +32,8 @@ REQUIRED = ["keypoints/weights/face_resnet.ckpt", "keypoints/faces/yunet/yunet_n
             "keypoints/faces/yunet/LICENSE", "keypoints/weights/TERMS.md",
             "keypoints/web/static/index.html", "keypoints/__main__.py",
             *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
-            *(f"keypoints/conf/{group}/default.yaml" for group in ("inference", "paths", "hydra", "video", "overlays")),
-            "keypoints/conf/detector/yunet.yaml", "keypoints/conf/detector/haar.yaml"]
+            *(f"keypoints/conf/{group}/default.yaml" for group in ("paths", "hydra", "video", "overlays")),
+            "keypoints/inference/config.py", "keypoints/faces/config.py"]
 
 
 def _run(*command, **kwargs) -> subprocess.CompletedProcess:

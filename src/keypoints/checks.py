@@ -52,28 +52,11 @@ def host_pattern(value) -> bool:
 
 
 BOOLEAN = ((lambda v: isinstance(v, bool)), "true or false")
-# onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
-# checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
-# auto: decided in one place, keypoints.inference.backends.resolve_backend.
-BACKENDS = ("auto", "torch", "onnxruntime", "onnxruntime-int8")
 
 RULES = {
-    # inference CLIs
+    # inference CLIs (the detector's own settings are typed and checked in keypoints.inference.config)
     "batch_photos": whole(1),
-    "backend": one_of(*BACKENDS),
-    "detector.refine": whole(0, 10),
-    "detector.flip": BOOLEAN,
-    "detector.refine_min_move": number(0.0),
-    "ort_threads": optional(whole(1)),
     "overwrite": BOOLEAN,
-    "max_megapixels": number(0.01),
-    # how the face stage frames a face (keypoints/conf/detector/*.yaml): a side of 0 divides by zero
-    "detector.faces.framing.scale": (positive, "a number > 0 (box sides)"),
-    "detector.faces.framing.shift_x": (finite, "a finite number (box sides)"),
-    "detector.faces.framing.shift_y": (finite, "a finite number (box sides)"),
-    "detector.faces.keypoint_box.side": (positive, "a number > 0 (box sides)"),
-    "detector.faces.keypoint_box.shift_x": (finite, "a finite number (box sides)"),
-    "detector.faces.keypoint_box.shift_y": (finite, "a finite number (box sides)"),
     "face_index": whole(0),
     "num_samples": whole(1),
     "num_test": whole(1),

@@ -15,6 +15,7 @@ from pathlib import Path
 from keypoints.errors import KeypointsError
 from keypoints.faces import load_faces
 from keypoints.inference.backends import resolve_backend
+from keypoints.inference.config import DEFAULT_FACES, DetectorConfig, RuntimeConfig, detector_config, runtime_config
 from keypoints.inference.detector import Detector as FileDetector
 from keypoints.inference.detector import Face, StageClock, untimed  # noqa: F401  (keypoints.detect.Face, as before)
 
@@ -42,10 +43,13 @@ class Detector(FileDetector):
     call with `.metadata`, as keypoints.inference.onnx_runtime.OnnxPredictor.from_file gives.
     """
 
-    def __init__(self, module=None, faces="yunet", device="cpu", backend: str = "auto", refine: int = 1,
-                 flip: bool = False, predictor=None, refine_min_move: float = 0.05, ort_threads: int | None = 1):
+    def __init__(self, module=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
+                 backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
+                 predictor=None, refine_min_move: float = DetectorConfig.refine_min_move,
+                 ort_threads: int | None = RuntimeConfig.ort_threads):
         self.module = None
         if predictor is None:
+            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads)  # one line on a wrong one, before torch loads
             runtime, _ = resolve_backend(backend, device, module)
             if module is not None or runtime == "torch":
                 checkpoints, predictors = _torch_side()
@@ -54,9 +58,10 @@ class Detector(FileDetector):
         super().__init__(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads)
 
     @classmethod
-    def from_checkpoint(cls, path=None, faces="yunet", device="cpu", backend: str = "auto", refine: int = 1,
-                        flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1,
-                        **face_options) -> "Detector":
+    def from_checkpoint(cls, path=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
+                        backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine,
+                        flip: bool = DetectorConfig.flip, refine_min_move: float = DetectorConfig.refine_min_move,
+                        ort_threads: int | None = RuntimeConfig.ort_threads, **face_options) -> "Detector":
         """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from `keypoints
         export` (runs under ONNX Runtime, int8 or not as the file was written, no torch needed), or None for
         the shipped model (its int8 copy with backend "auto" on the CPU or "onnxruntime-int8", its float
@@ -73,9 +78,12 @@ class Detector(FileDetector):
 
 
 def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None) -> Detector:
-    """The CLIs' one way to a Detector from a composed config (its `detector` group, `device`,
-    `backend`, unless `backend` is given); `ckpt_path` None: the model shipped with the package."""
-    return Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=cfg.get("device", "cpu"),
-                                    backend=backend or cfg.get("backend", "auto"), refine=cfg.detector.refine,
-                                    flip=cfg.detector.flip, refine_min_move=cfg.detector.get("refine_min_move", 0.05),
-                                    ort_threads=cfg.get("ort_threads", 1))
+    """The CLIs' and the server's one way to a Detector from a composed config: its `detector` node and
+    runtime settings (keypoints.inference.config, each checked); `ckpt_path` None: the shipped model;
+    `backend` overrides the config's (export: torch)."""
+    settings, runtime = detector_config(cfg), runtime_config(cfg)
+    detector = Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=runtime.device,
+                                        backend=backend or runtime.backend, refine=settings.refine, flip=settings.flip,
+                                        refine_min_move=settings.refine_min_move, ort_threads=runtime.ort_threads)
+    detector.max_pixels = int(runtime.max_megapixels * 1e6)
+    return detector

@@ -53,7 +53,7 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
         target = out / _stream_name(stream)
         detector = load_detector(cfg, cfg.ckpt_path)
         guard_outputs(out, [], [Path(f"{target}{s}") for s in _suffixes(True, write_json)], overwrite)
-        return _video(stream, target, detector, render, write_json, cfg.get("video") or {}, _max_pixels(cfg))
+        return _video(stream, target, detector, render, write_json, cfg.get("video") or {}, detector.max_pixels)
     source = Path(spec)
     if not source.exists():
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images, a video file, "
@@ -72,7 +72,6 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
         raise KeypointsError(f"{source}: {not_a_file(source)}, not a file (input=an image, a folder of images or a video file)")
     names, targets = output_names(files, out, write_json)
     detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
-    detector.max_pixels = _max_pixels(cfg)
     done, redo = resume_plan(targets, overwrite)
     guard_outputs(out, files, [t for ts in targets.values() for t in ts], overwrite,
                   replaceable={t for p in done | {p for p, _ in redo} for t in targets[p]})
@@ -98,7 +97,7 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     for path, kind in skipped:  # named, never opened: reading a FIFO or a device could block forever
         fail(path, KeypointsError(f"{path}: {kind}, not a file (skipped unopened)"))
     photos = [p for p in files if not _is_video(p)]
-    max_pixels = _max_pixels(cfg)
+    max_pixels = detector.max_pixels
     for batch in _decoded_batches(photos, cfg.get("batch_photos", 16), max_pixels):
         good = []
         for path, image in batch:
@@ -308,10 +307,6 @@ def _suffixes(video: bool, write_json: bool) -> list[str]:
     if video:
         return [".mp4"] + ([".jsonl"] if write_json else [])
     return [".png"] + ([".json"] if write_json else [])
-
-
-def _max_pixels(cfg) -> int:
-    return int(cfg.get("max_megapixels", MAX_MEGAPIXELS) * 1e6)
 
 
 def _as_error(path: Path, error: Exception) -> KeypointsError:

@@ -2,7 +2,7 @@
 `python scripts/benchmark_speed.py parts=[budget]`.
 
 For each set of photos (decoded beforehand: decoding is not timed) and each of `repeats` passes,
-the default Detector (the CLIs' default: conf/inference/default.yaml and the `detector` group) goes
+the default Detector (the CLIs' default: keypoints.inference.config) goes
 over every photo with a StageClock on it, then dlib over the same photos; the passes alternate, so
 both see the same load. Figures are in ms a photo: ours from the pass with the median whole time
 (its stages, and "Python glue": the whole minus the timed stages), dlib's the median of its passes.

@@ -1,5 +1,5 @@
 """How a face stage's boxes sit on the training data's faces: where each stage's `keypoint_box` and
-`framing` (conf/detector/<name>.yaml) come from. `python scripts/measure_framing.py detector=yunet`.
+`framing` (keypoints.faces.config) come from. `python scripts/measure_framing.py detector=yunet`.
 
 For each of `n` random training photos the box nearest the labelled keypoints is taken; its offsets
 are measured in the face's own upright frame (turned by the roll the stage reports; 0 for Haar), in

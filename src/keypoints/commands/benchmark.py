@@ -38,7 +38,7 @@ def main(cfg: DictConfig) -> None:
     sets = labelled_sets(cfg)
     methods = {}
     backend = "" if cfg.backend in ("torch", "auto") else f", {cfg.backend}"
-    for path in ([None] if cfg.default_model else []) + list(cfg.ckpt_paths):
+    for path in ([None] if cfg.default_model else []) + ([cfg.ckpt_path] if cfg.ckpt_path else []) + list(cfg.ckpt_paths):
         detector = load_detector(cfg, ckpt_path=path)
         source = "shipped default" if path is None else Path(path).name
         methods[f"{detector.architecture} ({source}{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)

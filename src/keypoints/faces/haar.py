@@ -7,8 +7,7 @@ import numpy as np
 
 from keypoints import geometry
 from keypoints.errors import KeypointsError
-from keypoints.checks import is_number
-from keypoints.faces import FoundFace, check_knob
+from keypoints.faces import FoundFace
 from keypoints.io import shrink
 
 
@@ -22,8 +21,10 @@ class HaarCascade:
     found too. A face found at several angles is kept once, at its most confident. Turned copies
     need `turned_min_neighbors` (the_beatles.jpg gains a false face in its drums at 5, none at 7).
     `keypoint_box` and `framing` say how its boxes sit on the training data's faces; every default
-    is in conf/detector/haar.yaml. Faces carry no roll (the cascade does not tell it).
+    and check is in keypoints.faces.config.HaarFaces. Faces carry no roll (the cascade does not tell it).
     """
+    align_roll = False  # no roll to turn the first crop by (keypoints.faces.FaceStage)
+    max_nose_offset = None
 
     def __init__(self, cascade: str, scale_factor: float, min_neighbors: int, min_size: int, min_size_fraction: float,
                  max_side: int, angles: list[float], turned_min_neighbors: int, keypoint_box: dict, framing: dict,
@@ -31,19 +32,10 @@ class HaarCascade:
         if not hasattr(cv2, "CascadeClassifier"):
             raise KeypointsError(f"detector=haar needs OpenCV 4 (OpenCV {cv2.__version__} has no Haar cascades): "
                                  "pip install 'keypoints[haar]', or use detector=yunet")
-        check_knob(is_number(scale_factor) and scale_factor > 1.0, "scale_factor", scale_factor, "a number > 1")
-        for key, value, low in (("min_neighbors", min_neighbors, 0), ("turned_min_neighbors", turned_min_neighbors, 0),
-                                ("min_size", min_size, 1), ("max_side", max_side, 1)):
-            check_knob(isinstance(value, int) and value >= low, key, value, f"a whole number >= {low}")
-        check_knob(is_number(min_size_fraction) and 0 <= min_size_fraction < 1, "min_size_fraction",
-                   min_size_fraction, "a share in [0, 1)")
-        check_knob(isinstance(angles, (list, tuple)) and len(angles) > 0 and all(is_number(a) for a in angles),
-                   "angles", angles, "a non-empty list of degrees, e.g. [0, -25, 25]")
         path = Path(cascade) if Path(cascade).is_file() else Path(cv2.data.haarcascades) / cascade
         self.classifier = cv2.CascadeClassifier(str(path))
         if self.classifier.empty():
             raise KeypointsError(f"{cascade}: not a Haar cascade (detector.faces.cascade=a file in {cv2.data.haarcascades} or a path)")
-        check_knob(min_score is None or is_number(min_score), "min_score", min_score, "null or a number")
         self.min_score = min_score
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_size, self.min_size_fraction, self.max_side = min_size, min_size_fraction, max_side

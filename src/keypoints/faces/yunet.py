@@ -21,8 +21,7 @@ import numpy as np
 import onnxruntime as ort
 
 from keypoints.errors import KeypointsError
-from keypoints.checks import is_number
-from keypoints.faces import FoundFace, check_knob
+from keypoints.faces import FoundFace
 from keypoints.io import shrink
 from keypoints.landmarks import offset_beside_eyes
 
@@ -39,18 +38,10 @@ class YuNet:
     the longest side of the copy YuNet sees; `align_roll`: report each face's roll from its eyes
     (else 0), unless its nose tip sits more than `max_nose_offset` eye distances beside the eyes' middle
     (a profile, whose eye points say little of the roll; null: always). `keypoint_box` and `framing` say how this detector's boxes sit on the training
-    data's faces (measured by scripts/measure_framing.py); defaults: conf/detector/yunet.yaml."""
+    data's faces (measured by scripts/measure_framing.py). Every default and check: keypoints.faces.config.YuNetFaces."""
 
     def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, top_k: int, align_roll: bool,
-                 keypoint_box: dict, framing: dict, max_nose_offset: float | None = None, runtime: str = "onnxruntime"):
-        check_knob(is_number(min_score) and 0.0 <= min_score <= 1.0, "min_score", min_score, "a YuNet score between 0 and 1")
-        check_knob(is_number(nms_threshold) and 0.0 < nms_threshold <= 1.0, "nms_threshold", nms_threshold, "an IoU in (0, 1]")
-        check_knob(isinstance(align_roll, bool), "align_roll", align_roll, "true or false")
-        check_knob(isinstance(max_side, int) and max_side >= 32, "max_side", max_side, "an integer >= 32 (pixels)")
-        check_knob(isinstance(top_k, int) and top_k >= 1, "top_k", top_k, "an integer >= 1")
-        check_knob(max_nose_offset is None or (is_number(max_nose_offset) and max_nose_offset > 0), "max_nose_offset",
-                   max_nose_offset, "null or a number > 0 (eye distances)")
-        check_knob(runtime in ("onnxruntime", "opencv"), "runtime", runtime, "onnxruntime or opencv")
+                 keypoint_box: dict, framing: dict, max_nose_offset: float | None, runtime: str):
         path = Path(model) if model else SHIPPED_DYNAMIC if runtime == "onnxruntime" else SHIPPED
         if not path.is_file():
             raise KeypointsError(f"{path}: YuNet model file not found (detector.faces.model=an .onnx file, or null for the shipped one)")

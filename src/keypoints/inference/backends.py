@@ -10,16 +10,20 @@
 
 from pathlib import Path
 
-from keypoints.checks import RULES, check_value, device_type
+from keypoints.checks import device_type
 from keypoints.errors import KeypointsError
 from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 
+# onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no
+# checkpoint is given); a quantized model needs calibration photos, so it is not made on the fly.
+# The setting's default and check: keypoints.inference.config.RuntimeConfig.
+BACKENDS = ("auto", "torch", "onnxruntime", "onnxruntime-int8")
 
 
 def resolve_backend(backend: str, device, model=None) -> tuple[str, Path | None]:
     """(the runtime that runs the network, the model file it runs) for `model`: None (the shipped
-    model), a path (a .ckpt, its run folder, or an exported .onnx), or a loaded module (file None)."""
-    check_value("backend", backend, RULES["backend"])
+    model), a path (a .ckpt, its run folder, or an exported .onnx), or a loaded module (file None).
+    `backend` and `device` as RuntimeConfig checked them."""
     kind = device_type(device)
     if isinstance(model, (str, Path)) and Path(model).suffix == ".onnx":
         if backend == "torch":

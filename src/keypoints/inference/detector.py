@@ -10,7 +10,7 @@ class plus checkpoints (.ckpt, loaded modules) run in torch, with the `train` ex
 
 Faces come from a face stage (keypoints.faces: YuNet by default, or the seed's Haar cascade); each
 box is framed the way the model's training images framed a face (the stage's `keypoint_box` /
-`framing`, keypoints/conf/detector/<name>.yaml), turned upright by the face's roll, cut out through
+`framing`, keypoints.faces.config), turned upright by the face's roll, cut out through
 `geometry`, and all faces (of one photo, or of `detect_many`'s photos) go through the network in
 one batch. Each face's head pose (yaw, pitch, roll) comes from its keypoints (keypoints.pose); a
 video's faces also carry a track id (keypoints.video). The JSON of a face: docs/JSON.md.
@@ -25,14 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from keypoints import geometry
-from keypoints.faces import load_faces
+from keypoints.faces import FaceStage, load_faces
 from keypoints.inference.backends import resolve_backend
+from keypoints.inference.config import DEFAULT_FACES, DetectorConfig, RuntimeConfig
 from keypoints.inference.onnx_runtime import OnnxPredictor
 from keypoints.inference.pipeline import eval_pipeline, to_chw
-from keypoints.io import MAX_MEGAPIXELS, check_pixels, read_image, to_bgr
+from keypoints.io import check_pixels, read_image, to_bgr
 from keypoints.landmarks import FLIP, nose_offset, roll
 from keypoints.errors import KeypointsError
-from keypoints.checks import RULES, check_device, check_value
 from keypoints.pose import Pose, head_pose
 
 
@@ -84,47 +84,47 @@ class Detector:
     as in training; `flip` averages each pass with its mirror image (labels swapped back).
     """
 
-    def __init__(self, predictor=None, faces="yunet", device: str = "cpu", backend: str = "auto", refine: int = 1,
-                 flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1):
+    def __init__(self, predictor=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
+                 backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
+                 refine_min_move: float = DetectorConfig.refine_min_move, ort_threads: int | None = RuntimeConfig.ort_threads):
         """`predictor`: the network as one call, (N, C, S, S) float32 -> (N, 68, 2) normalised keypoints,
         with `.metadata` (input_size, channels, data_config, architecture: keypoints.inference.model_files);
         None: the shipped model in the file `backend` runs on `device` (keypoints.inference.backends: "auto"
         is its int8 copy on the CPU, test NME within 0.01 point of torch's and faster than its float copy:
-        docs/RESULTS.md "Time budget"). `refine_min_move`: a face gets its next pass only when its frame
-        moves by more than this share of the crop side (`_refine`); 0: every face, every pass.
-        `ort_threads`: ONNX Runtime's intra-op threads (None: one per core)."""
-        check_value("ort_threads", ort_threads, RULES["ort_threads"])
-        check_device(device)
+        docs/RESULTS.md "Time budget"). Every other argument is a setting of keypoints.inference.config,
+        with its default and check there (`refine_min_move`: a face gets its next pass only when its frame
+        moves by more than this share of the crop side, `_refine`; `ort_threads`: ONNX Runtime's threads)."""
+        runtime = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads)  # one line on a wrong one
+        config = DetectorConfig(faces=None, refine=refine, flip=flip, refine_min_move=refine_min_move)
         if predictor is None:
-            runtime, path = resolve_backend(backend, device)
-            if runtime != "onnxruntime":
+            kind, path = resolve_backend(backend, device)
+            if kind != "onnxruntime":
                 raise KeypointsError(f"backend={backend} on {device}: the shipped model's checkpoint runs in torch "
                                      "(keypoints.Detector, with pip install 'keypoints[train]')")
-            predictor = OnnxPredictor.from_file(path, device, ort_threads)
+            predictor = OnnxPredictor.from_file(path, device, runtime.ort_threads)
         meta = predictor.metadata
         self.size, self.channels, self.architecture = meta["input_size"], meta["channels"], meta["architecture"]
         self.to_input, self.frame = eval_pipeline(meta["data_config"], meta.get("checkpoint") or "the model file")
         self.predictor = predictor
-        self.faces = load_faces(faces)
-        check_value("refine", refine, RULES["detector.refine"])
-        check_value("flip", flip, RULES["detector.flip"])
-        check_value("refine_min_move", refine_min_move, RULES["detector.refine_min_move"])
-        self.refine, self.flip, self.refine_min_move = refine, flip, refine_min_move
+        self.faces: FaceStage = load_faces(faces)
+        self.refine, self.flip, self.refine_min_move = config.refine, config.flip, config.refine_min_move
         self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
         # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.io);
-        # the CLIs and the server set it from max_megapixels=
-        self.max_pixels = int(MAX_MEGAPIXELS * 1e6)
-        self.upright = bool(getattr(self.faces, "align_roll", False))
+        # keypoints.detect.load_detector sets it from max_megapixels=
+        self.max_pixels = int(RuntimeConfig.max_megapixels * 1e6)
+        self.upright = self.faces.align_roll
 
     @classmethod
-    def from_file(cls, path=None, faces="yunet", device: str = "cpu", backend: str = "auto", refine: int = 1,
-                  flip: bool = False, refine_min_move: float = 0.05, ort_threads: int | None = 1,
-                  **face_options) -> "Detector":
+    def from_file(cls, path=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
+                  backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
+                  refine_min_move: float = DetectorConfig.refine_min_move,
+                  ort_threads: int | None = RuntimeConfig.ort_threads, **face_options) -> "Detector":
         """`path`: a .onnx from `keypoints export` (runs under ONNX Runtime, int8 or not as the file was
         written), or None for the shipped model in the file `backend` runs. `face_options` change the
         face stage's knobs (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
         if path is not None:
+            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads)
             runtime, path = resolve_backend(backend, device, path)
             if runtime != "onnxruntime":
                 raise KeypointsError(f"{path}: a checkpoint runs in torch: keypoints.Detector.from_checkpoint, with "
@@ -216,7 +216,7 @@ class Detector:
     def _frame_on(self, points: np.ndarray) -> np.ndarray:
         """The face-crop frame on a face's own keypoints (upright by their eyes, as in training; not
         a profile's, whose eyes say little of the roll: the face stage's `max_nose_offset`)."""
-        limit = getattr(self.faces, "max_nose_offset", None)
+        limit = self.faces.max_nose_offset
         profile = limit is not None and abs(nose_offset(points)) > limit
         return self.frame(points, roll(points) if self.upright and not profile else 0.0)
 

@@ -71,9 +71,7 @@ def create_app(cfg) -> FastAPI:
     # this queue of idle detectors is the semaphore that bounds inference to max_concurrency.
     idle: asyncio.Queue = asyncio.Queue()
     for _ in range(cfg.max_concurrency):
-        detector = load_detector(cfg, cfg.ckpt_path)
-        detector.max_pixels = max_pixels  # uploads are bounded by their header first; arrays the same
-        idle.put_nowait(detector)
+        idle.put_nowait(load_detector(cfg, cfg.ckpt_path))  # its max_pixels: max_megapixels=, as `max_pixels` here
     page = (resources.files("keypoints.web") / "static" / "index.html").read_text()
     # /docs and /redoc load their scripts and fonts from a CDN: off (the server needs no internet);
     # /openapi.json still describes the API

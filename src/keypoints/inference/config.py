@@ -1,0 +1,101 @@
+"""The detector's settings, typed: each with its one default and its check, read alike by
+`keypoints.Detector(...)`, the CLIs (`keypoints detect`, `filter`, `serve`, `benchmark`, `export`) and
+the server. Hydra composes them from here (ConfigStore), not from YAML files:
+
+    detector=yunet | haar        the `detector` group: DetectorConfig (faces: keypoints.faces.config)
+    inference: default           ckpt_path, device, backend, max_megapixels, ort_threads: RuntimeConfig,
+                                 at the top of the config (keypoints detect backend=onnxruntime ...)
+
+A wrong value is one line naming its key, raised before any work (`check`, run by every entry point
+through keypoints.cli.friendly_errors); a key these configs do not have is refused by Hydra in one line.
+"""
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import DictConfig, OmegaConf
+
+from keypoints.checks import BOOLEAN, check_device, check_value, number, one_of, optional, whole
+from keypoints.faces.config import STAGES, YuNetFaces, refuse_unknown
+from keypoints.inference.backends import BACKENDS
+from keypoints.io import MAX_MEGAPIXELS
+
+DEFAULT_FACES = "yunet"  # the face stage when none is named (the configs' `detector: yunet` says the same)
+
+
+@dataclass
+class DetectorConfig:
+    """The `detector` group: a face stage and the keypoint stage's passes (face-crop models)."""
+    faces: Any = field(default_factory=YuNetFaces)  # keypoints.faces.config.YuNetFaces or HaarFaces
+    refine: int = 1  # passes re-framed on the model's own keypoints after the first (turned upright by their eyes)
+    # ... each only for the faces whose frame moves by more than this share of the crop side (0: every face;
+    # docs/RESULTS.md "Time budget")
+    refine_min_move: float = 0.05
+    # also average each pass with its mirror image (2x the work); only for models trained on mirror images:
+    # the default model learned the labels' asymmetric convention without them
+    flip: bool = False
+
+    def __post_init__(self):
+        check_value("detector.refine", self.refine, whole(0, 10))
+        check_value("detector.refine_min_move", self.refine_min_move, number(0.0))
+        check_value("detector.flip", self.flip, BOOLEAN)
+
+
+@dataclass
+class RuntimeConfig:
+    """The model and what runs it, at the top of the inference CLIs' configs (`inference: default`)."""
+    # the landmark model: a .ckpt from scripts/train.py, its run folder, or an exported .onnx; None: the shipped one
+    ckpt_path: str | None = None
+    device: str = "cpu"  # or cuda, cuda:1, mps (torch runs a checkpoint there)
+    # auto: the shipped model's int8 copy under ONNX Runtime on the CPU (on a GPU: torch), a ckpt_path in torch
+    # | torch | onnxruntime (the shipped model's float copy) | onnxruntime-int8; a .onnx ckpt_path runs as
+    # written (keypoints.inference.backends, docs/RESULTS.md "Time budget")
+    backend: str = "auto"
+    # a photo above this (by its header) is reported and skipped (the server: refused, 413), never decoded;
+    # also bounds a batch
+    max_megapixels: float = MAX_MEGAPIXELS
+    # ONNX Runtime's intra-op threads for the keypoint network (None: one per core); one thread ran a batch-1
+    # pass in half the time of two on a busy 2-core CPU (docs/RESULTS.md "Time budget")
+    ort_threads: int | None = 1
+
+    def __post_init__(self):
+        check_value("ckpt_path", self.ckpt_path, optional(((lambda v: isinstance(v, str) and v != ""), "a path")))
+        check_device(self.device)
+        check_value("backend", self.backend, one_of(*BACKENDS))
+        check_value("max_megapixels", self.max_megapixels, number(0.01))
+        check_value("ort_threads", self.ort_threads, optional(whole(1)))
+
+
+def register() -> None:
+    """The `detector` group (one option per face stage) and `inference: default`, for Hydra to compose."""
+    store = ConfigStore.instance()
+    for name, stage in STAGES.items():
+        store.store(group="detector", name=name, node=DetectorConfig(faces=stage()))
+    # a plain dict at the top: a typed node there would type the whole config (every other key refused);
+    # RuntimeConfig checks these values (`check`)
+    store.store(group="inference", name="default", node=asdict(RuntimeConfig()), package="_global_")
+
+
+def detector_config(cfg: DictConfig) -> DetectorConfig:
+    """A composed config's `detector` node as the checked object (a plain node is typed first)."""
+    node = cfg.detector
+    if OmegaConf.get_type(node) is not DetectorConfig:
+        node = OmegaConf.merge(OmegaConf.structured(DetectorConfig(faces=None)), node)
+    refuse_unknown(node, "detector")
+    return OmegaConf.to_object(node)
+
+
+def runtime_config(cfg: DictConfig) -> RuntimeConfig:
+    """The runtime settings a config has (the rest at their defaults), checked."""
+    return RuntimeConfig(**{f.name: cfg[f.name] for f in fields(RuntimeConfig) if f.name in cfg})
+
+
+def check(cfg: DictConfig) -> None:
+    """Every detector setting of a composed config, one line on the first wrong one."""
+    if "detector" in cfg and cfg.detector is not None:
+        detector_config(cfg)
+    runtime_config(cfg)
+
+
+register()
