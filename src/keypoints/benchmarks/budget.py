@@ -3,9 +3,11 @@
 
 For each set of photos (decoded beforehand: decoding is not timed) and each of `repeats` passes,
 the default Detector (the CLIs' default: keypoints.inference.config) goes
-over every photo with a StageClock on it, then dlib over the same photos; the passes alternate, so
-both see the same load. Figures are in ms a photo: ours from the pass with the median whole time
-(its stages, and "Python glue": the whole minus the timed stages), dlib's the median of its passes.
+over every photo with a StageClock on it, then dlib over the same photos, then MediaPipe's face mesh
+(in its own process and environment: keypoints.benchmarks.peers.MediaPipePeer); the passes
+alternate, so all see the same load. Figures are in ms a photo: ours from the pass with the median
+whole time (its stages, and "Python glue": the whole minus the timed stages), the peers' the
+median of their passes.
 """
 
 import os
@@ -17,7 +19,7 @@ import cv2
 import numpy as np
 import torch
 
-from keypoints.benchmarks.peers import DlibPeer
+from keypoints.benchmarks.peers import DlibPeer, MediaPipePeer
 from keypoints.detect import StageClock, load_detector, untimed
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
@@ -28,13 +30,18 @@ from keypoints import tables
 STAGES = ("face stage", "first frame", "crop", "network, pass 1", "map back", "re-frame", "network, pass 2", "pose")
 
 
-def read_set(folder, limit: int | None) -> list[np.ndarray]:
-    """The first `limit` photos of a folder (sorted by name), decoded upright as the CLIs read them."""
+def set_files(folder, limit: int | None) -> list[Path]:
+    """The first `limit` photos of a folder, sorted by name."""
     folder = Path(folder)
     files = folder_files(folder)[:limit] if folder.is_dir() else []
     if not files:
         raise KeypointsError(f"{folder}: no photos to time (budget.sets.<name>=a folder of images)")
-    return [read_image(p) for p in files]
+    return files
+
+
+def read_set(folder, limit: int | None) -> list[np.ndarray]:
+    """The first `limit` photos of a folder (sorted by name), decoded upright as the CLIs read them."""
+    return [read_image(p) for p in set_files(folder, limit)]
 
 
 def seconds_each(fn, photos: list) -> tuple[float, int]:
@@ -53,9 +60,9 @@ def seconds_batched(detector, photos: list, batch: int) -> float:
     return time.perf_counter() - start
 
 
-def budget_set(detector, peer, photos: list, repeats: int, batch: int = 16) -> dict:
+def budget_set(detector, peer, photos: list, repeats: int, batch: int = 16, mediapipe: MediaPipePeer | None = None) -> dict:
     """One photo set: per stage, the whole (photo by photo, and in batches of `batch` photos as a
-    folder run goes) and dlib's whole, ms a photo (medians over `repeats` passes)."""
+    folder run goes), dlib's whole and MediaPipe's, ms a photo (medians over `repeats` passes)."""
     detector(photos[0])  # warm-up: first-call allocations, ORT's kernel choice
     if peer is not None:
         peer(photos[0])
@@ -64,18 +71,20 @@ def budget_set(detector, peer, photos: list, repeats: int, batch: int = 16) -> d
         detector.clock = clock = StageClock()
         whole, faces = seconds_each(detector, photos)
         dlib, dlib_faces = seconds_each(peer, photos) if peer is not None else (float("nan"), 0)
+        mesh, mesh_faces = mediapipe.one_pass() if mediapipe is not None else (float("nan"), 0)
         detector.clock = untimed
         batched = seconds_batched(detector, photos, batch)
         passes.append({"stages": dict(clock.seconds), "whole": whole, "dlib": dlib, "faces": faces, "dlib_faces": dlib_faces,
-                       "batched": batched})
+                       "mediapipe": mesh, "mediapipe_faces": mesh_faces, "batched": batched})
     n, ms = len(photos), lambda seconds: 1000 * seconds / len(photos)  # noqa: E731
     # the stages of the pass whose whole is the median one, so that they and the glue add up to it
     middle = sorted(passes, key=lambda p: p["whole"])[len(passes) // 2]
     stages = {s: ms(middle["stages"][s]) for s in _stage_names([middle])}
     whole, dlib = ms(middle["whole"]), ms(statistics.median(p["dlib"] for p in passes))
-    batched = ms(statistics.median(p["batched"] for p in passes))
+    batched, mesh = ms(statistics.median(p["batched"] for p in passes)), ms(statistics.median(p["mediapipe"] for p in passes))
     return {"photos": n, "faces": middle["faces"], "dlib_faces": passes[0]["dlib_faces"], "stages_ms": stages,
             "glue_ms": whole - sum(stages.values()), "whole_ms": whole, "dlib_ms": dlib, "ratio": whole / dlib,
+            "mediapipe_ms": mesh, "mediapipe_faces": passes[0]["mediapipe_faces"], "ratio_mediapipe": whole / mesh,
             "batched_ms": batched, "batch": batch, "passes": passes}
 
 
@@ -92,11 +101,22 @@ def measure(cfg) -> dict:
     except KeypointsError as e:
         print(f"note: dlib skipped: {e}")
         peer = None
-    sets = {}
+    sets, mesh = {}, cfg.budget.get("mediapipe")
     for name, folder in cfg.budget.sets.items():
-        photos = read_set(folder, cfg.budget.limit)
-        sets[name] = {"folder": str(folder), **budget_set(detector, peer, photos, cfg.budget.repeats, cfg.batch_photos)}
-        print(f"budget: {name} done ({sets[name]['ratio']:.2f}x dlib)", flush=True)
+        files = set_files(folder, cfg.budget.limit)
+        photos = [read_image(p) for p in files]
+        mediapipe = None
+        if mesh:
+            try:
+                mediapipe = MediaPipePeer(mesh.python, mesh.script, files, Path(cfg.paths.output_dir) / f"{name}_photos.txt")
+            except KeypointsError as e:
+                print(f"note: MediaPipe skipped: {e}")
+        try:
+            sets[name] = {"folder": str(folder), **budget_set(detector, peer, photos, cfg.budget.repeats, cfg.batch_photos, mediapipe)}
+        finally:
+            if mediapipe is not None:
+                mediapipe.close()
+        print(f"budget: {name} done ({sets[name]['ratio']:.2f}x dlib, {sets[name]['ratio_mediapipe']:.2f}x MediaPipe)", flush=True)
     machine = {"cpu": tables.cpu_name(), "cpu_flags": cpu_flags(), "cpu_count": os.cpu_count(),
                "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
                "load_average": os.getloadavg()}
@@ -132,7 +152,10 @@ def markdown(result: dict) -> str:
               *[cell(sets[n]["batched_ms"]) for n in names]],
              ["dlib HOG + 68-point predictor, whole", *[cell(sets[n]["dlib_ms"]) for n in names]],
              ["**ratio to dlib**", *[f"**{sets[n]['ratio']:.2f}x**" for n in names]],
-             ["faces found (ours / dlib)", *[f"{sets[n]['faces']} / {sets[n]['dlib_faces']}" for n in names]]]
+             ["MediaPipe face mesh (static_image_mode, 5 faces), whole", *[cell(sets[n].get("mediapipe_ms")) for n in names]],
+             ["**ratio to MediaPipe**", *[f"**{cell(sets[n].get('ratio_mediapipe'))}x**" for n in names]],
+             ["faces found (ours / dlib / MediaPipe)", *[f"{sets[n]['faces']} / {sets[n]['dlib_faces']} / {sets[n].get('mediapipe_faces', 0)}"
+                                                         for n in names]]]
     header = ["ms a photo", *[f"{n} ({sets[n]['photos']} photos)" for n in names]]
     load = ", ".join(f"{v:.1f}" for v in m["load_average"])
     intro = (f"{m['cpu']} ({m['cpu_flags']}), {m['cpu_count']} CPUs; torch on {m['torch_threads']} threads, OpenCV on "
