@@ -5,10 +5,11 @@ from omegaconf import DictConfig
 
 from keypoints.benchmarks.faces import turned_faces_table
 from keypoints.cli import friendly_errors
+from keypoints import benchmarks
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_faces")
-@friendly_errors
+@friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:
     print(turned_faces_table(cfg.photos, list(cfg.stages), list(cfg.angles)))
 

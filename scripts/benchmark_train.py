@@ -8,10 +8,11 @@ from omegaconf import DictConfig
 
 from keypoints.benchmarks.throughput import benchmark_train
 from keypoints.cli import friendly_errors
+from keypoints import benchmarks, training
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_train")
-@friendly_errors
+@friendly_errors(rules=(training.RULES, benchmarks.RULES))
 def main(cfg: DictConfig) -> None:
     benchmark_train(cfg)
 

@@ -10,13 +10,15 @@ from omegaconf import DictConfig
 
 from keypoints.benchmarks import video as benchmark
 from keypoints.cli import friendly_errors
+from keypoints import benchmarks
+from keypoints.video import RULES as VIDEO_RULES
 from keypoints.detect import load_detector
 from keypoints.video import torch_threads, video_config
 from keypoints import outputs
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_video")
-@friendly_errors
+@friendly_errors(rules=(benchmarks.RULES, VIDEO_RULES))
 def main(cfg: DictConfig) -> None:
     knobs = video_config(**cfg.video)
     knobs.pop("max_frames")

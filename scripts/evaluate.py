@@ -6,11 +6,12 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints import training
 from keypoints.training.evaluation import evaluate
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-@friendly_errors
+@friendly_errors(rules=(training.RULES,))
 def main(cfg: DictConfig) -> None:
     metrics = evaluate(cfg)
     if metrics is not None:

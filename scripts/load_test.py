@@ -7,10 +7,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints.web import LOAD_TEST_RULES
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="load_test")
-@friendly_errors
+@friendly_errors(rules=(LOAD_TEST_RULES,))
 def main(cfg: DictConfig) -> None:
     from keypoints.web.load import load_test
 

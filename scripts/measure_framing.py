@@ -8,12 +8,13 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.cli import friendly_errors
+from keypoints import benchmarks
 from keypoints.faces import load_faces
 from keypoints.benchmarks.framing import measure_framing
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="measure_framing")
-@friendly_errors
+@friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:
     result = measure_framing(load_faces(cfg.detector.faces), cfg.labels, cfg.images, cfg.photos, cfg.seed)
     print(OmegaConf.to_yaml(OmegaConf.create(result)), end="")

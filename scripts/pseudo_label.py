@@ -4,11 +4,12 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints import teachers
 from keypoints.teachers.workflow import label_folder
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="pseudo_label")
-@friendly_errors
+@friendly_errors(rules=(teachers.RULES,))
 def main(cfg: DictConfig) -> None:
     label_folder(cfg)
 

@@ -8,13 +8,17 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints.checks import one_of
 from keypoints.errors import KeypointsError
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 from keypoints.training.module import slim_checkpoint
 
 
+RULES = {"weights_dtype": one_of("float32", "float16", "bfloat16")}  # conf/ship_model.yaml
+
+
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ship_model")
-@friendly_errors
+@friendly_errors(rules=(RULES,))
 def main(cfg: DictConfig) -> None:
     target = slim_checkpoint(cfg.ckpt_path, cfg.target or DEFAULT_MODEL, cfg.weights_dtype)
     megabytes = target.stat().st_size / 1e6

@@ -8,11 +8,12 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints import training
 from keypoints.training.loop import train
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
-@friendly_errors
+@friendly_errors(rules=(training.RULES,))
 def main(cfg: DictConfig) -> float | None:
     results = train(cfg)
     return results["best_val_nme"]  # the objective a Hydra sweeper (e.g. Optuna) minimises

@@ -1,6 +1,7 @@
 """Every config composes and builds, in-process (no subprocess, seconds): each experiment, each
 option of each group, and each entry point's primary config, through the same check the CLIs run."""
 
+import importlib
 from pathlib import Path
 
 import pytest
@@ -10,8 +11,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
 from omegaconf import OmegaConf, open_dict
 
-from conftest import PACKAGED_CONF, REPO, initialize_for
-from keypoints.checks import check_config
+from conftest import PACKAGED_CONF, REPO, _script_main, initialize_for
+from keypoints import training
+from keypoints.cli import check_settings
 from keypoints.faces import STAGES
 
 CONF = REPO / "conf"
@@ -38,7 +40,7 @@ def _resolvable(cfg):
 @pytest.mark.parametrize("experiment", EXPERIMENTS)
 def test_every_experiment_composes_and_builds_its_model_and_data(experiment):
     cfg = _resolvable(_compose("train", [f"experiment={experiment}", "paths.data_dir=/data", "paths.w300_dir=/w300"]))
-    check_config(cfg)
+    check_settings(cfg, (training.RULES,))
     net = instantiate(cfg.model.net)
     size = cfg.model.input_size
     channels = next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d)).in_channels
@@ -54,7 +56,7 @@ def test_every_experiment_composes_and_builds_its_model_and_data(experiment):
 @pytest.mark.parametrize("group, option", [(g, o) for g, options in GROUPS.items() for o in options])
 def test_every_option_of_every_group_composes_and_builds(group, option):
     cfg = _resolvable(_compose("train", [f"{group}={option}", "paths.data_dir=/data"]))
-    check_config(cfg)
+    check_settings(cfg, (training.RULES,))
     node = cfg[group]
     if group == "logger":
         for sub in (node or {}).values():
@@ -65,14 +67,38 @@ def test_every_option_of_every_group_composes_and_builds(group, option):
     assert (built is None) == (option == "none")  # scheduler=none means no scheduler; all else builds
 
 
+REQUIRED = {"detect": ["input=x.jpg"], "filter": ["input=x.jpg"], "ship_model": ["ckpt_path=x.ckpt"],
+            "pseudo_label": ["images=x", "output=x.csv"]}  # their `???` keys
+
+
+def entry_rules(entry: str) -> tuple[dict, ...]:
+    """The tables of rules entry point `entry` names (`@friendly_errors(rules=...)`): the packaged
+    command's, or the checkout script's."""
+    if (PACKAGED_CONF / f"{entry}.yaml").is_file():
+        return importlib.import_module(f"keypoints.commands.{entry}").main.rules
+    return _script_main(f"{entry}.py").rules
+
+
 @pytest.mark.parametrize("entry", ENTRY_POINTS)
 def test_every_entry_points_config_composes_and_passes_its_checks(entry):
-    required = {"detect": ["input=x.jpg"], "filter": ["input=x.jpg"], "ship_model": ["ckpt_path=x.ckpt"],
-                "pseudo_label": ["images=x", "output=x.csv"]}  # their `???` keys
-    cfg = _resolvable(_compose(entry, required.get(entry, [])))
-    check_config(cfg)
+    cfg = _resolvable(_compose(entry, REQUIRED.get(entry, [])))
+    check_settings(cfg, entry_rules(entry))
     if "detector" in cfg:
         assert cfg.detector.faces._target_.startswith("keypoints.faces.")
+
+
+def test_every_rule_checks_a_key_of_an_entry_point_that_names_it():
+    """A rule is skipped where a config lacks its key (a table serves several entry points), so a
+    misspelt or stale key would never run: each must be in one entry point's config that names it."""
+    seen = {}
+    for entry in ENTRY_POINTS:
+        cfg = _resolvable(_compose(entry, REQUIRED.get(entry, [])))
+        for table in entry_rules(entry):
+            for key in table:
+                seen[key] = seen.get(key, False) or OmegaConf.select(cfg, key, default="absent") != "absent"
+    assert seen and not [key for key, found in seen.items() if not found]
+    tables = {id(t) for entry in ENTRY_POINTS for t in entry_rules(entry)}
+    assert len(tables) >= 8  # runner, video, web, load test, training, benchmarks, teachers, visualize, export, ship_model
 
 
 @pytest.mark.parametrize("stage", STAGES)

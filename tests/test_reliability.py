@@ -11,6 +11,7 @@ from hydra import compose
 import keypoints
 from conftest import PHOTOS, initialize_for, run_script
 from keypoints.cli import check_settings
+from keypoints.commands.detect import main as detect_command
 from keypoints.errors import KeypointsError
 
 
@@ -95,7 +96,7 @@ def test_every_settable_value_is_checked_where_the_config_is_read(override, mess
     with initialize_for("detect"):
         cfg = compose("detect", overrides=["input=x.jpg", override])
     with pytest.raises(KeypointsError) as caught:
-        check_settings(cfg)
+        check_settings(cfg, detect_command.rules)
     assert str(caught.value).startswith(message)
 
 

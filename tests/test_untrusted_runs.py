@@ -17,6 +17,7 @@ from onnx import TensorProto, helper
 import keypoints
 from conftest import PHOTOS, REPO, initialize_for, run_script
 from keypoints.cli import check_settings
+from keypoints.commands.detect import main as detect_command
 from keypoints.errors import KeypointsError
 
 SHIPPED_ONNX = REPO / "src" / "keypoints" / "weights" / "face_resnet.onnx"
@@ -71,7 +72,7 @@ def test_a_bad_value_is_one_line_before_work(override, message):
     with initialize_for("detect"):
         cfg = compose("detect", overrides=["input=x.jpg", "output=out", override])
     with pytest.raises(KeypointsError) as caught:
-        check_settings(cfg)
+        check_settings(cfg, detect_command.rules)
     assert str(caught.value).startswith(message)
 
 

@@ -1,7 +1,9 @@
-"""Every value a user can set on a command line, checked in one place before any work starts:
-a wrong one is one line naming the key and what is allowed, never a silent no-op, a clamp or a
-traceback from deep inside a library. `friendly_errors` (keypoints.cli) runs `check_config` on the
-composed config of every entry point; rules for keys a config does not have are skipped."""
+"""The words of every setting's check: a rule is (test, what is allowed), and a wrong value is one
+line naming the key and what is allowed, never a silent no-op, a clamp or a traceback from deep
+inside a library. The rules live beside the settings they check: a table `RULES` in the module
+that reads them (keypoints.runner, keypoints.video, keypoints.web.app, ...), or the typed configs'
+own checks (keypoints.inference.config). Each entry point names its tables
+(`@friendly_errors(rules=...)`, keypoints.cli), which run on its composed config before any work."""
 
 import math
 from numbers import Number
@@ -45,86 +47,11 @@ def optional(rule):
     return (lambda v: v is None or ok(v)), f"null or {allowed}"
 
 
-def host_pattern(value) -> bool:
-    """A Host: name as Starlette's TrustedHostMiddleware takes it: a name, `*.` a domain, or `*`."""
-    return isinstance(value, str) and value.strip() != "" and "*" not in value[1:] \
-        and (not value.startswith("*") or value == "*" or value.startswith("*."))
-
-
 BOOLEAN = ((lambda v: isinstance(v, bool)), "true or false")
 
-RULES = {
-    # inference CLIs (the detector's own settings are typed and checked in keypoints.inference.config)
-    "batch_photos": whole(1),
-    "overwrite": BOOLEAN,
-    "face_index": whole(0),
-    "num_samples": whole(1),
-    "num_test": whole(1),
-    "tile": whole(16),
-    "limit": optional(whole(1)),
-    "skip": whole(0),
-    "check_limit": optional(whole(1)),
-    "check_skip": whole(0),
-    "combine": one_of("most_confident", "weighted_mean"),  # scripts/pseudo_label.py (keypoints.teachers.labels.COMBINE)
-    "weights_dtype": one_of("float32", "float16", "bfloat16"),  # scripts/ship_model.py
-    "draw_pose": BOOLEAN,
-    # videos (the `video` group, keypoints/conf/video/default.yaml)
-    "video.detect_every": whole(1),
-    "video.max_misses": whole(0),
-    "video.match_iou": ((lambda v: is_number(v) and 0 < v <= 1), "an IoU in (0, 1]"),
-    "video.max_faces": whole(1),
-    "video.max_frames": optional(whole(1)),
-    "video.threads": optional(whole(1)),
-    "video.smoothing.enabled": BOOLEAN,
-    "video.smoothing.min_cutoff": number(0.0, inclusive=False),
-    "video.smoothing.beta": number(0.0),
-    "video.smoothing.d_cutoff": number(0.0, inclusive=False),
-    # scripts/benchmark_video.py
-    "clip.width": whole(32),
-    "clip.height": whole(32),
-    "clip.fps": number(0.0, inclusive=False),
-    "clip.frames": whole(2),
-    "clip.noise_std": number(0.0),
-    "clip.slide_px": number(0.0),
-    "clip.skip": whole(0),
-    # web demo (scripts/serve.py) and its load test
-    "host": ((lambda v: isinstance(v, str) and v.strip() != ""), "a host name or address (127.0.0.1, 0.0.0.0, ...)"),
-    "port": whole(0, 65535),
-    "max_upload_mb": number(0.0, inclusive=False),
-    "max_concurrency": whole(1),
-    "max_queue": whole(0),
-    "header_timeout_s": number(0.0, inclusive=False),
-    "body_timeout_s": number(0.0, inclusive=False),
-    "keep_alive_s": number(0.0, inclusive=False),
-    "max_connections": whole(1),
-    "allowed_hosts": optional(((lambda v: isinstance(v, list) and len(v) > 0 and all(map(host_pattern, v))),
-                               "a list of host names (['example.org', '*.example.org', '127.0.0.1'], or ['*'] for any)")),
-    "log_level": one_of("critical", "error", "warning", "info", "debug", "trace"),
-    "requests": whole(1),
-    "concurrency": whole(1),
-    "slow": whole(0),
-    "timeout_s": number(0.0, inclusive=False),
-    # training
-    "data.batch_size": whole(1),
-    "data.eval_batch_size": whole(1),
-    "data.num_workers": whole(0),
-    "data.val_fraction": ((lambda v: isinstance(v, Number) and 0 < v < 1), "a share between 0 and 1"),
-    "optimizer.lr": number(0.0),  # 0 keeps the weights as they are (a test of init_from does)
-    "optimizer.weight_decay": number(0.0),
-    "trainer.max_epochs": whole(-1),
-    "trainer.devices": ((lambda v: v == "auto" or (isinstance(v, int) and v >= -1) or isinstance(v, (list, str))), "auto, -1 or a count"),
-    "seed": optional(whole(0)),
-    # export, benchmarks
-    "calibration.photos": whole(1),
-    "warmup": whole(0),
-    "repeats": whole(1),
-    "batch": whole(1),
-}
-
-
 def check_value(name: str, value, rule) -> None:
-    """One line naming `name` when `value` breaks `rule` (one of RULES' values); also for Python
-    arguments that mirror a config key (keypoints.Detector's refine and flip)."""
+    """One line naming `name` when `value` breaks `rule`; also for Python arguments that mirror a
+    config key (keypoints.Detector's refine and flip)."""
     ok, allowed = rule
     if is_number(value) and not math.isfinite(value) and not ok(value):
         raise KeypointsError(f"{name}={value!r}: must be a finite number ({allowed})")
@@ -132,11 +59,13 @@ def check_value(name: str, value, rule) -> None:
         raise KeypointsError(f"{name}={value!r}: must be {allowed}")
 
 
-def check_config(cfg: DictConfig) -> None:
+def check_config(cfg: DictConfig, *tables: dict) -> None:
+    """The `???` keys left, then each key of `tables` the config has (a table serves several entry
+    points: tests/test_configs.py checks that each of its keys is in one of them)."""
     missing = missing_keys(OmegaConf.to_container(cfg, resolve=False))
     if missing:
         raise KeypointsError(f"{missing[0]}: required, give it on the command line as {missing[0]}=<value>")
-    for key, (ok, allowed) in RULES.items():
+    for key, (ok, allowed) in ((k, rule) for table in tables for k, rule in table.items()):
         try:
             value = OmegaConf.select(cfg, key, throw_on_missing=False)
         except Exception:  # an interpolation that does not resolve: the script's own error says which

@@ -11,22 +11,25 @@ from keypoints.errors import KeypointsError
 from keypoints.inference import config as detector_settings  # registers the `detector` and `inference` groups with Hydra
 
 
-def check_settings(cfg: DictConfig) -> None:
+def check_settings(cfg: DictConfig, rules: tuple[dict, ...] = ()) -> None:
     """The check every entry point runs on its composed config before any work: the detector's
-    settings (typed, keypoints.inference.config), then the others (keypoints.checks)."""
+    settings (typed, keypoints.inference.config), then the tables of rules it names (keypoints.checks)."""
     detector_settings.check(cfg)
-    check_config(cfg)
+    check_config(cfg, *rules)
 
 
-def friendly_errors(main):
+def friendly_errors(main=None, *, rules: tuple[dict, ...] = ()):
     """Runs `main`; a KeypointsError ends it as `error: <one line>` on stderr and exit code 2. A
-    Hydra config is checked first (the detector's settings, keypoints.inference.config; the others,
-    keypoints.checks), before any work starts."""
+    Hydra config is checked first, before any work starts (`check_settings`): `@friendly_errors` or
+    `@friendly_errors(rules=(keypoints.runner.RULES, ...))`, the tables beside the settings it reads."""
+    if main is None:
+        return functools.partial(friendly_errors, rules=rules)
+
     @functools.wraps(main)
     def wrapper(*args, **kwargs):
         try:
             if args and isinstance(args[0], DictConfig):
-                check_settings(args[0])
+                check_settings(args[0], rules)
             return main(*args, **kwargs)
         except KeypointsError as e:
             print(f"error: {e}", file=sys.stderr)
@@ -37,4 +40,5 @@ def friendly_errors(main):
                   file=sys.stderr)
             sys.exit(2)
 
+    wrapper.rules = rules  # tests/test_configs.py: every key of them is in a config of an entry point that names it
     return wrapper

@@ -21,10 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
+from keypoints.checks import optional, whole
 from keypoints.data import read_annotations
 from keypoints.errors import KeypointsError
 from keypoints.inference.cpu import QUANTIZATION_KEY, cpu_has_vnni, is_x86, saturates_on_this_cpu  # noqa: F401  (re-exported)
 from keypoints import outputs
+
+RULES = {  # keypoints/conf/export.yaml
+    "calibration.photos": whole(1),
+    "seed": optional(whole(0)),
+}
 
 
 def training_photos(labels, images, n: int, seed: int = 0) -> list[Path]:

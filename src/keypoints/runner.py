@@ -23,6 +23,7 @@ from urllib.parse import unquote
 import cv2
 import numpy as np
 
+from keypoints.checks import BOOLEAN, whole
 from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import MAX_MEGAPIXELS, TooManyPixels, image_pixels, not_a_file, read_image
@@ -30,6 +31,11 @@ from keypoints import outputs
 from keypoints.outputs import DiskFull, atomic_path, leftovers
 from keypoints.video import load_tracker, torch_threads, video_config
 
+RULES = {  # keypoints/conf/detect.yaml and filter.yaml (the detector's own: keypoints.inference.config)
+    "batch_photos": whole(1),
+    "overwrite": BOOLEAN,
+    "draw_pose": BOOLEAN,
+}
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 

@@ -9,10 +9,19 @@ import torch
 from torch.utils.data import default_collate
 
 from keypoints import geometry
+from keypoints.checks import optional, whole
 from keypoints.metrics import per_face_nme
 from keypoints.models import first_conv
 
 from keypoints.drawing import BOX, PREDICTION, TRUTH, draw_axes, draw_faces, draw_points  # noqa: F401  (re-exported)
+
+RULES = {  # conf/visualize.yaml
+    "face_index": whole(0),
+    "num_samples": whole(1),
+    "num_test": whole(1),
+    "tile": whole(16),
+    "seed": optional(whole(0)),
+}
 
 
 def fit(image: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:

@@ -12,6 +12,7 @@ from omegaconf import DictConfig
 
 from keypoints.benchmarks import accuracy as benchmark
 from keypoints.cli import friendly_errors
+from keypoints import benchmarks
 from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.benchmarks.peers import DlibPeer
@@ -33,7 +34,7 @@ def labelled_sets(cfg) -> dict[str, tuple]:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="benchmark")
-@friendly_errors
+@friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:
     sets = labelled_sets(cfg)
     methods = {}

@@ -15,11 +15,11 @@ from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.export import FORMATS, export
 from keypoints.checkpoints import DEFAULT_MODEL
-from keypoints.quantize import calibration, calibration_inputs, quantize, training_photos
+from keypoints.quantize import RULES as QUANTIZE_RULES, calibration, calibration_inputs, quantize, training_photos
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="export")
-@friendly_errors
+@friendly_errors(rules=(QUANTIZE_RULES,))
 def main(cfg: DictConfig) -> None:
     if cfg.format not in FORMATS:  # before `output`, whose default interpolates the format's suffix
         raise KeypointsError(f"format={cfg.format!r}: unknown export format (one of {', '.join(FORMATS)})")

@@ -4,6 +4,8 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints import web
+from keypoints.video import RULES as VIDEO_RULES
 from keypoints.errors import KeypointsError
 
 try:  # the `web` extra (FastAPI, uvicorn) is optional: without it this command says so, the others work
@@ -13,7 +15,7 @@ except ImportError as e:
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="serve")
-@friendly_errors
+@friendly_errors(rules=(web.RULES, VIDEO_RULES))
 def main(cfg: DictConfig) -> None:
     if serve is None:
         raise KeypointsError(f"the web demo needs its extra ({MISSING} is missing): pip install 'keypoints[web]' "

@@ -3,3 +3,19 @@ callbacks, evaluation of a checkpoint, sweep summaries and run comparisons (labe
 photos from teachers: keypoints.teachers). Inference never imports this package, and importing it
 loads nothing: its modules import Lightning themselves, so a checkpoint naming its loss
 (training/losses.py) is checked without loading Lightning."""
+
+from numbers import Number
+
+from keypoints.checks import number, optional, whole
+
+RULES = {  # conf/train.yaml and the configs built on it (evaluate, benchmark_train, ...)
+    "data.batch_size": whole(1),
+    "data.eval_batch_size": whole(1),
+    "data.num_workers": whole(0),
+    "data.val_fraction": ((lambda v: isinstance(v, Number) and 0 < v < 1), "a share between 0 and 1"),
+    "optimizer.lr": number(0.0),  # 0 keeps the weights as they are (a test of init_from does)
+    "optimizer.weight_decay": number(0.0),
+    "trainer.max_epochs": whole(-1),
+    "trainer.devices": ((lambda v: v == "auto" or (isinstance(v, int) and v >= -1) or isinstance(v, (list, str))), "auto, -1 or a count"),
+    "seed": optional(whole(0)),
+}

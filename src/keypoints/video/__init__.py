@@ -12,9 +12,22 @@ from importlib import resources
 import sys
 from omegaconf import OmegaConf
 
-from keypoints.checks import check_config
+from keypoints.checks import BOOLEAN, check_config, is_number, number, optional, whole
 from keypoints.errors import KeypointsError
 from keypoints.video.tracking import Tracker
+
+RULES = {  # the `video` group, keypoints/conf/video/default.yaml
+    "video.detect_every": whole(1),
+    "video.max_misses": whole(0),
+    "video.match_iou": ((lambda v: is_number(v) and 0 < v <= 1), "an IoU in (0, 1]"),
+    "video.max_faces": whole(1),
+    "video.max_frames": optional(whole(1)),
+    "video.threads": optional(whole(1)),
+    "video.smoothing.enabled": BOOLEAN,
+    "video.smoothing.min_cutoff": number(0.0, inclusive=False),
+    "video.smoothing.beta": number(0.0),
+    "video.smoothing.d_cutoff": number(0.0, inclusive=False),
+}
 
 
 def video_config(**overrides) -> dict:
@@ -24,7 +37,7 @@ def video_config(**overrides) -> dict:
     overrides = OmegaConf.to_container(OmegaConf.create(dict(overrides)))  # a Hydra node or plain values
     _known(defaults, overrides, "video")
     cfg = OmegaConf.merge(defaults, overrides)
-    check_config(OmegaConf.create({"video": cfg}))
+    check_config(OmegaConf.create({"video": cfg}), RULES)
     return OmegaConf.to_container(cfg)
 
 
