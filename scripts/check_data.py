@@ -6,8 +6,8 @@ from pathlib import Path
 
 from keypoints.cli import friendly_errors
 from keypoints.errors import KeypointsError
-from keypoints.data import SPLITS
-from keypoints.data.dataset import outside, read_annotations
+from keypoints.annotations import SPLITS
+from keypoints.annotations import outside, read_annotations
 from keypoints.io import read_image
 
 

@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 import keypoints
-from conftest import PHOTOS, REPO
+from conftest import PHOTOS
 from keypoints import geometry
 from keypoints.benchmarks.budget import STAGES, budget_set
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL

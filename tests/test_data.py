@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from keypoints import geometry
-from keypoints.data import KeypointsDataset, read_annotations
+from keypoints.annotations import read_annotations
+from keypoints.data import KeypointsDataset
 from keypoints.training.datamodule import KeypointsDataModule
 from keypoints.data.framing import FaceFrame
 from keypoints.data.transforms import face_eval, face_train, seed_eval, seed_train

@@ -18,7 +18,7 @@ from keypoints import geometry
 from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
 from keypoints.inference.config import detector_config
 from keypoints.errors import KeypointsError
-from keypoints.data import read_annotations
+from keypoints.annotations import read_annotations
 from keypoints.faces import yunet
 from keypoints.io import read_image, shrink
 from keypoints.landmarks import FLIP, nose_offset

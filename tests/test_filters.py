@@ -11,7 +11,7 @@ from hydra import compose
 import keypoints
 from conftest import DATA, OVERLAYS, PHOTOS, initialize_for, run_script
 from keypoints import filters, landmarks
-from keypoints.data import read_annotations
+from keypoints.annotations import read_annotations
 from keypoints.errors import KeypointsError
 
 

@@ -13,7 +13,8 @@ from hydra.utils import instantiate
 
 from conftest import DATA, REPO, SHARED, run_script, tiny_overrides
 from keypoints.checkpoints import load_model
-from keypoints.data import KeypointsDataset, read_annotations
+from keypoints.annotations import read_annotations
+from keypoints.data import KeypointsDataset
 from keypoints.data.transforms import face_eval
 from keypoints.data.framing import FaceFrame
 from keypoints.errors import KeypointsError

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from conftest import DATA, REPO, run_script, tiny_overrides, wandb_run_field
-from keypoints.data import read_annotations
+from keypoints.annotations import read_annotations
 from keypoints.training.module import load_checkpoint
 
 

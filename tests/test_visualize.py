@@ -36,7 +36,8 @@ def test_visualize_writes_samples_predictions_filters_and_feature_maps(tiny_chec
 def test_augmented_samples_move_keypoints_with_the_pixels(tiny_root):
     """A dot drawn at a keypoint lands on the same image content with or without augmentation:
     the crop the training pipeline drew is recovered from its keypoints alone."""
-    from keypoints.data.dataset import KeypointsDataset, read_annotations
+    from keypoints.annotations import read_annotations
+    from keypoints.data.dataset import KeypointsDataset
     from keypoints.data.transforms import seed_train
     from keypoints import geometry
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import PHOTOS, REPO, run_script
+from conftest import DATA, PHOTOS, REPO, run_script
 from keypoints.web.launch import running
 
 pytestmark = pytest.mark.slow
@@ -81,6 +81,18 @@ def test_the_lean_install_has_no_training_stack_and_says_what_a_checkpoint_needs
     proc = subprocess.run([venv / "bin" / "keypoints", "detect", f"input={PHOTO}", "output=out", "ckpt_path=mine.ckpt"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and "pip install 'keypoints[train]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_the_lean_install_benchmarks_a_labelled_folder_as_the_checkout_does(venv, tmp_path):
+    """`keypoints benchmark` needs no torch: the same figures as the full install's (timings aside);
+    its plot needs matplotlib, which the lean install has not: skipped with a line, never half drawn."""
+    args = ["limit=6", "peers=false", f"paths.data_dir={DATA}"]
+    proc = _run(venv / "bin" / "keypoints", "benchmark", *args, "output=lean", cwd=tmp_path)
+    assert "ced.png: not drawn, matplotlib is not installed" in proc.stdout and not (tmp_path / "lean" / "ced.png").exists()
+    run_script("benchmark.py", *args, f"output={tmp_path / 'full'}")
+    lean, full = (json.loads((tmp_path / run / "benchmark.json").read_text()) for run in ("lean", "full"))
+    untimed = lambda rows: {name: {k: v for k, v in row.items() if k != "ms_per_image"} for name, row in rows.items()}  # noqa: E731
+    assert untimed(lean) == untimed(full) and (tmp_path / "full" / "ced.png").is_file()
 
 
 def test_the_wheel_holds_the_model_yunet_configs_page_and_licence_and_nothing_else(wheel):

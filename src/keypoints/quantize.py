@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from keypoints.checks import optional, whole
-from keypoints.data import read_annotations
+from keypoints.annotations import read_annotations
 from keypoints.errors import KeypointsError
 from keypoints.inference.cpu import QUANTIZATION_KEY, cpu_has_vnni, is_x86, saturates_on_this_cpu  # noqa: F401  (re-exported)
 from keypoints import outputs

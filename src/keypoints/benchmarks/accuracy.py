@@ -14,15 +14,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
-from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
 
-from keypoints.data import SPLITS, read_annotations
-from keypoints.data.framing import keypoint_box
+from keypoints.annotations import SPLITS, read_annotations
+from keypoints.inference.framing import keypoint_box
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image
-from keypoints.landmarks import GROUPS
-from keypoints.metrics import per_face_nme
+from keypoints.landmarks import GROUPS, per_face_nme
 from keypoints import geometry, tables
 from keypoints import outputs
 
@@ -53,7 +50,7 @@ def nme(pred: np.ndarray, truth: np.ndarray, face: np.ndarray | None = None) -> 
     when `pred` and `truth` are some of its points (the jaw's), whose eye corners then divide."""
     if face is not None:
         return float(np.linalg.norm(np.asarray(pred, np.float64) - truth, axis=1).mean() / np.linalg.norm(face[36] - face[45]))
-    as_batch = lambda points: torch.as_tensor(np.asarray(points, np.float64))[None]  # noqa: E731
+    as_batch = lambda points: np.asarray(points, np.float64)[None]  # noqa: E731
     return float(per_face_nme(as_batch(pred), as_batch(truth))[0])
 
 
@@ -166,8 +163,13 @@ def write_summary(by_set: dict[str, dict[str, dict]], out: Path) -> str:
     return text
 
 
-def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> None:
-    """Cumulative error curves, both measures side by side; a miss never reaches the curve's top."""
+def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> bool:
+    """Cumulative error curves, both measures side by side; a miss never reaches the curve's top.
+    False, and no file, without matplotlib (the lean install: its figures are in benchmark.md)."""
+    try:
+        from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
+    except ImportError:
+        return False
     steps = np.linspace(0, threshold, 501)
     fig = Figure(figsize=(11, 4.5))
     axes = fig.subplots(1, 2)
@@ -182,6 +184,7 @@ def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> N
     fig.tight_layout()
     with outputs.atomic_path(path) as temp:
         fig.savefig(temp, dpi=120)
+    return True
 
 
 def write_report(results: dict[str, dict], out: Path) -> str:
@@ -198,5 +201,6 @@ def write_report(results: dict[str, dict], out: Path) -> str:
     plain = {name: {k: ({g: finite(x) for g, x in v.items()} if isinstance(v, dict) else finite(v)) for k, v in r.items()}
              for name, r in rows.items()}
     outputs.write_json(out / "benchmark.json", plain, indent=2)
-    plot_ced(results, out / "ced.png")
+    if not plot_ced(results, out / "ced.png"):
+        print(f"{out}/ced.png: not drawn, matplotlib is not installed (pip install 'keypoints[train]')")
     return text

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from keypoints import geometry
-from keypoints.data import read_annotations
+from keypoints.annotations import read_annotations
 from keypoints.data.framing import keypoint_box
 from keypoints.io import read_image
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from keypoints import outputs
 from keypoints.errors import KeypointsError
 from keypoints.io import shrink
 
@@ -54,7 +55,7 @@ class MediaPipePeer:
     def __init__(self, python, script, files: list[Path], list_file: Path, timeout_s: float = 600):
         if not Path(python).is_file():
             raise KeypointsError(f"{python}: no MediaPipe environment (make teacher-env)")
-        list_file.write_text("".join(f"{f}\n" for f in files))
+        outputs.write_text(list_file, "".join(f"{f}\n" for f in files))
         self.timeout_s = timeout_s
         self.process = subprocess.Popen([str(python), str(script), str(list_file)], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -61,7 +61,7 @@ def main(cfg: DictConfig) -> None:
             print(f"{set_name + ': ' if set_name else ''}{name}: done")
         out = Path(cfg.output) / set_name
         print(benchmark.write_report(results, out))
-        print(f"wrote {out}/benchmark.md, benchmark.json, ced.png")
+        print(f"wrote {out}/benchmark.md, benchmark.json{', ced.png' if (out / 'ced.png').is_file() else ''}")
         summary[set_name] = results
     if len(sets) > 1:
         text = benchmark.write_summary(summary, Path(cfg.output))

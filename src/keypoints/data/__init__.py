@@ -1,6 +1,6 @@
-"""Data: the Udacity CSV layout and reader (dataset.py), face framing, albumentations pipelines.
-No Lightning here: the LightningDataModule is keypoints.training.datamodule."""
+"""Data: the training Dataset (dataset.py; the CSV layout and reader: keypoints.annotations), face
+framing, albumentations pipelines. No Lightning here: the LightningDataModule is keypoints.training.datamodule."""
 
-from keypoints.data.dataset import SPLITS, KeypointsDataset, read_annotations
+from keypoints.data.dataset import KeypointsDataset
 
-__all__ = ["SPLITS", "KeypointsDataset", "read_annotations"]
+__all__ = ["KeypointsDataset"]

@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from keypoints.benchmarks.accuracy import box_error, nme
-from keypoints.data.dataset import NUM_POINTS
+from keypoints.annotations import NUM_POINTS
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import FLIP, GROUPS, INNER
 from keypoints import outputs

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from keypoints.benchmarks.peers import DlibPeer
-from keypoints.data.dataset import NUM_POINTS
+from keypoints.annotations import NUM_POINTS
 from keypoints.detect import Detector
 from keypoints.errors import KeypointsError
 from keypoints.io import read_image

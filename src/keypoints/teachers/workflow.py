@@ -10,8 +10,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints import tables
-from keypoints.data import read_annotations
-from keypoints.data import SPLITS
+from keypoints.annotations import read_annotations
+from keypoints.annotations import SPLITS
 from keypoints.errors import KeypointsError
 from keypoints.landmarks import GROUPS
 from keypoints.teachers import labels as tl

@@ -9,7 +9,8 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import ConcatDataset, DataLoader, WeightedRandomSampler
 
-from keypoints.data.dataset import SPLITS, KeypointsDataset, read_annotations
+from keypoints.annotations import SPLITS, read_annotations
+from keypoints.data.dataset import KeypointsDataset
 from keypoints.data.framing import FaceFrame
 from keypoints.errors import KeypointsError
 
