@@ -383,3 +383,22 @@ def test_a_profile_is_not_turned_by_its_eye_line():
     side[30, 0] += 2 * np.linalg.norm(front[42:48].mean(axis=0) - front[36:42].mean(axis=0))
     assert nose_offset(side) > 1.5
 
+
+
+def test_workers_share_a_batch_and_give_the_same_faces_in_the_same_order():
+    """A folder run's batches dealt to two threads (`workers`): each photo's faces and points exactly
+    as one thread gives them, in the photos' order; a face stage that is not thread-safe stays on one."""
+    photos = [read_image(PHOTOS / name) for name in ("obamas.jpg", "mona_lisa.jpg", "the_beatles.jpg")]
+    photos += [read_image(p) for p in sorted((DATA / "test").glob("*.jpg"))[:5]]
+    alone, shared = keypoints.Detector(workers=1), keypoints.Detector(workers=2)
+    expected, got = alone.detect_many(photos), shared.detect_many(photos)
+    assert shared._pool is not None and alone._pool is None
+    assert [len(faces) for faces in got] == [len(faces) for faces in expected] and sum(map(len, got)) >= 10
+    for faces, want in zip(got, expected):
+        for face, other in zip(faces, want):
+            assert face.box == other.box and np.array_equal(face.keypoints, other.keypoints)
+    haar = keypoints.Detector(faces="haar", workers=2)
+    haar.detect_many(photos[:3])
+    assert haar._pool is None
+    with pytest.raises(KeypointsError, match=r"^workers=0: must be null or a whole number >= 1"):
+        keypoints.Detector(workers=0)

@@ -46,35 +46,37 @@ class Detector(FileDetector):
     def __init__(self, module=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
                  backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
                  predictor=None, refine_min_move: float = DetectorConfig.refine_min_move,
-                 ort_threads: int | None = RuntimeConfig.ort_threads):
+                 ort_threads: int | None = RuntimeConfig.ort_threads, workers: int | None = RuntimeConfig.workers):
         self.module = None
         if predictor is None:
-            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads)  # one line on a wrong one, before torch loads
+            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)  # one line on a wrong one, before torch loads
             runtime, _ = resolve_backend(backend, device, module)
             if module is not None or runtime == "torch":
                 checkpoints, predictors = _torch_side()
                 self.module = checkpoints.load_model() if module is None else module
                 predictor = predictors.make_predictor(self.module.eval(), runtime, device, ort_threads)
-        super().__init__(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads)
+        super().__init__(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
 
     @classmethod
     def from_checkpoint(cls, path=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
                         backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine,
                         flip: bool = DetectorConfig.flip, refine_min_move: float = DetectorConfig.refine_min_move,
-                        ort_threads: int | None = RuntimeConfig.ort_threads, **face_options) -> "Detector":
+                        ort_threads: int | None = RuntimeConfig.ort_threads, workers: int | None = RuntimeConfig.workers,
+                        **face_options) -> "Detector":
         """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from `keypoints
         export` (runs under ONNX Runtime, int8 or not as the file was written, no torch needed), or None for
         the shipped model (its int8 copy with backend "auto" on the CPU or "onnxruntime-int8", its float
         ONNX copy with "onnxruntime", the checkpoint with "torch"). `face_options` change the face
         stage's knobs (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
+        settings = dict(faces=faces, device=device, backend=backend, refine=refine, flip=flip,
+                        refine_min_move=refine_min_move, ort_threads=ort_threads, workers=workers)
         if path is None:  # the shipped model, in the file `backend` runs
-            return cls(None, faces, device, backend, refine, flip, None, refine_min_move, ort_threads)
+            return cls(None, **settings)
         if Path(path).suffix == ".onnx":
-            det = FileDetector.from_file(path, faces, device, backend, refine, flip, refine_min_move, ort_threads)
-            return cls(None, faces, device, backend, refine, flip, det.predictor, refine_min_move, ort_threads)
+            return cls(None, predictor=FileDetector.from_file(path, **settings).predictor, **settings)
         checkpoints, _ = _torch_side()
-        return cls(checkpoints.load_model(path), faces, device, backend, refine, flip, None, refine_min_move, ort_threads)
+        return cls(checkpoints.load_model(path), **settings)
 
 
 def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None) -> Detector:
@@ -84,6 +86,7 @@ def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None)
     settings, runtime = detector_config(cfg), runtime_config(cfg)
     detector = Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=runtime.device,
                                         backend=backend or runtime.backend, refine=settings.refine, flip=settings.flip,
-                                        refine_min_move=settings.refine_min_move, ort_threads=runtime.ort_threads)
+                                        refine_min_move=settings.refine_min_move, ort_threads=runtime.ort_threads,
+                                        workers=runtime.workers)
     detector.max_pixels = int(runtime.max_megapixels * 1e6)
     return detector

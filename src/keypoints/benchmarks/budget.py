@@ -121,7 +121,7 @@ def measure(cfg) -> dict:
                "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
                "load_average": os.getloadavg()}
     setup = {"backend": cfg.backend, "refine": cfg.detector.refine, "refine_min_move": cfg.detector.get("refine_min_move", 0.0),
-             "ort_threads": cfg.get("ort_threads"), "face_stage": type(detector.faces).__name__, "max_side": getattr(detector.faces, "max_side", None),
+             "ort_threads": cfg.get("ort_threads"), "workers": detector.workers, "face_stage": type(detector.faces).__name__, "max_side": getattr(detector.faces, "max_side", None),
              "face_runtime": getattr(detector.faces, "runtime", "opencv"),  # Haar: OpenCV
              "repeats": cfg.budget.repeats, "limit": cfg.budget.limit, "dlib": dict(cfg.dlib)}
     return {"machine": machine, "setup": setup, "sets": sets}
@@ -162,5 +162,5 @@ def markdown(result: dict) -> str:
              f"{m['opencv_threads']}; load average at the end {load}. "
              f"Default pipeline: backend={s['backend']}, {s['face_stage']} (max_side {s['max_side']}, on {s['face_runtime']}), refine={s['refine']} "
              f"where the frame moves > {s['refine_min_move']}, ONNX Runtime on {s['ort_threads']} thread(s). Medians of "
-             f"{s['repeats']} alternating passes, photos decoded beforehand.")
+             f"{s['repeats']} alternating passes, photos decoded beforehand; batches dealt to {s.get('workers', 1)} worker thread(s).")
     return intro + "\n\n" + tables.markdown(header, rows) + "\n"

@@ -36,6 +36,7 @@ class FaceStage(Protocol):
     keypoint_box: dict
     align_roll: bool  # its faces' roll is worth turning the first crop upright by
     max_nose_offset: float | None  # ... and the keypoints' own roll, except past this profile
+    thread_safe: bool  # several threads may call it at once (a Detector's `workers` then share it)
 
     def __call__(self, image: np.ndarray) -> list[FoundFace]: ...
 

@@ -25,6 +25,7 @@ class HaarCascade:
     """
     align_roll = False  # no roll to turn the first crop by (keypoints.faces.FaceStage)
     max_nose_offset = None
+    thread_safe = False  # one cascade object, not documented as safe to share between threads
 
     def __init__(self, cascade: str, scale_factor: float, min_neighbors: int, min_size: int, min_size_fraction: float,
                  max_side: int, angles: list[float], turned_min_neighbors: int, keypoint_box: dict, framing: dict,

@@ -56,6 +56,8 @@ class YuNet:
         self.path, self.min_score, self.max_side, self.align_roll = path, min_score, max_side, align_roll
         self.nms_threshold, self.top_k, self.runtime = nms_threshold, top_k, runtime
         self.max_nose_offset = max_nose_offset
+        # an ONNX Runtime session takes concurrent calls; cv2.FaceDetectorYN keeps the last input size
+        self.thread_safe = runtime == "onnxruntime"
         self.keypoint_box, self.framing = dict(keypoint_box), dict(framing)
 
     def __call__(self, image: np.ndarray) -> list[FoundFace]:

@@ -58,6 +58,10 @@ class RuntimeConfig:
     # ONNX Runtime's intra-op threads for the keypoint network (None: one per core); one thread ran a batch-1
     # pass in half the time of two on a busy 2-core CPU (docs/RESULTS.md "Time budget")
     ort_threads: int | None = 1
+    # threads that take a batch's photos in turn (Detector.detect_many: a folder run's batches), each photo
+    # through the whole pipeline on one ONNX Runtime thread; None: one per core; 1: one photo after another.
+    # Two on 2 cores: ~2x a folder's photos/s, the same points (docs/RESULTS.md "Time budget")
+    workers: int | None = None
 
     def __post_init__(self):
         check_value("ckpt_path", self.ckpt_path, optional(((lambda v: isinstance(v, str) and v != ""), "a path")))
@@ -65,6 +69,7 @@ class RuntimeConfig:
         check_value("backend", self.backend, one_of(*BACKENDS))
         check_value("max_megapixels", self.max_megapixels, number(0.01))
         check_value("ort_threads", self.ort_threads, optional(whole(1)))
+        check_value("workers", self.workers, optional(whole(1)))
 
 
 def register() -> None:

@@ -16,8 +16,10 @@ one batch. Each face's head pose (yaw, pitch, roll) comes from its keypoints (ke
 video's faces also carry a track id (keypoints.video). The JSON of a face: docs/JSON.md.
 """
 
+import os
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +52,11 @@ class Face:
                "keypoints": self.keypoints.astype(float).round(2).tolist(),
                "pose": None if self.pose is None else self.pose.to_json()}
         return out if self.track is None else {**out, "track": int(self.track)}
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity where the OS tells it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class StageClock:
@@ -86,7 +93,8 @@ class Detector:
 
     def __init__(self, predictor=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
                  backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
-                 refine_min_move: float = DetectorConfig.refine_min_move, ort_threads: int | None = RuntimeConfig.ort_threads):
+                 refine_min_move: float = DetectorConfig.refine_min_move, ort_threads: int | None = RuntimeConfig.ort_threads,
+                 workers: int | None = RuntimeConfig.workers):
         """`predictor`: the network as one call, (N, C, S, S) float32 -> (N, 68, 2) normalised keypoints,
         with `.metadata` (input_size, channels, data_config, architecture: keypoints.inference.model_files);
         None: the shipped model in the file `backend` runs on `device` (keypoints.inference.backends: "auto"
@@ -94,7 +102,7 @@ class Detector:
         docs/RESULTS.md "Time budget"). Every other argument is a setting of keypoints.inference.config,
         with its default and check there (`refine_min_move`: a face gets its next pass only when its frame
         moves by more than this share of the crop side, `_refine`; `ort_threads`: ONNX Runtime's threads)."""
-        runtime = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads)  # one line on a wrong one
+        runtime = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)  # one line on a wrong one
         config = DetectorConfig(faces=None, refine=refine, flip=flip, refine_min_move=refine_min_move)
         if predictor is None:
             kind, path = resolve_backend(backend, device)
@@ -113,34 +121,53 @@ class Detector:
         # keypoints.detect.load_detector sets it from max_megapixels=
         self.max_pixels = int(RuntimeConfig.max_megapixels * 1e6)
         self.upright = self.faces.align_roll
+        self.workers = runtime.workers or cores()
+        self._pool = None  # the workers' threads, made on the first batch that uses them
 
     @classmethod
     def from_file(cls, path=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
                   backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
                   refine_min_move: float = DetectorConfig.refine_min_move,
-                  ort_threads: int | None = RuntimeConfig.ort_threads, **face_options) -> "Detector":
+                  ort_threads: int | None = RuntimeConfig.ort_threads, workers: int | None = RuntimeConfig.workers,
+                  **face_options) -> "Detector":
         """`path`: a .onnx from `keypoints export` (runs under ONNX Runtime, int8 or not as the file was
         written), or None for the shipped model in the file `backend` runs. `face_options` change the
         face stage's knobs (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
         if path is not None:
-            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads)
+            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)
             runtime, path = resolve_backend(backend, device, path)
             if runtime != "onnxruntime":
                 raise KeypointsError(f"{path}: a checkpoint runs in torch: keypoints.Detector.from_checkpoint, with "
                                      "pip install 'keypoints[train]'")
         predictor = None if path is None else OnnxPredictor.from_file(path, device, ort_threads)
-        return cls(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads)
+        return cls(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
 
     def __call__(self, image) -> list[Face]:
         """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
         return self.detect_many([image])[0]
 
     def detect_many(self, images: list) -> list[list[Face]]:
-        """Several photos (a list of paths or arrays), their faces through the network together: one batch per pass."""
+        """Several photos (a list of paths or arrays), their faces through the network together: one
+        batch per pass; with `workers` > 1, the photos are dealt to that many threads in turn, each
+        running the whole pipeline on its share (ONNX Runtime and OpenCV work outside Python's lock)."""
         if isinstance(images, (str, Path, np.ndarray)):
             raise KeypointsError(f"detect_many takes a list of photos, got one {type(images).__name__}: "
                                  "call the detector itself for one photo, det(photo)")
+        parts = min(self.workers, len(images)) if self._shareable() else 1
+        if parts <= 1:
+            return self._detect_together(images)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="keypoints-worker")
+        shares = list(self._pool.map(self._detect_together, [images[k::parts] for k in range(parts)]))
+        return [shares[i % parts][i // parts] for i in range(len(images))]
+
+    def _shareable(self) -> bool:
+        """Whether threads may share this detector: its clock adds up one thread's stages, and only
+        ONNX Runtime's sessions (the network's, YuNet's) take calls from several threads at once."""
+        return self.clock is untimed and isinstance(self.predictor, OnnxPredictor) and self.faces.thread_safe
+
+    def _detect_together(self, images: list) -> list[list[Face]]:
         images = [read_image(im, self.max_pixels) if isinstance(im, (str, Path)) else self._array(im, f"photo {i}")
                   for i, im in enumerate(images)]
         with self.clock("face stage"):
