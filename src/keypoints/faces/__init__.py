@@ -40,6 +40,10 @@ class FaceStage(Protocol):
 
     def __call__(self, image: np.ndarray) -> list[FoundFace]: ...
 
+    def use_threads(self, threads: int | None) -> None:
+        """Run its network on this many intra-op threads (None: one per core): the Detector's `ort_threads`,
+        one setting for both networks."""
+
 
 def stage_config(spec, **overrides) -> DictConfig:
     """The typed config of a face stage: by name (its defaults), or a `detector.faces` node (a

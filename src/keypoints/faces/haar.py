@@ -27,6 +27,9 @@ class HaarCascade:
     max_nose_offset = None
     thread_safe = False  # one cascade object, not documented as safe to share between threads
 
+    def use_threads(self, threads: int | None) -> None:
+        """OpenCV's own thread pool runs the cascade (cv2.setNumThreads, process-wide): left as it is."""
+
     def __init__(self, cascade: str, scale_factor: float, min_neighbors: int, min_size: int, min_size_fraction: float,
                  max_side: int, angles: list[float], turned_min_neighbors: int, keypoint_box: dict, framing: dict,
                  min_score: float | None):

@@ -46,8 +46,9 @@ class YuNet:
         if not path.is_file():
             raise KeypointsError(f"{path}: YuNet model file not found (detector.faces.model=an .onnx file, or null for the shipped one)")
         self.net = self.session = None
+        self.threads = 1  # ONNX Runtime's intra-op threads (use_threads)
         if runtime == "onnxruntime":
-            self.session = _session(path)
+            self.session = _session(path, self.threads)
         else:
             try:
                 self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), float(min_score), float(nms_threshold), top_k)
@@ -88,6 +89,12 @@ class YuNet:
 
 
 
+    def use_threads(self, threads: int | None) -> None:
+        """ONNX Runtime's intra-op threads for YuNet (None: one per core); OpenCV's runtime: its own pool."""
+        if self.session is not None and threads != self.threads:
+            self.session = _session(self.path, threads)
+        self.threads = threads
+
     def detect(self, image: np.ndarray) -> np.ndarray:
         """BGR image -> (n, 15) rows as cv2.FaceDetectorYN.detect gives them (x, y, w, h, 5 points, score)."""
         h, w = image.shape[:2]
@@ -119,10 +126,12 @@ def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, to
     return faces
 
 
-def _session(path: Path):
-    """An ONNX Runtime session for a YuNet file with a symbolic input size; its threads do not spin
-    between calls, so they leave the cores to the keypoint network that runs next."""
+def _session(path: Path, threads: int | None):
+    """An ONNX Runtime session for a YuNet file with a symbolic input size, on `threads` intra-op
+    threads (None: ORT's default, one per core) that do not spin between calls, so they leave the
+    cores to the keypoint network that runs next."""
     options = ort.SessionOptions()
+    options.intra_op_num_threads = threads or 0
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])

@@ -55,8 +55,9 @@ class RuntimeConfig:
     # a photo above this (by its header) is reported and skipped (the server: refused, 413), never decoded;
     # also bounds a batch
     max_megapixels: float = MAX_MEGAPIXELS
-    # ONNX Runtime's intra-op threads for the keypoint network (None: one per core); one thread ran a batch-1
-    # pass in half the time of two on a busy 2-core CPU (docs/RESULTS.md "Time budget")
+    # ONNX Runtime's intra-op threads for both networks, YuNet's and the keypoint network's (None: one per
+    # core); one thread ran a batch-1 pass in half the time of two on a busy 2-core CPU (docs/RESULTS.md
+    # "Time budget"); a folder run's batches use the cores through `workers`
     ort_threads: int | None = 1
     # threads that take a batch's photos in turn (Detector.detect_many: a folder run's batches), each photo
     # through the whole pipeline on one ONNX Runtime thread; None: one per core; 1: one photo after another.

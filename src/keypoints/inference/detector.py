@@ -115,6 +115,7 @@ class Detector:
         self.to_input, self.frame = eval_pipeline(meta["data_config"], meta.get("checkpoint") or "the model file")
         self.predictor = predictor
         self.faces: FaceStage = load_faces(faces)
+        self.faces.use_threads(runtime.ort_threads)  # one thread setting for both networks
         self.refine, self.flip, self.refine_min_move = config.refine, config.flip, config.refine_min_move
         self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
         # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.io);
