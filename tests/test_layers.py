@@ -18,7 +18,8 @@ SRC = REPO / "src" / "keypoints"
 OPTIONAL = {"onnx", "onnxruntime", "onnxscript", "dlib", "uvicorn",
             # the `train` extra: keypoints.Detector loads a checkpoint's torch side only when given one
             "torch", "keypoints.checkpoints", "keypoints.predictors",
-            "matplotlib"}  # the benchmark's plot, drawn when installed (the lean install has it not)
+            "matplotlib",
+            "ray", "pyarrow", "keypoints.scale"}  # the `scale` extra: engine=ray  # the benchmark's plot, drawn when installed (the lean install has it not)
 # keypoints/__init__.py: `keypoints.Detector` is resolved on first use (PEP 562), so `import keypoints.errors`
 # and every other submodule do not load torch and OpenCV through the package's __init__.
 LAZY_ATTRIBUTES = {SRC / "__init__.py"}

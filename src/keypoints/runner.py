@@ -23,7 +23,7 @@ from urllib.parse import unquote
 import cv2
 import numpy as np
 
-from keypoints.checks import BOOLEAN, whole
+from keypoints.checks import BOOLEAN, one_of, optional, whole
 from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import MAX_MEGAPIXELS, TooManyPixels, image_pixels, not_a_file, read_image
@@ -35,6 +35,13 @@ RULES = {  # keypoints/conf/detect.yaml and filter.yaml (the detector's own: key
     "batch_photos": whole(1),
     "overwrite": BOOLEAN,
     "draw_pose": BOOLEAN,
+}
+ENGINE_RULES = {  # the `engine` group (keypoints/conf/engine/): engine=ray runs keypoints.scale
+    "engine.name": one_of("local", "ray"),
+    "engine.actors": optional(whole(1)),
+    "engine.shard_photos": whole(1),
+    "engine.address": optional(((lambda v: isinstance(v, str) and v.strip() != ""), "a Ray address (auto, ray://host:10001)")),
+    "engine.column": ((lambda v: isinstance(v, str) and v != ""), "a column name"),
 }
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
@@ -102,7 +109,7 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
 
     for path, kind in skipped:  # named, never opened: reading a FIFO or a device could block forever
         fail(path, KeypointsError(f"{path}: {kind}, not a file (skipped unopened)"))
-    photos = [p for p in files if not _is_video(p)]
+    photos = [p for p in files if not is_video(p)]
     max_pixels = detector.max_pixels
     for batch in _decoded_batches(photos, cfg.get("batch_photos", 16), max_pixels):
         good = []
@@ -118,7 +125,7 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
                 _write_image(path, image, faces, out / names[path], render, write_json)
             except Exception as e:  # noqa: BLE001 - one file's failure must not sink the folder
                 fail(path, e)
-    for path in filter(_is_video, files):
+    for path in filter(is_video, files):
         try:
             _video(path, out / names[path], detector, render, write_json, cfg.get("video") or {}, max_pixels)
         except Exception as e:  # noqa: BLE001
@@ -257,7 +264,7 @@ def output_names(files: list[Path], out: Path, write_json: bool) -> tuple[dict[P
     stems = Counter(p.stem.casefold() for p in files)
     names = {p: p.stem if stems[p.stem.casefold()] == 1 else p.name for p in files}
     while True:
-        targets = {p: [out / f"{names[p]}{suffix}" for suffix in _suffixes(_is_video(p), write_json)] for p in files}
+        targets = {p: [out / f"{names[p]}{suffix}" for suffix in _suffixes(is_video(p), write_json)] for p in files}
         owners = {}
         for p, ts in targets.items():
             for t in ts:
@@ -305,7 +312,7 @@ def _stat(path: Path) -> os.stat_result | None:
         return None
 
 
-def _is_video(path: Path) -> bool:
+def is_video(path: Path) -> bool:
     return path.suffix.lower() in VIDEO_SUFFIXES
 
 

@@ -9,6 +9,11 @@ from keypoints.video import RULES as VIDEO_RULES
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="detect")
-@friendly_errors(rules=(runner.RULES, VIDEO_RULES))
+@friendly_errors(rules=(runner.RULES, VIDEO_RULES, runner.ENGINE_RULES))
 def main(cfg: DictConfig) -> None:
+    if cfg.engine.name == "ray":  # the `scale` extra, imported only for it
+        from keypoints.scale import engine
+
+        engine.run(cfg)
+        return
     runner.detect_inputs(cfg, render=lambda image, faces: drawing.draw_faces(image, faces, pose=cfg.draw_pose))

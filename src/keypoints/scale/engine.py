@@ -1,0 +1,130 @@
+"""`engine=ray`: shards of photos through a pool of Ray actors, each holding one Detector, with Ray
+Data's `map_batches` (its progress bar, its retries: a killed actor is restarted and its shard run
+again), each shard written as one Parquet file (shards.py); then the run's figures."""
+
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from keypoints.detect import load_detector
+from keypoints.errors import KeypointsError
+from keypoints.io import read_image
+from keypoints.runner import checked_output, guard_outputs, is_video
+from keypoints.scale.inputs import photo_paths
+from keypoints.scale.shards import plan, shard_name, write_shard
+
+SCALE_EXTRA = "pip install 'keypoints[scale]'"
+
+
+class ShardWriter:
+    """A Ray actor: one Detector (one CPU, one ONNX Runtime thread), shards in, Parquet files out."""
+
+    def __init__(self, settings: dict, out: str):
+        cfg = OmegaConf.create(settings)
+        self.detector = load_detector(cfg, cfg.ckpt_path)
+        self.batch_photos, self.out = cfg.batch_photos, Path(out)
+
+    def __call__(self, batch: dict) -> dict:
+        figures = {"shard": [], "photos": [], "faces": [], "errors": [], "seconds": []}
+        for index, paths in zip(batch["shard"], batch["paths"]):
+            start = time.perf_counter()
+            rows = self.rows([str(p) for p in paths])
+            write_shard(self.out, int(index), rows)
+            for key, value in (("shard", int(index)), ("photos", len(rows)), ("faces", sum(len(r["faces"] or []) for r in rows)),
+                               ("errors", sum(r["error"] is not None for r in rows)), ("seconds", time.perf_counter() - start)):
+                figures[key].append(value)
+        return figures
+
+    def rows(self, paths: list[str]) -> list[dict]:
+        """Each photo's row, in `paths`' order: its faces, or the one-line reason it has none."""
+        rows, good = [], []
+        for path in paths:
+            try:
+                if is_video(Path(path)):
+                    raise KeypointsError(f"{path}: a video; engine=ray takes photos (keypoints detect input=<video> runs one)")
+                image = read_image(path, self.detector.max_pixels)
+                rows.append({"path": path, "width": image.shape[1], "height": image.shape[0], "faces": None, "error": None})
+                good.append((len(rows) - 1, image))
+            except Exception as e:  # noqa: BLE001  (a photo that fails is a row that says why, as the CLI prints it)
+                rows.append({"path": path, "width": None, "height": None, "faces": None, "error": reason(path, e)})
+        for start in range(0, len(good), self.batch_photos):
+            part = good[start:start + self.batch_photos]
+            for (i, _), faces in zip(part, self.detect(part, rows)):
+                if faces is not None:
+                    rows[i]["faces"] = [face.to_json() for face in faces]
+        return rows
+
+    def detect(self, part: list, rows: list[dict]) -> list:
+        """A batch's faces in one pass; if it fails, photo by photo, so the failure names its photo."""
+        try:
+            return self.detector.detect_many([image for _, image in part])
+        except Exception:  # noqa: BLE001
+            found = []
+            for i, image in part:
+                try:
+                    found.append(self.detector(image))
+                except Exception as e:  # noqa: BLE001
+                    rows[i]["error"], found = reason(rows[i]["path"], e), found + [None]
+            return found
+
+
+def reason(path: str, error: Exception) -> str:
+    """The line `keypoints detect` prints for a photo that failed (without its `error: `)."""
+    if isinstance(error, KeypointsError):
+        return str(error)
+    first = (str(error).strip().splitlines() or [""])[-1][:160]
+    return f"{path}: could not be processed ({type(error).__name__}: {first})"
+
+
+def start_ray(address):
+    """Ray, joined at `address` (or RAY_ADDRESS), else a local cluster on this machine's CPUs."""
+    try:
+        import ray
+    except ImportError:
+        raise KeypointsError(f"engine=ray needs Ray: {SCALE_EXTRA}") from None
+    if not ray.is_initialized():
+        import logging
+
+        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    return ray
+
+
+def run(cfg: DictConfig) -> dict:
+    """`keypoints detect input=... output=... engine=ray`: writes output/part-NNNNN.parquet and prints
+    the run's figures (photos, faces, photos/s, errors); returns them."""
+    engine, out = cfg.engine, checked_output(cfg.output)
+    paths, skipped = photo_paths(cfg.input, engine.column)
+    guard_outputs(out, [Path(p) for p in paths], [], overwrite=True)  # a writable folder, holding no input
+    for path, kind in skipped:
+        print(f"error: {path}: {kind}, not a file (skipped unopened)", file=sys.stderr)
+    shards, done = plan(out, paths, engine.shard_photos, cfg.get("overwrite", False))
+    todo = [i for i in range(len(shards)) if i not in done]
+    if done:
+        print(f"skipped {len(done)} of {len(shards)} shard(s) already written in {out} "
+              f"({sum(len(shards[i]) for i in done)} photos; overwrite=true redoes them)")
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    settings["workers"] = 1  # an actor is one CPU: Ray's actors, not a detector's threads, use the cores
+    load_detector(OmegaConf.create(settings), cfg.ckpt_path)  # the model and settings checked here, before Ray starts
+    start = time.perf_counter()
+    figures = {"photos": 0, "faces": 0, "errors": 0}
+    if todo:
+        ray = start_ray(engine.address)
+        actors = engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        items = ray.data.from_items([{"shard": i, "paths": shards[i]} for i in todo], override_num_blocks=len(todo))
+        pool = ray.data.ActorPoolStrategy(size=min(actors, len(todo)))  # Ray restarts a dead actor, retries its shard
+        written = items.map_batches(ShardWriter, fn_constructor_args=(settings, str(out.resolve())), batch_size=1,
+                                    compute=pool, num_cpus=1, batch_format="numpy")
+        for row in written.iter_rows():
+            for key in figures:
+                figures[key] += int(row[key])
+    seconds = time.perf_counter() - start
+    figures.update(shards=len(shards), shards_written=len(todo), seconds=seconds,
+                   photos_per_s=figures["photos"] / seconds if figures["photos"] else 0.0)
+    print(f"{out}: {len(todo)} shard(s) written ({shard_name(0)} ...): {figures['photos']} photos, {figures['faces']} faces, "
+          f"{figures['errors']} error(s), {figures['photos_per_s']:.1f} photos/s over {seconds:.1f} s")
+    if figures["errors"]:
+        print(f"error: {figures['errors']} photo(s) failed: their rows say why (the `error` column)", file=sys.stderr)
+    return figures

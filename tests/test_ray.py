@@ -1,0 +1,92 @@
+"""engine=ray on a local Ray (2 CPUs) and real photos: the rows equal `keypoints detect`'s JSON, a
+bad photo is a row that says why, a re-run resumes, and a killed actor loses no photo and doubles none."""
+
+import json
+import shutil
+import signal
+import threading
+import time
+from pathlib import Path
+
+import psutil
+import pyarrow.parquet as pq
+import pytest
+import ray
+
+from conftest import DATA, PHOTOS, run_script
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING")
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> Path:
+    """A folder of 26 real photos (test-split frames, the Obamas, Mona Lisa) and one that is not a photo."""
+    folder = tmp_path_factory.mktemp("photos")
+    for path in sorted((DATA / "test").glob("*.jpg"))[:24] + [PHOTOS / "obamas.jpg", PHOTOS / "mona_lisa.jpg"]:
+        shutil.copy(path, folder / path.name)
+    (folder / "broken.jpg").write_bytes(b"not a jpeg at all")
+    return folder
+
+
+def rows(out: Path) -> list[dict]:
+    return [row for part in sorted(out.glob("part-*.parquet")) for row in pq.read_table(part).to_pylist()]
+
+
+def test_rows_equal_the_json_of_keypoints_detect_and_a_bad_photo_says_why(cluster, photos, tmp_path):
+    proc = run_script("detect.py", f"input={photos}", f"output={tmp_path / 'ray'}", "engine=ray", "engine.shard_photos=5", check=False)
+    assert proc.returncode == 0 and "27 photos, " in proc.stdout and "1 error(s)" in proc.stdout
+    local = run_script("detect.py", f"input={photos}", f"output={tmp_path / 'local'}", check=False)
+    assert local.returncode == 2  # the broken photo: reported, the rest written
+    got = {Path(row["path"]).name: row for row in rows(tmp_path / "ray")}
+    assert len(got) == 27 and len(list((tmp_path / "ray").glob("part-*.parquet"))) == 6
+    for name, row in got.items():
+        if name == "broken.jpg":
+            assert row["faces"] is None and row["width"] is None
+            assert f"error: {row['error']}" in local.stderr  # the very line the CLI prints
+            continue
+        record = json.loads((tmp_path / "local" / f"{Path(name).stem}.json").read_text())
+        assert row["error"] is None and (row["width"], row["height"]) == (record["width"], record["height"])
+        assert row["faces"] == record["faces"]
+    assert sum(len(row["faces"] or []) for row in got.values()) >= 27
+
+
+def test_a_rerun_skips_the_shards_written_and_redoes_a_missing_one(cluster, photos, tmp_path):
+    out = tmp_path / "out"
+    run_script("detect.py", f"input={photos}", f"output={out}", "engine=ray", "engine.shard_photos=10", check=False)
+    first = rows(out)
+    (out / "part-00001.parquet").unlink()
+    proc = run_script("detect.py", f"input={photos}", f"output={out}", "engine=ray", "engine.shard_photos=10", check=False)
+    assert "skipped 2 of 3 shard(s) already written" in proc.stdout and "1 shard(s) written" in proc.stdout
+    again = rows(out)
+    assert sorted(r["path"] for r in again) == sorted(r["path"] for r in first) and len(again) == 27
+    assert sorted(again, key=lambda r: r["path"]) == sorted(first, key=lambda r: r["path"])
+    other = run_script("detect.py", f"input={photos}", f"output={out}", "engine=ray", "engine.shard_photos=4", check=False)
+    assert other.returncode == 2 and "holds the shards of another run" in other.stderr
+
+
+def test_a_killed_actor_is_restarted_and_no_photo_is_lost_or_written_twice(cluster, photos, tmp_path):
+    out, killed = tmp_path / "out", []
+
+    def kill_one_actor():
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not killed:
+            for proc in psutil.process_iter(["cmdline"]):
+                if "ShardWriter" in " ".join(proc.info["cmdline"] or []) and any(out.glob("part-*.parquet")):
+                    proc.send_signal(signal.SIGKILL)
+                    killed.append(len(list(out.glob("part-*.parquet"))))
+                    return
+            time.sleep(0.01)
+
+    killer = threading.Thread(target=kill_one_actor)
+    killer.start()
+    proc = run_script("detect.py", f"input={photos}", f"output={out}", "engine=ray", "engine.shard_photos=1", check=False)
+    killer.join()
+    assert killed and killed[0] < 27, "no actor was killed mid-run"
+    paths = [r["path"] for r in rows(out)]
+    assert proc.returncode == 0 and len(paths) == len(set(paths)) == 27
+    assert not list(out.glob(".part-*"))  # no temporary file left: every shard whole
