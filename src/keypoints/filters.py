@@ -16,7 +16,6 @@ from omegaconf import OmegaConf
 from keypoints import geometry, landmarks
 from keypoints.errors import KeypointsError
 from keypoints.io import decode
-from keypoints.runner import detect_inputs
 
 # One source for both the CLI (Hydra group `overlays`) and the Python defaults.
 _DEFAULTS = OmegaConf.to_container(OmegaConf.load(resources.files("keypoints.conf") / "overlays" / "default.yaml"))
@@ -121,11 +120,3 @@ def apply(image: np.ndarray, faces, overlay: np.ndarray, kind: str, placements: 
             blend(out, part, placement(points, part.shape[1::-1], kind, placements))
     return out
 
-
-def filter_inputs(cfg) -> None:
-    """The filter CLI: detect faces in every image of `cfg.input`, write the filtered `<stem>.png`."""
-    overlay, kind = load_overlay(cfg.overlay, cfg.overlay_dir, cfg.get("kind"), dict(cfg.overlay_files))
-    placements = {k: dict(v) for k, v in cfg.placements.items()}
-    if kind not in placements:
-        raise KeypointsError(f"kind={kind}: unknown; choose one of {', '.join(placements)}")
-    detect_inputs(cfg, lambda image, faces: apply(image, faces, overlay, kind, placements), write_json=False)

@@ -13,7 +13,10 @@ through keypoints.cli.friendly_errors); a key these configs do not have is refus
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
+from hydra.core.plugins import Plugins
+from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.checks import BOOLEAN, check_device, check_value, number, one_of, optional, whole
@@ -73,8 +76,19 @@ class RuntimeConfig:
         check_value("workers", self.workers, optional(whole(1)))
 
 
+class PackagedConfigs(SearchPathPlugin):
+    """The package's config groups (keypoints/conf: paths, hydra, engine, video, overlays) behind every
+    entry point's own: the checkout's conf/ (training, benchmarks) finds them without links or a
+    `hydra.searchpath` in each file."""
+
+    def manipulate_search_path(self, search_path: ConfigSearchPath) -> None:
+        search_path.append(provider="keypoints", path="pkg://keypoints.conf")
+
+
 def register() -> None:
-    """The `detector` group (one option per face stage) and `inference: default`, for Hydra to compose."""
+    """The `detector` group (one option per face stage) and `inference: default`, and the packaged
+    groups' search path, for Hydra to compose."""
+    Plugins.instance().register(PackagedConfigs)
     store = ConfigStore.instance()
     for name, stage in STAGES.items():
         store.store(group="detector", name=name, node=DetectorConfig(faces=stage()))

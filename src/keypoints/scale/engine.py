@@ -2,6 +2,7 @@
 Data's `map_batches` (its progress bar, its retries: a killed actor is restarted and its shard run
 again), each shard written as one Parquet file (shards.py); then the run's figures."""
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -85,8 +86,6 @@ def start_ray(address):
     except ImportError:
         raise KeypointsError(f"engine=ray needs Ray: {SCALE_EXTRA}") from None
     if not ray.is_initialized():
-        import logging
-
         ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                  runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
     return ray
