@@ -18,7 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 COMMANDS = {
     "detect": ("faces, 68 keypoints and head pose: a photo, a folder, a video, a webcam (input=0)",
                "input=PATH output=DIR ckpt_path=CKPT backend=torch|onnxruntime|onnxruntime-int8 detector=yunet|haar "
-               "overwrite=true draw_pose=true batch_photos=16 max_megapixels=100"),
+               "overwrite=true draw_pose=true batch_photos=16 workers=N max_megapixels=100 engine=ray (keypoints[scale])"),
     "filter": ("an overlay on every face (sunglasses, moustache, hat or an RGBA PNG)",
                "input=PATH output=DIR overlay=sunglasses|moustache|hat|PNG overlay_dir=DIR ckpt_path=CKPT backend=... "
                "overwrite=true"),
