@@ -81,6 +81,9 @@ def test_the_lean_install_has_no_training_stack_and_says_what_a_checkpoint_needs
     proc = subprocess.run([venv / "bin" / "keypoints", "detect", f"input={PHOTO}", "output=out", "ckpt_path=mine.ckpt"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2 and "pip install 'keypoints[train]'" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    export = subprocess.run([venv / "bin" / "keypoints", "export", "output=model.onnx"], capture_output=True, text=True, cwd=tmp_path)
+    assert export.returncode == 2 and export.stderr.strip() == ("error: keypoints export needs torch, which this install does not "
+                                                                "have: pip install 'keypoints[train]'")
 
 
 def test_the_lean_install_benchmarks_a_labelled_folder_as_the_checkout_does(venv, tmp_path):

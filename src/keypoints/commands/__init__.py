@@ -29,6 +29,9 @@ COMMANDS = {
     "benchmark": ("accuracy end to end (NME, FR@0.10, AUC) on a labelled folder or the data set's test split",
                   "labels=CSV images=DIR output=DIR ckpt_paths=[CKPT,...] backend=... limit=N paths.data_dir=DIR"),
 }
+# A command's module that needs an extra: the package it misses -> the extra that brings it
+EXTRAS = {"torch": "train", "lightning": "train", "albumentations": "train", "torchmetrics": "train", "onnx": "train",
+          "onnxscript": "train", "matplotlib": "train", "wandb": "train"}
 # Overrides that keep Hydra's run folder (.hydra/, <command>.log) away: a command told where to write
 # (output=...), or one that writes no file (serve), writes nothing else. hydra.run.dir=... asks for one.
 NO_RUN_FOLDER = ["hydra.run.dir=.", "hydra.output_subdir=null", "hydra/job_logging=stdout"]
@@ -44,7 +47,15 @@ def run(name: str, overrides: list[str]) -> None:
     sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report and exit 1
     try:
-        module = importlib.import_module(f"keypoints.commands.{name}")  # by name (see the docstring); Ctrl-C while torch loads is handled too
+        try:
+            module = importlib.import_module(f"keypoints.commands.{name}")  # by name (see the docstring); Ctrl-C while torch loads is handled too
+        except ModuleNotFoundError as e:  # a command whose extra is not installed (export: torch)
+            extra = EXTRAS.get((e.name or "").split(".")[0])
+            if extra is None:
+                raise
+            print(f"error: keypoints {name} needs {e.name}, which this install does not have: pip install 'keypoints[{extra}]'",
+                  file=sys.stderr)
+            sys.exit(2)
         module.main()
     except KeyboardInterrupt:
         print("error: interrupted (Ctrl-C): the outputs written so far are whole; rerun the same command to "
