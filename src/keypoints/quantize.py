@@ -96,16 +96,17 @@ def quantize(source, target, batches: list[np.ndarray], reduce_range: bool = Tru
         nodes = onnx.load(str(prepared)).graph.node
         convs, dense = [n.name for n in nodes if n.op_type == "Conv"], [n.name for n in nodes if n.op_type in ("Gemm", "MatMul")]
         keep_float = convs[:1] + dense[-1:]
-        target.parent.mkdir(parents=True, exist_ok=True)
-        quantize_static(str(prepared), str(target), Batches(model.graph.input[0].name), quant_format=QuantFormat.QDQ,
+        quantized_file = Path(tmp) / "quantized.onnx"  # target is written once, whole, below
+        quantize_static(str(prepared), str(quantized_file), Batches(model.graph.input[0].name), quant_format=QuantFormat.QDQ,
                         per_channel=True, weight_type=QuantType.QInt8, activation_type=QuantType.QUInt8,
                         reduce_range=reduce_range, nodes_to_exclude=keep_float, **options)
-    quantized = onnx.load(str(target))
+        quantized = onnx.load(str(quantized_file))
     del quantized.metadata_props[:]  # the source's keypoints metadata, whatever the tools kept of it
     quantized.metadata_props.extend(model.metadata_props)
     quantized.metadata_props.add(key=QUANTIZATION_KEY, value=json.dumps(
         {"method": "static QDQ, per-channel, first and last layer float", "activations": "uint8", "weights": "int8", "reduce_range": reduce_range,
          "calibration_batches": len(batches), "calibration_faces": sum(len(b) for b in batches), "percentile": percentile}))
+    target.parent.mkdir(parents=True, exist_ok=True)
     with outputs.atomic_path(target) as temp:
         onnx.save(quantized, str(temp))
     return target
