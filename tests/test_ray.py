@@ -39,7 +39,8 @@ def rows(out: Path) -> list[dict]:
 
 def test_rows_equal_the_json_of_keypoints_detect_and_a_bad_photo_says_why(cluster, photos, tmp_path):
     proc = run_script("detect.py", f"input={photos}", f"output={tmp_path / 'ray'}", "engine=ray", "engine.shard_photos=5", check=False)
-    assert proc.returncode == 0 and "27 photos, " in proc.stdout and "1 error(s)" in proc.stdout
+    assert proc.returncode == 2 and "27 photos, " in proc.stdout and "1 error(s)" in proc.stdout and "Ray's share: " in proc.stdout
+    assert "error: 1 of 27 photos failed: their rows say why" in proc.stderr  # the exit code and the summary line of the local engine
     local = run_script("detect.py", f"input={photos}", f"output={tmp_path / 'local'}", check=False)
     assert local.returncode == 2  # the broken photo: reported, the rest written
     got = {Path(row["path"]).name: row for row in rows(tmp_path / "ray")}
@@ -88,5 +89,5 @@ def test_a_killed_actor_is_restarted_and_no_photo_is_lost_or_written_twice(clust
     killer.join()
     assert killed and killed[0] < 27, "no actor was killed mid-run"
     paths = [r["path"] for r in rows(out)]
-    assert proc.returncode == 0 and len(paths) == len(set(paths)) == 27
+    assert proc.returncode == 2 and len(paths) == len(set(paths)) == 27  # 2: the broken photo
     assert not list(out.glob(".part-*"))  # no temporary file left: every shard whole
