@@ -55,6 +55,16 @@ def test_benchmark_speed_budget_names_every_stage_the_whole_and_dlibs_ratio(tmp_
     assert "(1 photos)" in table and result["machine"]["cpu_flags"] != ""
 
 
+def test_benchmark_speed_budget_without_its_peers_says_so_not_nan(tmp_path):
+    proc = run_script("benchmark_speed.py", "parts=[budget]", "peers=false", "budget.mediapipe=null", "budget.limit=1",
+                      "budget.repeats=1", *[f"budget.sets.{name}={PHOTOS}" for name in ("test_split", "photos", "aflw_labelled")],
+                      f"hydra.run.dir={tmp_path / 'run'}")
+    table = (tmp_path / "run" / "budget.md").read_text()
+    assert "nan" not in table.lower() and "nan" not in proc.stdout.lower()
+    assert "| **ratio to dlib** | **—** |" in table and "| **ratio to MediaPipe** | **—** |" in table
+    assert "| faces found (ours / dlib / MediaPipe) | 1 / — / — | 1 / — / — | 1 / — / — |" in table  # mona_lisa.jpg, first by name
+
+
 def test_benchmark_speed_refuses_an_unknown_part(tmp_path):
     proc = run_script("benchmark_speed.py", "parts=[budgt]", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and "parts=['budgt']: unknown part 'budgt'" in proc.stderr

@@ -116,7 +116,7 @@ def measure(cfg) -> dict:
         finally:
             if mediapipe is not None:
                 mediapipe.close()
-        print(f"budget: {name} done ({sets[name]['ratio']:.2f}x dlib, {sets[name]['ratio_mediapipe']:.2f}x MediaPipe)", flush=True)
+        print(f"budget: {name} done ({times(sets[name]['ratio'])} dlib, {times(sets[name]['ratio_mediapipe'])} MediaPipe)", flush=True)
     machine = {"cpu": tables.cpu_name(), "cpu_flags": cpu_flags(), "cpu_count": os.cpu_count(),
                "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
                "load_average": os.getloadavg()}
@@ -125,6 +125,11 @@ def measure(cfg) -> dict:
              "face_runtime": getattr(detector.faces, "runtime", "opencv"),  # Haar: OpenCV
              "repeats": cfg.budget.repeats, "limit": cfg.budget.limit, "dlib": dict(cfg.dlib)}
     return {"machine": machine, "setup": setup, "sets": sets}
+
+
+def times(ratio: float) -> str:
+    """A ratio as `0.42x`, or `—` for a peer that was skipped (not installed: its time is NaN)."""
+    return "—" if ratio != ratio else f"{ratio:.2f}x"
 
 
 def cpu_flags() -> str:
@@ -145,16 +150,21 @@ def markdown(result: dict) -> str:
     stages = [st for st in STAGES if any(st in r["stages_ms"] for r in sets.values())]
     stages += sorted({st for r in sets.values() for st in r["stages_ms"]} - set(stages))
     cell = lambda v: "—" if v is None or v != v else f"{v:.2f}"  # noqa: E731
+
+    def found(result: dict, method: str) -> str:  # method "", "dlib_" or "mediapipe_"; "—" for a peer skipped
+        ms = result.get(f"{method or 'whole_'}ms", float("nan"))
+        return "—" if ms != ms else str(result.get(f"{method}faces", 0))
+
     rows = [[f"{st}", *[cell(sets[n]["stages_ms"].get(st)) for n in names]] for st in stages]
     rows += [["Python glue (whole − stages)", *[cell(sets[n]["glue_ms"]) for n in names]],
              ["**whole pipeline**", *[f"**{cell(sets[n]['whole_ms'])}**" for n in names]],
              [f"whole, in batches of {sets[names[0]]['batch']} photos (a folder run's detect_many)",
               *[cell(sets[n]["batched_ms"]) for n in names]],
              ["dlib HOG + 68-point predictor, whole", *[cell(sets[n]["dlib_ms"]) for n in names]],
-             ["**ratio to dlib**", *[f"**{sets[n]['ratio']:.2f}x**" for n in names]],
+             ["**ratio to dlib**", *[f"**{times(sets[n]['ratio'])}**" for n in names]],
              ["MediaPipe face mesh (static_image_mode, 5 faces), whole", *[cell(sets[n].get("mediapipe_ms")) for n in names]],
-             ["**ratio to MediaPipe**", *[f"**{cell(sets[n].get('ratio_mediapipe'))}x**" for n in names]],
-             ["faces found (ours / dlib / MediaPipe)", *[f"{sets[n]['faces']} / {sets[n]['dlib_faces']} / {sets[n].get('mediapipe_faces', 0)}"
+             ["**ratio to MediaPipe**", *[f"**{times(sets[n].get('ratio_mediapipe', float('nan')))}**" for n in names]],
+             ["faces found (ours / dlib / MediaPipe)", *[" / ".join(found(sets[n], method) for method in ("", "dlib_", "mediapipe_"))
                                                          for n in names]]]
     header = ["ms a photo", *[f"{n} ({sets[n]['photos']} photos)" for n in names]]
     load = ", ".join(f"{v:.1f}" for v in m["load_average"])
