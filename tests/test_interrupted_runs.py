@@ -58,7 +58,8 @@ def detect_process(*overrides: str) -> subprocess.Popen:
 def kill_after_outputs(proc: subprocess.Popen, out: Path, count: int, sig=signal.SIGKILL) -> tuple[str, str]:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        if out.is_dir() and len(list(out.glob("*.json"))) >= count:
+        # whole outputs only: a temporary (.<name>.<hex>.part.json) ends in .json too
+        if out.is_dir() and len([p for p in out.glob("*.json") if not p.name.startswith(".")]) >= count:
             break
         time.sleep(0.02)
     proc.send_signal(sig)
