@@ -55,11 +55,15 @@ def detect_process(*overrides: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def whole_jsons(out: Path) -> list[Path]:
+    """The JSON outputs written whole: pathlib's glob also matches a hidden temporary (.<name>.<hex>.part.json)."""
+    return [p for p in out.glob("*.json") if not p.name.startswith(".")]
+
+
 def kill_after_outputs(proc: subprocess.Popen, out: Path, count: int, sig=signal.SIGKILL) -> tuple[str, str]:
     deadline = time.monotonic() + 240
     while time.monotonic() < deadline and proc.poll() is None:
-        # whole outputs only: a temporary (.<name>.<hex>.part.json) ends in .json too
-        if out.is_dir() and len([p for p in out.glob("*.json") if not p.name.startswith(".")]) >= count:
+        if out.is_dir() and len(whole_jsons(out)) >= count:
             break
         time.sleep(0.02)
     proc.send_signal(sig)
@@ -111,7 +115,7 @@ def test_a_killed_folder_run_leaves_only_whole_files_and_the_rerun_finishes_it(p
     args = [f"input={photos}", f"output={out}", "batch_photos=2"]
     kill_after_outputs(detect_process(*args), out, 3)
     assert_only_whole_files(out, killed=True)
-    finished = len([p for p in out.glob("*.json") if not p.name.startswith(".")])
+    finished = len(whole_jsons(out))
     assert 3 <= finished < 24
     proc = run_script("detect.py", *args)
     assert f"skipped {finished} of 24 file(s) already done" in proc.stdout

@@ -151,9 +151,8 @@ def markdown(result: dict) -> str:
     stages += sorted({st for r in sets.values() for st in r["stages_ms"]} - set(stages))
     cell = lambda v: "—" if v is None or v != v else f"{v:.2f}"  # noqa: E731
 
-    def found(result: dict, method: str) -> str:  # method "", "dlib_" or "mediapipe_"; "—" for a peer skipped
-        ms = result.get(f"{method or 'whole_'}ms", float("nan"))
-        return "—" if ms != ms else str(result.get(f"{method}faces", 0))
+    methods = (("whole_ms", "faces"), ("dlib_ms", "dlib_faces"), ("mediapipe_ms", "mediapipe_faces"))  # ours, the peers
+    found = lambda r: " / ".join("—" if cell(r.get(ms)) == "—" else str(r.get(faces, 0)) for ms, faces in methods)  # noqa: E731
 
     rows = [[f"{st}", *[cell(sets[n]["stages_ms"].get(st)) for n in names]] for st in stages]
     rows += [["Python glue (whole − stages)", *[cell(sets[n]["glue_ms"]) for n in names]],
@@ -164,8 +163,7 @@ def markdown(result: dict) -> str:
              ["**ratio to dlib**", *[f"**{times(sets[n]['ratio'])}**" for n in names]],
              ["MediaPipe face mesh (static_image_mode, 5 faces), whole", *[cell(sets[n].get("mediapipe_ms")) for n in names]],
              ["**ratio to MediaPipe**", *[f"**{times(sets[n].get('ratio_mediapipe', float('nan')))}**" for n in names]],
-             ["faces found (ours / dlib / MediaPipe)", *[" / ".join(found(sets[n], method) for method in ("", "dlib_", "mediapipe_"))
-                                                         for n in names]]]
+             ["faces found (ours / dlib / MediaPipe)", *[found(sets[n]) for n in names]]]
     header = ["ms a photo", *[f"{n} ({sets[n]['photos']} photos)" for n in names]]
     load = ", ".join(f"{v:.1f}" for v in m["load_average"])
     intro = (f"{m['cpu']} ({m['cpu_flags']}), {m['cpu_count']} CPUs; torch on {m['torch_threads']} threads, OpenCV on "

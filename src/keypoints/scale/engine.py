@@ -112,9 +112,9 @@ def run(cfg: DictConfig) -> dict:
     first_shard, busy, actors = None, 0.0, 0  # Ray's own cost: seconds to the first shard written, the actors' idle share
     if todo:
         ray = start_ray(engine.address)
-        actors = engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1)))
+        actors = min(engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1))), len(todo))
         items = ray.data.from_items([{"shard": i, "paths": shards[i]} for i in todo], override_num_blocks=len(todo))
-        pool = ray.data.ActorPoolStrategy(size=min(actors, len(todo)))  # Ray restarts a dead actor, retries its shard
+        pool = ray.data.ActorPoolStrategy(size=actors)  # Ray restarts a dead actor, retries its shard
         written = items.map_batches(ShardWriter, fn_constructor_args=(settings, str(out.resolve())), batch_size=1,
                                     compute=pool, num_cpus=1, batch_format="numpy")
         for row in written.iter_rows():
@@ -123,7 +123,6 @@ def run(cfg: DictConfig) -> dict:
             busy += float(row["seconds"])
             for key in figures:
                 figures[key] += int(row[key])
-        actors = min(actors, len(todo))
     seconds = time.perf_counter() - start
     photos = figures["photos"]
     figures.update(shards=len(shards), shards_written=len(todo), seconds=seconds, first_shard_seconds=first_shard,
