@@ -227,6 +227,8 @@ def test_each_face_stage_is_one_typed_config_for_hydra_and_python(name):
     ("yunet", "max_side", "big", "detector.faces.max_side: Value 'big' of type 'str' could not be converted to Integer"),
     ("yunet", "max_side", 16, "detector.faces.max_side=16: must be a whole number >= 32"),
     ("yunet", "nms_threshold", 0, "detector.faces.nms_threshold=0.0: must be an IoU in (0, 1]"),
+    ("yunet", "scale", 0, "detector.faces.scale=0.0: must be a share of the photo's size in (0, 1]"),
+    ("yunet", "scale", 1.5, "detector.faces.scale=1.5: must be a share of the photo's size in (0, 1]"),
     ("haar", "scale_factor", 1.0, "detector.faces.scale_factor=1.0: must be a number > 1"),
     ("haar", "angles", [], "detector.faces.angles=[]: must be a non-empty list of degrees"),
     ("yunet", "colour", "red", "detector.faces.colour: Key 'colour' not in 'YuNetFaces'"),
@@ -240,6 +242,19 @@ def test_bad_face_stage_knobs_through_the_cli_are_one_line(tmp_path):
     proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={tmp_path}/out", "detector.faces.min_score=-1",
                       f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and proc.stderr.strip() == "error: detector.faces.min_score=-1.0: must be a YuNet score between 0 and 1"
+
+
+@pytest.mark.parametrize("scale, seen", [(1.0, (422, 640)), (0.5, (250, 380))])  # 500 x 759: max_side 640 caps it at 1.0
+def test_yunet_sees_the_photo_at_its_scale_and_finds_the_same_faces(scale, seen):
+    photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    full, stage = load_faces("yunet"), load_faces("yunet", scale=scale)
+    shapes, detect = [], stage.detect
+    stage.detect = lambda image: (shapes.append(image.shape[:2]), detect(image))[1]
+    found, expected = stage(photo), full(photo)
+    assert abs(shapes[0][0] - seen[0]) <= 1 and shapes[0][1] == seen[1]
+    assert len(found) == len(expected) == 2
+    for face, reference in zip(found, expected):  # both left to right; a half-size copy moves a box by a few pixels
+        assert np.abs(np.subtract(face.box, reference.box)).max() <= 0.05 * max(reference.box[2:])
 
 
 def test_a_missing_or_corrupt_yunet_file_is_one_line(tmp_path):

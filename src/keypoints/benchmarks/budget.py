@@ -122,6 +122,7 @@ def measure(cfg) -> dict:
                "load_average": os.getloadavg()}
     setup = {"backend": cfg.backend, "refine": cfg.detector.refine, "refine_min_move": cfg.detector.get("refine_min_move", 0.0),
              "ort_threads": cfg.get("ort_threads"), "workers": detector.workers, "face_stage": type(detector.faces).__name__, "max_side": getattr(detector.faces, "max_side", None),
+             "scale": getattr(detector.faces, "scale", 1.0),
              "face_runtime": getattr(detector.faces, "runtime", "opencv"),  # Haar: OpenCV
              "repeats": cfg.budget.repeats, "limit": cfg.budget.limit, "dlib": dict(cfg.dlib)}
     return {"machine": machine, "setup": setup, "sets": sets}
@@ -168,7 +169,7 @@ def markdown(result: dict) -> str:
     load = ", ".join(f"{v:.1f}" for v in m["load_average"])
     intro = (f"{m['cpu']} ({m['cpu_flags']}), {m['cpu_count']} CPUs; torch on {m['torch_threads']} threads, OpenCV on "
              f"{m['opencv_threads']}; load average at the end {load}. "
-             f"Default pipeline: backend={s['backend']}, {s['face_stage']} (max_side {s['max_side']}, on {s['face_runtime']}), refine={s['refine']} "
+             f"Default pipeline: backend={s['backend']}, {s['face_stage']} (max_side {s['max_side']}, scale {s.get('scale', 1.0)}, on {s['face_runtime']}), refine={s['refine']} "
              f"where the frame moves > {s['refine_min_move']}, ONNX Runtime on {s['ort_threads']} thread(s). Medians of "
              f"{s['repeats']} alternating passes, photos decoded beforehand; batches dealt to {s.get('workers', 1)} worker thread(s).")
     return intro + "\n\n" + tables.markdown(header, rows) + "\n"

@@ -74,7 +74,11 @@ class YuNetFaces:
     min_score: float = 0.6  # faces whose YuNet score (0-1, each face's `score`) is below this are dropped
     nms_threshold: float = 0.3  # boxes overlapping more than this IoU are merged
     top_k: int = 5000  # at most this many candidates before merging
-    max_side: int = 640  # YuNet sees a copy of the photo no longer than this
+    max_side: int = 640  # YuNet sees a copy of the photo no longer than this ...
+    # ... and at most this share of its size: YuNet's time goes with its input's area (0.5: a quarter), and it
+    # finds faces down to ~10 px of its input, so 0.5 drops faces smaller than ~20 px of the photo
+    # (docs/RESULTS.md, "Against MediaPipe's face mesh")
+    scale: float = 1.0
     align_roll: bool = True  # each face's roll from its eyes: the first crop is turned upright ...
     # ... unless its nose tip is more than this many eye distances beside the eyes' middle (a profile; chosen on
     # 300w dev and the first wild half with the 300-W default: dev 4.20% either way, wild 3.86 / 2.23 / 2.0%
@@ -94,6 +98,7 @@ class YuNetFaces:
         check("nms_threshold", self.nms_threshold, ((lambda v: is_number(v) and 0 < v <= 1), "an IoU in (0, 1]"))
         check("top_k", self.top_k, whole(1))
         check("max_side", self.max_side, whole(32))
+        check("scale", self.scale, ((lambda v: is_number(v) and 0 < v <= 1), "a share of the photo's size in (0, 1]"))
         check("align_roll", self.align_roll, BOOLEAN)
         check("max_nose_offset", self.max_nose_offset, optional(number(0.0, inclusive=False)))
 

@@ -3,7 +3,7 @@ Runtime (the default) or by OpenCV's cv2.FaceDetectorYN.
 
 Besides a box and a score it gives 5 points per face: the line through the eyes tells the face's
 roll, so the keypoint model's first crop can be turned upright and tilted heads need no extra
-turned searches. It runs on a copy of the photo no longer than `max_side`.
+turned searches. It runs on a copy of the photo no longer than `max_side`, and at most `scale` times its size.
 
 Why two runtimes: OpenCV's DNN runs this network about half as fast as ONNX Runtime on a 2-core
 CPU, and the face stage was half of a small photo's time (docs/RESULTS.md, "Time budget"). Under
@@ -35,13 +35,13 @@ OUTPUTS = [f"{kind}_{stride}" for kind in ("cls", "obj", "bbox", "kps") for stri
 class YuNet:
     """`model`: an ONNX file (None: the shipped one); `min_score`: faces below this YuNet score
     (0-1) are dropped; `nms_threshold`: IoU above which overlapping boxes are merged; `max_side`:
-    the longest side of the copy YuNet sees; `align_roll`: report each face's roll from its eyes
+    the longest side of the copy YuNet sees, which is at most `scale` times the photo's; `align_roll`: report each face's roll from its eyes
     (else 0), unless its nose tip sits more than `max_nose_offset` eye distances beside the eyes' middle
     (a profile, whose eye points say little of the roll; null: always). `keypoint_box` and `framing` say how this detector's boxes sit on the training
     data's faces (measured by scripts/measure_framing.py). Every default and check: keypoints.faces.config.YuNetFaces."""
 
     def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, top_k: int, align_roll: bool,
-                 keypoint_box: dict, framing: dict, max_nose_offset: float | None, runtime: str):
+                 keypoint_box: dict, framing: dict, max_nose_offset: float | None, runtime: str, scale: float = 1.0):
         path = Path(model) if model else SHIPPED_DYNAMIC if runtime == "onnxruntime" else SHIPPED
         if not path.is_file():
             raise KeypointsError(f"{path}: YuNet model file not found (detector.faces.model=an .onnx file, or null for the shipped one)")
@@ -54,7 +54,7 @@ class YuNet:
                 self.net = cv2.FaceDetectorYN.create(str(path), "", (320, 320), float(min_score), float(nms_threshold), top_k)
             except cv2.error as e:
                 raise KeypointsError(f"{path}: not a YuNet ONNX model ({str(e).strip().splitlines()[-1][:120]})") from None
-        self.path, self.min_score, self.max_side, self.align_roll = path, min_score, max_side, align_roll
+        self.path, self.min_score, self.max_side, self.scale, self.align_roll = path, min_score, max_side, scale, align_roll
         self.nms_threshold, self.top_k, self.runtime = nms_threshold, top_k, runtime
         self.max_nose_offset = max_nose_offset
         # an ONNX Runtime session takes concurrent calls; cv2.FaceDetectorYN keeps the last input size
@@ -64,7 +64,7 @@ class YuNet:
     def __call__(self, image: np.ndarray) -> list[FoundFace]:
         """BGR image -> faces, left to right, boxes clipped to the photo."""
         height, width = image.shape[:2]
-        small, f = shrink(image, self.max_side)
+        small, f = shrink(image, min(self.max_side, round(max(height, width) * self.scale)))
         if min(small.shape[:2]) < 8:
             return []
         if self.session is not None:
