@@ -9,6 +9,7 @@ import torch
 from hydra import compose
 from hydra.core.global_hydra import GlobalHydra
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import WeightAveraging
 from omegaconf import OmegaConf, open_dict
 
 from conftest import PACKAGED_CONF, REPO, _script_main, initialize_for
@@ -48,7 +49,9 @@ def test_every_experiment_composes_and_builds_its_model_and_data(experiment):
         assert net.eval()(torch.zeros(1, channels, size, size)).shape == (1, 68, 2)
     data = instantiate(cfg.data)
     # the labelled set of record: the data set's root, or 300-W's for the default model's recipe
-    assert data.input_size == size and str(data.root) == ("/w300" if experiment == "face_300w" else "/data")
+    assert data.input_size == size and str(data.root) == ("/w300" if experiment.startswith("face_300w") else "/data")
+    ema = cfg.callbacks.get("ema")  # face_300w_student's moving average of the weights builds too
+    assert ema is None or isinstance(instantiate(ema), WeightAveraging)
     instantiate(cfg.loss)
     instantiate(cfg.optimizer)(net.parameters())
 

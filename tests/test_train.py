@@ -60,6 +60,20 @@ def test_evaluate_writes_metrics_json_and_matches_training_test(tiny_run, tiny_r
     assert metrics["nme"] > 0 and 0 <= metrics["fr10"] <= 1 and metrics["rmse_px"] > 0
 
 
+def test_a_weight_averaging_run_tests_the_averaged_weights_it_saves(tiny_root, tmp_path):
+    """callbacks.ema saves the moving average as the checkpoint's weights: the run's test figure is theirs,
+    as evaluate.py reads them (Lightning's callback would load the raw weights back for the test)."""
+    run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=2",
+               "callbacks.ema={_target_: lightning.pytorch.callbacks.EMAWeightAveraging, decay: 0.5}",
+               *tiny_overrides(tiny_root, tmp_path / "run"))
+    trained = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert "current_model_state" in torch.load(trained["best_ckpt"], weights_only=False)  # the average and the raw weights both saved
+    run_script("evaluate.py", f"ckpt_path={trained['best_ckpt']}", f"paths.data_dir={tiny_root}", f"hydra.run.dir={tmp_path / 'eval'}",
+               "trainer.accelerator=cpu", "trainer.enable_progress_bar=false")
+    evaluated = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert evaluated["nme"] == pytest.approx(trained["test"]["nme"], rel=1e-5)
+
+
 def test_resume_continues_from_the_checkpoint(tiny_run, tiny_root, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.ckpt"
     run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=3", f"resume_from={ckpt}", "test=false",

@@ -10,6 +10,7 @@ import lightning as L
 import torch
 import wandb
 from hydra.utils import instantiate
+from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
@@ -119,6 +120,9 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, d
     results = {"epochs": trainer.current_epoch, "fit_seconds": round(fit_seconds, 1),
                "best_val_nme": finite_or_none(best_val), "best_ckpt": best_ckpt}
     if cfg.get("test", True):
+        # A weight-averaging run (callbacks.ema) saves the averaged weights as the checkpoint's state_dict, and
+        # the callback would load the raw ones back over them on test: the checkpoint is tested as it is read.
+        trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, WeightAveraging)]
         with torch.serialization.safe_globals(SAFE_GLOBALS):
             (tested,) = trainer.test(module, datamodule=datamodule, ckpt_path=best_ckpt or None, weights_only=True)
         results["test"] = {key.removeprefix("test/"): finite_or_none(value) for key, value in tested.items()}
