@@ -2,6 +2,8 @@
 option of each group, and each entry point's primary config, through the same check the CLIs run."""
 
 import importlib
+import shlex
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -111,3 +113,16 @@ def test_every_face_stage_composes_into_every_entry_point_that_has_one(stage):
         overrides = ["input=x.jpg"] if entry in ("detect", "filter") else []
         assert _compose(entry, [*overrides, f"detector={stage}"]).detector.faces._target_.endswith(
             "YuNet" if stage == "yunet" else "HaarCascade")
+
+
+def test_make_train_student_runs_three_rounds_that_compose():
+    """The shipped model's recipe as the Makefile runs it: each train.py line's overrides compose (a
+    misspelt key or a setting of a switched-off callback would stop the run after the labels)."""
+    dry = subprocess.run(["make", "-n", "train-student", "RUN=/r", "STUDENT_INIT=/init", "WILD=/wild"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    rounds = [shlex.split(line.split("scripts/train.py", 1)[1]) for line in dry.replace("\\\n", " ").splitlines() if "scripts/train.py" in line]
+    cfgs = [_compose("train", [o for o in overrides if not o.startswith("hydra.")]) for overrides in rounds]
+    assert [c.init_from for c in cfgs] == ["/init", "/r/student", "/r/student_ema"]
+    assert all(c.model.input_size == 96 and c.paths.pseudo_dir == "/r/pseudo_student" for c in cfgs)
+    assert [c.callbacks.ema and c.callbacks.ema.decay for c in cfgs] == [None, 0.998, 0.999]
+    assert [c.trainer.max_epochs for c in cfgs] == [60, 40, 40]
