@@ -40,8 +40,8 @@ class YuNet:
     (a profile, whose eye points say little of the roll; null: always). `keypoint_box` and `framing` say how this detector's boxes sit on the training
     data's faces (measured by scripts/measure_framing.py). Every default and check: keypoints.faces.config.YuNetFaces."""
 
-    def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, top_k: int, align_roll: bool,
-                 keypoint_box: dict, framing: dict, max_nose_offset: float | None, runtime: str, scale: float = 1.0):
+    def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, scale: float, top_k: int, align_roll: bool,
+                 keypoint_box: dict, framing: dict, max_nose_offset: float | None, runtime: str):
         path = Path(model) if model else SHIPPED_DYNAMIC if runtime == "onnxruntime" else SHIPPED
         if not path.is_file():
             raise KeypointsError(f"{path}: YuNet model file not found (detector.faces.model=an .onnx file, or null for the shipped one)")
