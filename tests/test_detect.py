@@ -257,6 +257,11 @@ def test_yunet_sees_the_photo_at_its_scale_and_finds_the_same_faces(scale, seen)
         assert np.abs(np.subtract(face.box, reference.box)).max() <= 0.05 * max(reference.box[2:])
 
 
+def test_a_scale_too_small_for_a_face_finds_none_rather_than_running_at_full_size():
+    photo = cv2.imread(str(PHOTOS / "obamas.jpg"))  # 759 px: 0.0005 of it rounds to 0, which shrink reads as no limit
+    assert load_faces("yunet")(photo) and load_faces("yunet", scale=0.0005)(photo) == []
+
+
 def test_a_missing_or_corrupt_yunet_file_is_one_line(tmp_path):
     with pytest.raises(KeypointsError, match=f"{tmp_path}/none.onnx: YuNet model file not found"):
         load_faces("yunet", model=str(tmp_path / "none.onnx"))

@@ -64,7 +64,8 @@ class YuNet:
     def __call__(self, image: np.ndarray) -> list[FoundFace]:
         """BGR image -> faces, left to right, boxes clipped to the photo."""
         height, width = image.shape[:2]
-        small, f = shrink(image, min(self.max_side, round(max(height, width) * self.scale)))
+        # at least 1 px: shrink reads a side of 0 as no limit
+        small, f = shrink(image, min(self.max_side, max(1, round(max(height, width) * self.scale))))
         if min(small.shape[:2]) < 8:
             return []
         if self.session is not None:
