@@ -68,7 +68,8 @@ def test_keypoints_follow_the_face_into_the_photos_pixels(detector):
     x, y, w, h = face.box
     moved = FoundFace((x + 60, y + 100, w, h), face.score, face.roll)
     here, there = detector.keypoints([photo], [face])[0], detector.keypoints([canvas], [moved])[0]
-    np.testing.assert_allclose(there - here, np.broadcast_to([60, 100], here.shape), atol=1e-3)
+    # float32 rounding of a turned crop: up to ~0.002 px
+    np.testing.assert_allclose(there - here, np.broadcast_to([60, 100], here.shape), atol=5e-3)
 
 
 def test_faces_of_one_photo_go_through_the_model_in_one_batch(detector):
@@ -123,16 +124,18 @@ def test_yunet_finds_every_face_upright_and_turned_40_degrees(name, count):
 
 @pytest.mark.parametrize("angle", [-40, -20, 20, 40])
 def test_yunet_roll_follows_a_turned_photo(angle):
-    """A photo turned anticlockwise on screen (positive angle) gives faces rolled anticlockwise (negative roll)."""
+    """A photo turned anticlockwise on screen (positive angle) gives faces rolled anticlockwise (negative
+    roll). At full size: the half-size first look's eye points are coarser (rolls a few degrees smaller
+    here), which the second pass, on the network's own points, makes up for (docs/RESULTS.md, "Two looks")."""
     turned, _ = geometry.turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
-    rolls = [f.roll for f in load_faces("yunet")(turned)]
+    rolls = [f.roll for f in load_faces("yunet", scale=1.0)(turned)]
     assert len(rolls) == 2 and all(np.sign(r) == -np.sign(angle) and abs(r) > 8 for r in rolls), rolls
 
 
 def test_the_first_crop_is_turned_upright_by_the_faces_roll(tiny_face_checkpoint):
     """With YuNet, a face in a photo turned by 30 degrees is cut out upright: the eyes the model
     finds in the crop lie level, whichever way the photo turned."""
-    detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint, faces="yunet")
+    detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint, faces=load_faces("yunet", scale=1.0))
     for angle in (-30, 30):
         photo, _ = geometry.turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
         face = max(detector.faces(photo), key=lambda f: f.score)
@@ -229,6 +232,7 @@ def test_each_face_stage_is_one_typed_config_for_hydra_and_python(name):
     ("yunet", "nms_threshold", 0, "detector.faces.nms_threshold=0.0: must be an IoU in (0, 1]"),
     ("yunet", "scale", 0, "detector.faces.scale=0.0: must be a share of the photo's size in (0, 1]"),
     ("yunet", "scale", 1.5, "detector.faces.scale=1.5: must be a share of the photo's size in (0, 1]"),
+    ("yunet", "recheck_score", 1.5, "detector.faces.recheck_score=1.5: must be null or a YuNet score between 0 and 1"),
     ("haar", "scale_factor", 1.0, "detector.faces.scale_factor=1.0: must be a number > 1"),
     ("haar", "angles", [], "detector.faces.angles=[]: must be a non-empty list of degrees"),
     ("yunet", "colour", "red", "detector.faces.colour: Key 'colour' not in 'YuNetFaces'"),
@@ -247,9 +251,9 @@ def test_bad_face_stage_knobs_through_the_cli_are_one_line(tmp_path):
 @pytest.mark.parametrize("scale, seen", [(1.0, (422, 640)), (0.5, (250, 380))])  # 500 x 759: max_side 640 caps it at 1.0
 def test_yunet_sees_the_photo_at_its_scale_and_finds_the_same_faces(scale, seen):
     photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
-    full, stage = load_faces("yunet"), load_faces("yunet", scale=scale)
+    full, stage = load_faces("yunet", scale=1.0), load_faces("yunet", scale=scale)
     shapes, detect = [], stage.detect
-    stage.detect = lambda image: (shapes.append(image.shape[:2]), detect(image))[1]
+    stage.detect = lambda image, *score: (shapes.append(image.shape[:2]), detect(image, *score))[1]
     found, expected = stage(photo), full(photo)
     assert abs(shapes[0][0] - seen[0]) <= 1 and shapes[0][1] == seen[1]
     assert len(found) == len(expected) == 2
@@ -257,9 +261,37 @@ def test_yunet_sees_the_photo_at_its_scale_and_finds_the_same_faces(scale, seen)
         assert np.abs(np.subtract(face.box, reference.box)).max() <= 0.05 * max(reference.box[2:])
 
 
-def test_a_scale_too_small_for_a_face_finds_none_rather_than_running_at_full_size():
+def test_a_scale_too_small_for_a_face_finds_none_in_one_look_and_the_full_size_look_in_two():
     photo = cv2.imread(str(PHOTOS / "obamas.jpg"))  # 759 px: 0.0005 of it rounds to 0, which shrink reads as no limit
-    assert load_faces("yunet")(photo) and load_faces("yunet", scale=0.0005)(photo) == []
+    full = load_faces("yunet", scale=1.0)(photo)
+    assert full and load_faces("yunet", scale=0.0005, recheck_score=None)(photo) == []
+    assert load_faces("yunet", scale=0.0005)(photo) == full  # the first look found nothing: the full-size look
+
+
+def test_a_profile_weak_on_the_half_size_copy_is_found_by_the_second_look():
+    """A profile YuNet scores 0.68 on the whole photo and under min_score (0.6) on its half-size copy:
+    one look at half size loses it; the default's second look, at full size on a crop around the
+    candidate, finds it where the full-size look does."""
+    photo = cv2.imread(str(SHARED / "data" / "wild" / "aflw" / "labelled" / "image00696.jpg"))
+    full = load_faces("yunet", scale=1.0)(photo)
+    assert len(full) == 1 and load_faces("yunet", scale=0.5, recheck_score=None)(photo) == []
+    found = load_faces("yunet")(photo)
+    assert len(found) == 1 and found[0].score >= 0.6
+    assert np.abs(np.subtract(found[0].box, full[0].box)).max() <= 0.05 * max(full[0].box[2:])
+
+
+def test_the_second_look_keeps_a_candidate_only_where_the_full_size_look_scores_it():
+    """Candidates the first look scores under min_score that are not faces stay out: on the shared
+    photos the default finds the faces the full-size look finds, no more."""
+    weak = 0
+    for name in ("obamas.jpg", "the_beatles.jpg", "mona_lisa.jpg"):
+        photo = cv2.imread(str(PHOTOS / name))
+        stage = load_faces("yunet")
+        first = stage._look(photo, min(640, round(0.5 * max(photo.shape[:2]))), 0.1)  # the first look, as the stage takes it
+        weak += int((first[:, 14] < 0.6).sum())
+        full, found = load_faces("yunet", scale=1.0)(photo), stage(photo)
+        assert len(found) == len(full), name
+    assert weak > 0  # there were candidates to look at again
 
 
 def test_a_missing_or_corrupt_yunet_file_is_one_line(tmp_path):
@@ -288,6 +320,8 @@ def test_yunet_under_onnx_runtime_finds_what_opencv_finds(name, tiny_root):
         assert len(got) == (0 if expected is None else len(expected)) > 0
         order = lambda rows: rows[np.lexsort((rows[:, 1], rows[:, 0]))]  # noqa: E731
         np.testing.assert_allclose(order(got), order(expected), atol=0.05)
+    # the whole stage, two looks at the default settings: the same faces
+    assert [f.box for f in by_ort(photo)] == [f.box for f in by_cv(photo)]
 
 
 def test_the_shipped_free_size_yunet_is_the_shipped_yunet():
@@ -393,7 +427,7 @@ def test_a_profile_is_not_turned_by_its_eye_line():
     on the model's own points (landmarks.nose_offset)."""
     profile = read_image(SHARED / "data" / "wild" / "aflw" / "labelled" / "image00118.jpg", upright=False)
     tilted = cv2.warpAffine(read_image(PHOTOS / "obamas.jpg"), cv2.getRotationMatrix2D((400, 300), 25, 1.0), (800, 600))
-    plain, guarded = load_faces("yunet", max_nose_offset=None), load_faces("yunet", max_nose_offset=0.8)
+    plain, guarded = load_faces("yunet", max_nose_offset=None, scale=1.0), load_faces("yunet", max_nose_offset=0.8, scale=1.0)
     assert abs(max(plain(profile), key=lambda f: f.box[2]).roll) > 10
     assert max(guarded(profile), key=lambda f: f.box[2]).roll == 0.0
     assert [round(f.roll) for f in guarded(tilted)] == [round(f.roll) for f in plain(tilted)] and guarded(tilted)

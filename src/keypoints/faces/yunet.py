@@ -40,7 +40,8 @@ class YuNet:
     (a profile, whose eye points say little of the roll; null: always). `keypoint_box` and `framing` say how this detector's boxes sit on the training
     data's faces (measured by scripts/measure_framing.py). Every default and check: keypoints.faces.config.YuNetFaces."""
 
-    def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, scale: float, top_k: int, align_roll: bool,
+    def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, scale: float, recheck_score: float | None,
+                 top_k: int, align_roll: bool,
                  keypoint_box: dict, framing: dict, max_nose_offset: float | None, runtime: str):
         path = Path(model) if model else SHIPPED_DYNAMIC if runtime == "onnxruntime" else SHIPPED
         if not path.is_file():
@@ -55,7 +56,7 @@ class YuNet:
             except cv2.error as e:
                 raise KeypointsError(f"{path}: not a YuNet ONNX model ({str(e).strip().splitlines()[-1][:120]})") from None
         self.path, self.min_score, self.max_side, self.scale, self.align_roll = path, min_score, max_side, scale, align_roll
-        self.nms_threshold, self.top_k, self.runtime = nms_threshold, top_k, runtime
+        self.nms_threshold, self.top_k, self.runtime, self.recheck_score = nms_threshold, top_k, runtime, recheck_score
         self.max_nose_offset = max_nose_offset
         # an ONNX Runtime session takes concurrent calls; cv2.FaceDetectorYN keeps the last input size
         self.thread_safe = runtime == "onnxruntime"
@@ -64,18 +65,9 @@ class YuNet:
     def __call__(self, image: np.ndarray) -> list[FoundFace]:
         """BGR image -> faces, left to right, boxes clipped to the photo."""
         height, width = image.shape[:2]
-        # at least 1 px: shrink reads a side of 0 as no limit
-        small, f = shrink(image, min(self.max_side, max(1, round(max(height, width) * self.scale))))
-        if min(small.shape[:2]) < 8:
-            return []
-        if self.session is not None:
-            rows = self.detect(small)
-        else:
-            self.net.setInputSize((small.shape[1], small.shape[0]))
-            _, rows = self.net.detect(small)
         found = []
-        for row in np.zeros((0, 15)) if rows is None else rows:
-            x, y, w, h = row[:4] / f
+        for row in self.rows(image):
+            x, y, w, h = row[:4]
             x0, y0 = max(0, round(x)), max(0, round(y))
             x1, y1 = min(width, round(x + w)), min(height, round(y + h))
             if x1 - x0 < 2 or y1 - y0 < 2:
@@ -88,7 +80,63 @@ class YuNet:
             found.append(FoundFace((x0, y0, x1 - x0, y1 - y0), float(row[14]), roll))
         return sorted(found, key=lambda face: face.box[0])
 
+    def rows(self, image: np.ndarray) -> np.ndarray:
+        """BGR image -> (n, 15) face rows in the photo's pixels (x, y, w, h, 5 points, score).
 
+        With `scale` < 1, two looks: YuNet first sees the smaller copy; its faces that score
+        `min_score` stand, and its weaker candidates (at least `recheck_score`) are looked at again at
+        the full size on a crop around each, where they stand if they score `min_score` there. A photo
+        where the first look finds nothing gets the full-size look. Faces a half-size copy still
+        misses: those under ~20 px that score under `recheck_score` there (docs/RESULTS.md)."""
+        height, width = image.shape[:2]
+        full = min(self.max_side, max(height, width))
+        # at least 1 px: shrink reads a side of 0 as no limit
+        side = min(full, max(1, round(max(height, width) * self.scale)))
+        two_looks = side < full and self.recheck_score is not None
+        rows = self._look(image, side, self.recheck_score if two_looks else self.min_score)
+        if not two_looks:
+            return rows
+        strong, weak = rows[rows[:, 14] >= self.min_score], rows[rows[:, 14] < self.min_score]
+        if not len(strong) and not len(weak):
+            return self._look(image, full, self.min_score)
+        kept = list(strong)
+        for row in weak:
+            face = self._recheck(image, row, full / max(height, width))
+            if face is not None and all(_iou(face, other) <= self.nms_threshold for other in kept):
+                kept.append(face)
+        return np.array(kept, dtype=np.float32).reshape(-1, 15)
+
+    def _look(self, image: np.ndarray, side: int, min_score: float) -> np.ndarray:
+        """YuNet on a copy of `image` no longer than `side`: its rows at `min_score`, in `image`'s pixels."""
+        small, f = shrink(image, side)
+        if min(small.shape[:2]) < 8:
+            return np.zeros((0, 15), np.float32)
+        if self.session is not None:
+            rows = self.detect(small, min_score)
+        else:
+            self.net.setInputSize((small.shape[1], small.shape[0]))
+            self.net.setScoreThreshold(float(min_score))
+            rows = self.net.detect(small)[1]
+        rows = np.zeros((0, 15), np.float32) if rows is None else rows.copy()
+        rows[:, :14] /= f
+        return rows
+
+    def _recheck(self, image: np.ndarray, row: np.ndarray, f: float) -> np.ndarray | None:
+        """A weak candidate of the first look, looked at on a crop of the photo at `f` of its size
+        (today's full look): the best row overlapping it that scores `min_score` there, or None."""
+        height, width = image.shape[:2]
+        x, y, w, h = row[:4]
+        # twice the candidate's side, and at least 64 px: YuNet needs the face's surroundings to score it
+        # as on the whole photo (on the unlabelled AFLW, Udacity and LFW photos, docs/RESULTS.md)
+        half = max(2 * max(w, h), 64) / 2
+        x0, y0 = int(max(0, x + w / 2 - half)), int(max(0, y + h / 2 - half))
+        x1, y1 = int(min(width, x + w / 2 + half)), int(min(height, y + h / 2 + half))
+        crop = image[y0:y1, x0:x1]
+        rows = self._look(crop, max(1, round(max(crop.shape[:2]) * f)), self.min_score)
+        rows[:, [0, 4, 6, 8, 10, 12]] += x0  # x, then the five points' x
+        rows[:, [1, 5, 7, 9, 11, 13]] += y0
+        matches = [r for r in rows if _iou(r, row) > 0.3]
+        return max(matches, key=lambda r: r[14]) if matches else None
 
     def use_threads(self, threads: int | None) -> None:
         """ONNX Runtime's intra-op threads for YuNet (None: one per core); OpenCV's runtime: its own pool."""
@@ -96,13 +144,14 @@ class YuNet:
             self.session = _session(self.path, threads)
         self.threads = threads
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        """BGR image -> (n, 15) rows as cv2.FaceDetectorYN.detect gives them (x, y, w, h, 5 points, score)."""
+    def detect(self, image: np.ndarray, min_score: float | None = None) -> np.ndarray:
+        """BGR image -> (n, 15) rows as cv2.FaceDetectorYN.detect gives them (x, y, w, h, 5 points, score)
+        scoring at least `min_score` (None: the stage's)."""
         h, w = image.shape[:2]
         padded_h, padded_w = -(-h // 32) * 32, -(-w // 32) * 32  # FaceDetectorYN pads to a multiple of 32
         padded = cv2.copyMakeBorder(image, 0, padded_h - h, 0, padded_w - w, cv2.BORDER_CONSTANT, value=0)
         outputs = dict(zip(OUTPUTS, self.session.run(OUTPUTS, {"input": padded.transpose(2, 0, 1)[None].astype(np.float32)})))
-        return decode(outputs, padded_w, self.min_score, self.nms_threshold, self.top_k)
+        return decode(outputs, padded_w, self.min_score if min_score is None else min_score, self.nms_threshold, self.top_k)
 
 
 def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, top_k: int) -> np.ndarray:
@@ -125,6 +174,14 @@ def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, to
         keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 14].tolist(), min_score, nms_threshold, 1.0, top_k)
         faces = faces[np.asarray(keep, dtype=int).reshape(-1)]
     return faces
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """Intersection over union of two rows' boxes (x, y, w, h)."""
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    union = a[2] * a[3] + b[2] * b[3] - w * h
+    return float(w * h / union) if union > 0 else 0.0
 
 
 def _session(path: Path, threads: int | None):
