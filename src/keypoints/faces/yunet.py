@@ -3,7 +3,8 @@ Runtime (the default) or by OpenCV's cv2.FaceDetectorYN.
 
 Besides a box and a score it gives 5 points per face: the line through the eyes tells the face's
 roll, so the keypoint model's first crop can be turned upright and tilted heads need no extra
-turned searches. It runs on a copy of the photo no longer than `max_side`, and at most `scale` times its size.
+turned searches. It looks at a copy of the photo no longer than `max_side`: first at `scale` of its size,
+then again at the full size where that first look is unsure (`YuNet.rows`).
 
 Why two runtimes: OpenCV's DNN runs this network about half as fast as ONNX Runtime on a 2-core
 CPU, and the face stage was half of a small photo's time (docs/RESULTS.md, "Time budget"). Under
@@ -35,7 +36,8 @@ OUTPUTS = [f"{kind}_{stride}" for kind in ("cls", "obj", "bbox", "kps") for stri
 class YuNet:
     """`model`: an ONNX file (None: the shipped one); `min_score`: faces below this YuNet score
     (0-1) are dropped; `nms_threshold`: IoU above which overlapping boxes are merged; `max_side`:
-    the longest side of the copy YuNet sees, which is at most `scale` times the photo's; `align_roll`: report each face's roll from its eyes
+    the longest side of the copy YuNet sees, first at most `scale` times the photo's (`recheck_score`: the
+    weakest candidate of that look to look at again at the full size, None: one look); `align_roll`: report each face's roll from its eyes
     (else 0), unless its nose tip sits more than `max_nose_offset` eye distances beside the eyes' middle
     (a profile, whose eye points say little of the roll; null: always). `keypoint_box` and `framing` say how this detector's boxes sit on the training
     data's faces (measured by scripts/measure_framing.py). Every default and check: keypoints.faces.config.YuNetFaces."""
