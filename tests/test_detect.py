@@ -294,6 +294,17 @@ def test_the_second_look_keeps_a_candidate_only_where_the_full_size_look_scores_
     assert weak > 0  # there were candidates to look at again
 
 
+def test_a_photo_with_more_weak_candidates_than_pixels_to_recheck_gets_the_full_size_look():
+    """Re-checks never cost more than the full-size look: with every candidate weak (recheck_score=0),
+    their crops add up to more than the photo, and the stage looks at the whole photo once instead."""
+    photo = cv2.imread(str(PHOTOS / "obamas.jpg"))  # 759 px: a first look at 380, the full one at 640
+    stage, rechecked = load_faces("yunet", recheck_score=0.0), []
+    recheck = stage._recheck
+    stage._recheck = lambda *args: (rechecked.append(1), recheck(*args))[1]
+    assert stage(photo) == load_faces("yunet", scale=1.0)(photo) and len(stage(photo)) == 2
+    assert rechecked == []
+
+
 def test_a_missing_or_corrupt_yunet_file_is_one_line(tmp_path):
     with pytest.raises(KeypointsError, match=f"{tmp_path}/none.onnx: YuNet model file not found"):
         load_faces("yunet", model=str(tmp_path / "none.onnx"))

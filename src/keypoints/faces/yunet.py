@@ -88,7 +88,8 @@ class YuNet:
         With `scale` < 1, two looks: YuNet first sees the smaller copy; its faces that score
         `min_score` stand, and its weaker candidates (at least `recheck_score`) are looked at again at
         the full size on a crop around each, where they stand if they score `min_score` there. A photo
-        where the first look finds nothing gets the full-size look. Faces a half-size copy still
+        where the first look finds nothing gets the full-size look, and so does one whose re-checks
+        would see more pixels than the photo has (many weak candidates). Faces a half-size copy still
         misses: those under ~20 px that score under `recheck_score` there (docs/RESULTS.md)."""
         height, width = image.shape[:2]
         full = min(self.max_side, max(height, width))
@@ -101,9 +102,12 @@ class YuNet:
         strong, weak = rows[rows[:, 14] >= self.min_score], rows[rows[:, 14] < self.min_score]
         if not len(strong) and not len(weak):
             return self._look(image, full, self.min_score)
-        kept = list(strong)
-        for row in weak:
-            face = self._recheck(image, row, full / max(height, width))
+        crops = [_around(row, width, height) for row in weak]
+        if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > width * height:
+            return self._look(image, full, self.min_score)  # re-checking would cost more than the full-size look
+        kept, f = list(strong), full / max(height, width)  # f: the full-size look's scale
+        for row, crop in zip(weak, crops):
+            face = self._recheck(image, row, crop, f)
             if face is not None and all(_iou(face, other) <= self.nms_threshold for other in kept):
                 kept.append(face)
         return np.array(kept, dtype=np.float32).reshape(-1, 15)
@@ -123,18 +127,12 @@ class YuNet:
         rows[:, :14] /= f
         return rows
 
-    def _recheck(self, image: np.ndarray, row: np.ndarray, f: float) -> np.ndarray | None:
-        """A weak candidate of the first look, looked at on a crop of the photo at `f` of its size
-        (today's full look): the best row overlapping it that scores `min_score` there, or None."""
-        height, width = image.shape[:2]
-        x, y, w, h = row[:4]
-        # twice the candidate's side, and at least 64 px: YuNet needs the face's surroundings to score it
-        # as on the whole photo (on the unlabelled AFLW, Udacity and LFW photos, docs/RESULTS.md)
-        half = max(2 * max(w, h), 64) / 2
-        x0, y0 = int(max(0, x + w / 2 - half)), int(max(0, y + h / 2 - half))
-        x1, y1 = int(min(width, x + w / 2 + half)), int(min(height, y + h / 2 + half))
-        crop = image[y0:y1, x0:x1]
-        rows = self._look(crop, max(1, round(max(crop.shape[:2]) * f)), self.min_score)
+    def _recheck(self, image: np.ndarray, row: np.ndarray, crop: tuple, f: float) -> np.ndarray | None:
+        """A weak candidate of the first look, looked at on the `crop` (x0, y0, x1, y1) of the photo at
+        `f` of its size (the full-size look's): the best row overlapping it that scores `min_score` there, or None."""
+        x0, y0, x1, y1 = crop
+        part = image[y0:y1, x0:x1]
+        rows = self._look(part, max(1, round(max(part.shape[:2]) * f)), self.min_score)
         rows[:, [0, 4, 6, 8, 10, 12]] += x0  # x, then the five points' x
         rows[:, [1, 5, 7, 9, 11, 13]] += y0
         matches = [r for r in rows if _iou(r, row) > 0.3]
@@ -176,6 +174,16 @@ def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, to
         keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 14].tolist(), min_score, nms_threshold, 1.0, top_k)
         faces = faces[np.asarray(keep, dtype=int).reshape(-1)]
     return faces
+
+
+def _around(row: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
+    """The crop (x0, y0, x1, y1) to look at a candidate again in: twice its side, and at least 64 px, as
+    YuNet scores a face by its surroundings too (chosen on the unlabelled AFLW, Udacity and LFW photos,
+    docs/RESULTS.md "Two looks at the photo"), within the photo."""
+    x, y, w, h = row[:4]
+    half = max(2 * max(w, h), 64) / 2
+    x0, y0 = int(max(0, x + w / 2 - half)), int(max(0, y + h / 2 - half))
+    return x0, y0, int(min(width, x + w / 2 + half)), int(min(height, y + h / 2 + half))
 
 
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
