@@ -1,9 +1,12 @@
-"""Faces found by each face stage on turned copies of photos: `python scripts/benchmark_faces.py`."""
+"""Faces found by each face stage on turned copies of photos, and by YuNet's settings on folders of
+photos: `python scripts/benchmark_faces.py` (parts=[settings] for the second)."""
 
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.benchmarks.faces import turned_faces_table
+from omegaconf import OmegaConf
+
+from keypoints.benchmarks.faces import settings_table, turned_faces_table
 from keypoints.cli import friendly_errors
 from keypoints import benchmarks
 
@@ -11,7 +14,10 @@ from keypoints import benchmarks
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_faces")
 @friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:
-    print(turned_faces_table(cfg.photos, list(cfg.stages), list(cfg.angles)))
+    if "turned" in cfg.parts:
+        print(turned_faces_table(cfg.photos, list(cfg.stages), list(cfg.angles)))
+    if "settings" in cfg.parts:
+        print(settings_table(OmegaConf.to_container(cfg.sets, resolve=True), OmegaConf.to_container(cfg.settings, resolve=True)))
 
 
 if __name__ == "__main__":

@@ -153,3 +153,11 @@ def turned(image: np.ndarray, angle: float, border: int = cv2.BORDER_REPLICATE) 
     size = (round(w * c + h * s), round(w * s + h * c))
     turn[:, 2] += (np.array(size) - (w, h)) / 2
     return cv2.warpAffine(image, turn, size, borderMode=border), turn
+
+
+def box_iou(a, b) -> float:
+    """Intersection over union of two boxes (x, y, w, h, ...: a face row or a FoundFace box)."""
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    union = a[2] * a[3] + b[2] * b[3] - w * h
+    return float(w * h / union) if union > 0 else 0.0

@@ -80,9 +80,9 @@ class YuNetFaces:
     scale: float = 0.5
     # ... a second look: the first look's candidates scoring at least this (and under min_score) are looked at
     # again at the full size on a crop around each, and a photo where it finds none gets the full-size look.
-    # On 1,790 unlabelled AFLW photos the face stage went 5.83 -> 2.10 ms, 1,813 -> 1,836 faces (5 lost, 28 new;
-    # one look at 0.5: 1,807, 25 lost); chosen there, on the Udacity training split and LFW (docs/RESULTS.md,
-    # "Two looks"). null: one look, the copy's faces only (what scale=0.5 did alone: loses faces)
+    # On 1,790 unlabelled AFLW photos the face stage went 5.3-5.4 -> 2.1-2.4 ms, 1,813 -> 1,834 faces (5 lost, 26 new;
+    # one look at 0.5: 1,807, 25 lost); chosen there, on the Udacity training split and LFW (scripts/benchmark_faces.py
+    # parts=[settings], docs/RESULTS.md "Two looks at the photo"). null: one look, the copy's faces only (loses faces)
     recheck_score: float | None = 0.1
     align_roll: bool = True  # each face's roll from its eyes: the first crop is turned upright ...
     # ... unless its nose tip is more than this many eye distances beside the eyes' middle (a profile; chosen on

@@ -22,6 +22,7 @@ import numpy as np
 import onnxruntime as ort
 
 from keypoints.errors import KeypointsError
+from keypoints.geometry import box_iou
 from keypoints.faces import FoundFace
 from keypoints.io import shrink
 from keypoints.landmarks import offset_beside_eyes
@@ -108,7 +109,7 @@ class YuNet:
         kept, f = list(strong), full / max(height, width)  # f: the full-size look's scale
         for row, crop in zip(weak, crops):
             face = self._recheck(image, row, crop, f)
-            if face is not None and all(_iou(face, other) <= self.nms_threshold for other in kept):
+            if face is not None and all(box_iou(face, other) <= self.nms_threshold for other in kept):
                 kept.append(face)
         return np.array(kept, dtype=np.float32).reshape(-1, 15)
 
@@ -135,7 +136,7 @@ class YuNet:
         rows = self._look(part, max(1, round(max(part.shape[:2]) * f)), self.min_score)
         rows[:, [0, 4, 6, 8, 10, 12]] += x0  # x, then the five points' x
         rows[:, [1, 5, 7, 9, 11, 13]] += y0
-        matches = [r for r in rows if _iou(r, row) > 0.3]
+        matches = [r for r in rows if box_iou(r, row) > 0.3]
         return max(matches, key=lambda r: r[14]) if matches else None
 
     def use_threads(self, threads: int | None) -> None:
@@ -184,14 +185,6 @@ def _around(row: np.ndarray, width: int, height: int) -> tuple[int, int, int, in
     half = max(2 * max(w, h), 64) / 2
     x0, y0 = int(max(0, x + w / 2 - half)), int(max(0, y + h / 2 - half))
     return x0, y0, int(min(width, x + w / 2 + half)), int(min(height, y + h / 2 + half))
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    """Intersection over union of two rows' boxes (x, y, w, h)."""
-    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
-    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
-    union = a[2] * a[3] + b[2] * b[3] - w * h
-    return float(w * h / union) if union > 0 else 0.0
 
 
 def _session(path: Path, threads: int | None):
