@@ -157,6 +157,17 @@ def test_crop_samples_like_the_training_resize():
         assert np.abs(cropped - cv2.resize(image, (size, size)).astype(int)).max() <= 1
 
 
+def test_a_gray_crop_is_the_colour_crop_in_gray_within_a_grey_level():
+    """gray=True turns the photo's sampled region gray before the pyramid (a third of its work): the
+    same values as graying the colour crop afterwards, as the eval pipeline did, within one grey level."""
+    image = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    for s in (0.9, 0.3, 0.1):  # no pyramid, one level, three levels
+        a = np.array([[s, 0, -30 * s], [0, s, -40 * s]])
+        gray = geometry.crop(image, a, 96, gray=True)
+        assert gray.shape == (96, 96)
+        assert np.abs(gray.astype(int) - cv2.cvtColor(geometry.crop(image, a, 96), cv2.COLOR_RGB2GRAY).astype(int)).max() <= 1
+
+
 def test_crop_of_a_large_photo_samples_like_the_whole_photo_pyramid():
     """crop sends only the region it samples through the pyramid; the pixels must be those of the
     whole photo's pyramid, for faces inside, turned, mirrored and over the photo's edge."""

@@ -107,8 +107,9 @@ def framed_box_to_input(box, size: int, scale: float, shift_x: float = 0.0, shif
     return box_to_input((x + shift_x * side, y + shift_y * side, w, h), size, scale)
 
 
-def crop(image: np.ndarray, to_input: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE) -> np.ndarray:
-    """The `size` x `size` network input that `to_input` (original -> input pixels) cuts out of `image`.
+def crop(image: np.ndarray, to_input: np.ndarray, size: int, border: int = cv2.BORDER_REPLICATE, gray: bool = False) -> np.ndarray:
+    """The `size` x `size` network input that `to_input` (original -> input pixels) cuts out of `image`;
+    `gray`: one channel, weighed as albumentations' ToGray does (keypoints.inference.pipeline).
 
     Pixels are sampled the way cv2.resize made every training input: it aligns pixel centres,
     x -> (x + 0.5) s - 0.5, while keypoints move by x -> s x; the models learned that half-pixel
@@ -122,10 +123,13 @@ def crop(image: np.ndarray, to_input: np.ndarray, size: int, border: int = cv2.B
         levels += 1
     if levels:
         image, a = _region(image, a, size, 2**levels)
+        if gray and image.ndim == 3:  # before the pyramid: a third of its work (the same values within a grey level)
+            image = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
     for _ in range(levels):
         image = cv2.pyrDown(image)  # pixel i of the half-size image is centred on pixel 2i
         a[:, :2] *= 2
-    return cv2.warpAffine(image, a, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+    out = cv2.warpAffine(image, a, (size, size), flags=cv2.INTER_LINEAR, borderMode=border)
+    return cv2.cvtColor(out, cv2.COLOR_RGB2GRAY) if gray and out.ndim == 3 else out
 
 
 def _region(image: np.ndarray, a: np.ndarray, size: int, step: int) -> tuple[np.ndarray, np.ndarray]:

@@ -269,7 +269,7 @@ class Detector:
             mirror = geometry.square_to_input((self.size / 2, self.size / 2), self.size, self.size, mirror=True)
             images, to_input = images + images, to_input + [geometry.compose(mirror, a) for a in to_input]
         with self.clock("crop"):
-            crops = np.stack([self._convert(geometry.crop(image, a, self.size)) for image, a in zip(images, to_input)])
+            crops = np.stack([self._convert(geometry.crop(image, a, self.size, gray=self.to_input.grayscale)) for image, a in zip(images, to_input)])
         with self.clock(stage):
             normalised = self.predictor(crops)
         with self.clock("map back"):
