@@ -2,9 +2,7 @@
 photos: `python scripts/benchmark_faces.py` (parts=[settings] for the second)."""
 
 import hydra
-from omegaconf import DictConfig
-
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from keypoints.benchmarks.faces import settings_table, turned_faces_table
 from keypoints.cli import friendly_errors
