@@ -80,7 +80,7 @@ class YuNetFaces:
     scale: float = 0.5
     # ... a second look: the first look's candidates scoring at least this (and under min_score) are looked at
     # again at the full size on a crop around each, and a photo where it finds none gets the full-size look.
-    # On 1,790 unlabelled AFLW photos the face stage went 5.3-5.4 -> 2.1-2.4 ms, 1,813 -> 1,834 faces (5 lost, 26 new;
+    # On 1,790 unlabelled AFLW photos the face stage went 5.3-6.0 -> 2.1-2.7 ms (three runs), 1,813 -> 1,834 faces (5 lost, 26 new;
     # one look at 0.5: 1,807, 25 lost); chosen there, on the Udacity training split and LFW (scripts/benchmark_faces.py
     # parts=[settings], docs/RESULTS.md "Two looks at the photo"). null: one look, the copy's faces only (loses faces)
     recheck_score: float | None = 0.1

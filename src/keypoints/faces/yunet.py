@@ -37,11 +37,12 @@ OUTPUTS = [f"{kind}_{stride}" for kind in ("cls", "obj", "bbox", "kps") for stri
 class YuNet:
     """`model`: an ONNX file (None: the shipped one); `min_score`: faces below this YuNet score
     (0-1) are dropped; `nms_threshold`: IoU above which overlapping boxes are merged; `max_side`:
-    the longest side of the copy YuNet sees, first at most `scale` times the photo's (`recheck_score`: the
-    weakest candidate of that look to look at again at the full size, None: one look); `align_roll`: report each face's roll from its eyes
-    (else 0), unless its nose tip sits more than `max_nose_offset` eye distances beside the eyes' middle
-    (a profile, whose eye points say little of the roll; null: always). `keypoint_box` and `framing` say how this detector's boxes sit on the training
-    data's faces (measured by scripts/measure_framing.py). Every default and check: keypoints.faces.config.YuNetFaces."""
+    the longest side of the copy YuNet sees, first at most `scale` times the photo's (`recheck_score`:
+    the weakest candidate of that look to look at again at the full size, None: one look); `align_roll`:
+    report each face's roll from its eyes (else 0), unless its nose tip sits more than `max_nose_offset`
+    eye distances beside the eyes' middle (a profile, whose eye points say little of the roll; null:
+    always). `keypoint_box` and `framing` say how this detector's boxes sit on the training data's faces
+    (measured by scripts/measure_framing.py). Every default and check: keypoints.faces.config.YuNetFaces."""
 
     def __init__(self, model, min_score: float, nms_threshold: float, max_side: int, scale: float, recheck_score: float | None,
                  top_k: int, align_roll: bool,
