@@ -46,8 +46,8 @@ def photos(tmp_path):
 
 @pytest.fixture
 def many_photos(tmp_path):
-    """160 of them: a run still at work well after its first outputs (24 took 0.3 s from the first output
-    to the last on 2 idle EPYC cores, too short a window for a signal sent from a busy test process)."""
+    """160 of them: a run still at work well after its first outputs (24 take 0.3 s from the first output
+    to the last on 2 idle EPYC cores), for the tests that stop it midway."""
     return photo_folder(tmp_path, 160)
 
 
@@ -62,8 +62,11 @@ def photo_folder(tmp_path, count: int):
 
 def detect_process(*overrides: str) -> subprocess.Popen:
     env = {**os.environ, "WANDB_SILENT": "true"}
+    # Ctrl-C as a terminal sends it: a test run started in the background of a non-interactive shell
+    # (CI scripts, nohup ... &) has SIGINT ignored, which the child would inherit and so never see it
     return subprocess.Popen([sys.executable, "scripts/detect.py", *overrides], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def whole_jsons(out: Path) -> list[Path]:
