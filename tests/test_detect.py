@@ -134,7 +134,8 @@ def test_yunet_roll_follows_a_turned_photo(angle):
 
 def test_the_first_crop_is_turned_upright_by_the_faces_roll(tiny_face_checkpoint):
     """With YuNet, a face in a photo turned by 30 degrees is cut out upright: the eyes the model
-    finds in the crop lie level, whichever way the photo turned."""
+    finds in the crop lie level, whichever way the photo turned (YuNet at full size, whose rolls are
+    the larger: test_yunet_roll_follows_a_turned_photo)."""
     detector = keypoints.Detector.from_checkpoint(tiny_face_checkpoint, faces=load_faces("yunet", scale=1.0))
     for angle in (-30, 30):
         photo, _ = geometry.turned(cv2.imread(str(PHOTOS / "obamas.jpg")), angle)
