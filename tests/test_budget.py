@@ -121,4 +121,6 @@ def test_detector_the_clis_and_the_server_share_one_default(detector):
         assert (detector.refine, detector.flip, detector.refine_min_move) == (settings.refine, settings.flip, settings.refine_min_move)
         assert detector.faces.min_score == settings.faces.min_score and detector.faces.keypoint_box == asdict(settings.faces.keypoint_box)
         assert detector.max_pixels == int(cfg.max_megapixels * 1e6)
-        assert detector.predictor.session.get_session_options().intra_op_num_threads == cfg.ort_threads
+        threads = lambda session: session.get_session_options().intra_op_num_threads  # noqa: E731
+        assert cfg.ort_threads is None and threads(detector.faces.session) == threads(detector.predictor.session) == 1
+        assert threads(detector._network().session) == detector.workers  # the network for a photo on its own

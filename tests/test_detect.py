@@ -147,6 +147,39 @@ def test_the_first_crop_is_turned_upright_by_the_faces_roll(tiny_face_checkpoint
         assert abs(face.roll) > 10
 
 
+def test_a_photo_on_its_own_runs_the_network_on_the_workers_threads_a_folder_batch_on_one_each():
+    """ort_threads=null (the default): one photo at a time, the keypoint network has the cores
+    (`workers` ONNX Runtime threads); a batch dealt to the workers' threads runs it on one thread in each,
+    with the same points; YuNet stays on one. ort_threads=N: both networks on N, everywhere."""
+    photos = [cv2.imread(str(PHOTOS / name)) for name in ("obamas.jpg", "mona_lisa.jpg")]
+    detector = keypoints.Detector(workers=2)
+    threads = lambda predictor: predictor.session.get_session_options().intra_op_num_threads  # noqa: E731
+    used = []
+
+    class Spy:  # a session that notes the threads of each pass run on it
+        def __init__(self, session):
+            self.session = session
+
+        def run(self, *args):
+            used.append(self.session.get_session_options().intra_op_num_threads)
+            return self.session.run(*args)
+
+        def __getattr__(self, name):
+            return getattr(self.session, name)
+
+    for predictor in (detector.predictor, detector._network()):
+        predictor.session = Spy(predictor.session)
+    alone = [detector(photo) for photo in photos]
+    assert set(used) == {2} and detector.faces.threads == 1
+    used.clear()
+    together = detector.detect_many(photos)
+    assert set(used) == {1}
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose([f.keypoints for f in a], [f.keypoints for f in b], atol=1e-3)
+    fixed = keypoints.Detector(ort_threads=2, workers=2)  # an explicit setting: the one session, for both networks
+    assert fixed._network() is fixed.predictor and threads(fixed.predictor) == 2 and fixed.faces.threads == 2
+
+
 def test_crop_samples_like_the_training_resize():
     """geometry.crop with a plain scaling reproduces cv2.resize (what made every training input),
     down to half size; beyond that it pre-filters, which a bilinear resize does not."""

@@ -54,7 +54,7 @@ class Detector(FileDetector):
             if module is not None or runtime == "torch":
                 checkpoints, predictors = _torch_side()
                 self.module = checkpoints.load_model() if module is None else module
-                predictor = predictors.make_predictor(self.module.eval(), runtime, device, ort_threads)
+                predictor = predictors.make_predictor(self.module.eval(), runtime, device, ort_threads or 1)
         super().__init__(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
 
     @classmethod

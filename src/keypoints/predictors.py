@@ -46,7 +46,9 @@ class OnnxPredictor(onnx_runtime.OnnxPredictor):
         """Export `module` to a temporary ONNX file and load it (a few seconds for the models here)."""
         with tempfile.TemporaryDirectory(prefix="keypoints-onnx-") as tmp:
             # the session holds the model in memory: the file can go once it is loaded
-            return cls.from_file(export.export(module, Path(tmp) / "model.onnx", "onnx"), device, threads)
+            predictor = cls.from_file(export.export(module, Path(tmp) / "model.onnx", "onnx"), device, threads)
+        predictor.path = None  # the file is gone: no other session of it (OnnxPredictor.with_threads)
+        return predictor
 
 
 def make_predictor(module: torch.nn.Module, runtime: str = "torch", device: str | torch.device = "cpu",

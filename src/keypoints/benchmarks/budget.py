@@ -170,6 +170,13 @@ def markdown(result: dict) -> str:
     intro = (f"{m['cpu']} ({m['cpu_flags']}), {m['cpu_count']} CPUs; torch on {m['torch_threads']} threads, OpenCV on "
              f"{m['opencv_threads']}; load average at the end {load}. "
              f"Default pipeline: backend={s['backend']}, {s['face_stage']} (max_side {s['max_side']}, scale {s.get('scale', 1.0)}, on {s['face_runtime']}), refine={s['refine']} "
-             f"where the frame moves > {s['refine_min_move']}, ONNX Runtime on {s['ort_threads']} thread(s). Medians of "
+             f"where the frame moves > {s['refine_min_move']}, ONNX Runtime on {_threads(s)}. Medians of "
              f"{s['repeats']} alternating passes, photos decoded beforehand; batches dealt to {s.get('workers', 1)} worker thread(s).")
     return intro + "\n\n" + tables.markdown(header, rows) + "\n"
+
+
+def _threads(setup: dict) -> str:
+    """What ort_threads gave each network, as the Detector decides it (keypoints.inference.config)."""
+    if setup["ort_threads"] is not None:
+        return f"{setup['ort_threads']} thread(s) for both networks"
+    return f"1 thread for YuNet; the keypoint network on {setup.get('workers', 1)} photo by photo, 1 in each worker"

@@ -58,10 +58,11 @@ class RuntimeConfig:
     # a photo above this (by its header) is reported and skipped (the server: refused, 413), never decoded;
     # also bounds a batch
     max_megapixels: float = MAX_MEGAPIXELS
-    # ONNX Runtime's intra-op threads for both networks, YuNet's and the keypoint network's (None: one per
-    # core); one thread ran a batch-1 pass in half the time of two on a busy 2-core CPU (docs/RESULTS.md
-    # "Time budget"); a folder run's batches use the cores through `workers`
-    ort_threads: int | None = 1
+    # ONNX Runtime's intra-op threads. None: as measured best (docs/RESULTS.md "Two looks at the photo"):
+    # YuNet on one (its small inputs ran slower on two), the keypoint network on `workers` threads for
+    # photos that go through on the calling thread (one photo at a time) and on one in each of a folder
+    # run's worker threads, which already use the cores. A number: both networks on that many, always.
+    ort_threads: int | None = None
     # threads that take a batch's photos in turn (Detector.detect_many: a folder run's batches), each photo
     # through the whole pipeline on one ONNX Runtime thread; None: one per core; 1: one photo after another.
     # Two on 2 cores: ~2x a folder's photos/s, the same points (docs/RESULTS.md "Time budget")

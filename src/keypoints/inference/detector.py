@@ -17,6 +17,7 @@ video's faces also carry a track id (keypoints.video). The JSON of a face: docs/
 """
 
 import os
+import threading
 import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
@@ -109,13 +110,13 @@ class Detector:
             if kind != "onnxruntime":
                 raise KeypointsError(f"backend={backend} on {device}: the shipped model's checkpoint runs in torch "
                                      "(keypoints.Detector, with pip install 'keypoints[train]')")
-            predictor = OnnxPredictor.from_file(path, device, runtime.ort_threads)
+            predictor = OnnxPredictor.from_file(path, device, runtime.ort_threads or 1)
         meta = predictor.metadata
         self.size, self.channels, self.architecture = meta["input_size"], meta["channels"], meta["architecture"]
         self.to_input, self.frame = eval_pipeline(meta["data_config"], meta.get("checkpoint") or "the model file")
         self.predictor = predictor
         self.faces: FaceStage = load_faces(faces)
-        self.faces.use_threads(runtime.ort_threads)  # one thread setting for both networks
+        self.faces.use_threads(runtime.ort_threads or 1)
         self.refine, self.flip, self.refine_min_move = config.refine, config.flip, config.refine_min_move
         self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
         # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.io);
@@ -124,6 +125,10 @@ class Detector:
         self.upright = self.faces.align_roll
         self.workers = runtime.workers or cores()
         self._pool = None  # the workers' threads, made on the first batch that uses them
+        # ort_threads=None: the network on `workers` threads for photos on the calling thread (made on first
+        # use), on `predictor`'s one in the workers' threads (_in_worker); else `predictor` everywhere
+        self._alone = None if runtime.ort_threads is None and self.workers > 1 else predictor
+        self._alone_lock, self._local = threading.Lock(), threading.local()
 
     @classmethod
     def from_file(cls, path=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
@@ -141,7 +146,7 @@ class Detector:
             if runtime != "onnxruntime":
                 raise KeypointsError(f"{path}: a checkpoint runs in torch: keypoints.Detector.from_checkpoint, with "
                                      "pip install 'keypoints[train]'")
-        predictor = None if path is None else OnnxPredictor.from_file(path, device, ort_threads)
+        predictor = None if path is None else OnnxPredictor.from_file(path, device, ort_threads or 1)
         return cls(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
 
     def __call__(self, image) -> list[Face]:
@@ -160,8 +165,25 @@ class Detector:
             return self._detect_together(images)
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="keypoints-worker")
-        shares = list(self._pool.map(self._detect_together, [images[k::parts] for k in range(parts)]))
+        shares = list(self._pool.map(self._in_worker, [images[k::parts] for k in range(parts)]))
         return [shares[i % parts][i // parts] for i in range(len(images))]
+
+    def _in_worker(self, images: list) -> list[list[Face]]:
+        """A worker thread's share of a batch: the network on one thread, as the other workers use the other cores."""
+        self._local.predictor = self.predictor
+        return self._detect_together(images)
+
+    def _network(self):
+        """The keypoint network for this thread: a worker's (one ONNX Runtime thread), or the one for
+        photos on the calling thread (`workers` threads when ort_threads is None)."""
+        worker = getattr(self._local, "predictor", None)
+        if worker is not None:
+            return worker
+        if self._alone is None:
+            with self._alone_lock:
+                if self._alone is None:
+                    self._alone = self.predictor.with_threads(self.workers) if isinstance(self.predictor, OnnxPredictor) else self.predictor
+        return self._alone
 
     def _shareable(self) -> bool:
         """Whether threads may share this detector: its clock adds up one thread's stages, and only
@@ -271,7 +293,7 @@ class Detector:
         with self.clock("crop"):
             crops = np.stack([self._convert(geometry.crop(image, a, self.size, gray=self.to_input.grayscale)) for image, a in zip(images, to_input)])
         with self.clock(stage):
-            normalised = self.predictor(crops)
+            normalised = self._network()(crops)
         with self.clock("map back"):
             points = np.stack([geometry.apply(geometry.invert(a), geometry.denormalize(p, self.size))
                                for a, p in zip(to_input, normalised)])

@@ -19,9 +19,21 @@ class OnnxPredictor:
     has the CUDA provider, else the CPU, on `threads` intra-op threads (None: ORT's default, one per
     core; the Detector's default is 1: docs/RESULTS.md "Time budget")."""
 
-    def __init__(self, session, metadata: dict):
+    def __init__(self, session, metadata: dict, path: Path | None = None, device="cpu"):
         self.session, self.metadata = session, metadata
         self.input_name = session.get_inputs()[0].name
+        self.path, self._device = path, device  # the file, for another session of it (with_threads); None: gone
+
+    def with_threads(self, threads: int) -> "OnnxPredictor":
+        """The same model in a session of its own on `threads` intra-op threads (spinning between calls,
+        ONNX Runtime's default: the network's passes come close together), or this one if it already has
+        them or its file is gone (a module exported to a temporary file)."""
+        if self.path is None or threads == self.session.get_session_options().intra_op_num_threads:
+            return self
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        session = ort.InferenceSession(str(self.path), options, providers=providers(self._device))
+        return OnnxPredictor(session, self.metadata, self.path, self._device)
 
     @classmethod
     def from_file(cls, path, device="cpu", threads: int | None = None) -> "OnnxPredictor":
@@ -41,7 +53,7 @@ class OnnxPredictor:
                                  "(7-bit weights, right on every CPU) or use backend=onnxruntime")
         meta = decode(props, path)
         eval_pipeline(meta["data_config"], path)  # a file from outside: its pipeline is checked at load, by name
-        predictor = cls(session, meta)
+        predictor = cls(session, meta, path, device)
         predictor.check(path)
         return predictor
 

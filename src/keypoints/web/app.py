@@ -35,10 +35,12 @@ from python_multipart import FormParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.middleware.trustedhost import TrustedHostMiddleware
+from omegaconf import OmegaConf
 from starlette.requests import ClientDisconnect
 
 from keypoints import drawing, filters, runner
 from keypoints.detect import load_detector
+from keypoints.inference.detector import cores
 from keypoints.errors import KeypointsError
 from keypoints.io import TooManyPixels, image_from_bytes, opencv_quiet
 from keypoints.web.deadlines import with_header_deadline
@@ -70,8 +72,11 @@ def create_app(cfg) -> FastAPI:
     # A Detector is not thread-safe (the face stage keeps its input size), so each slot has its own:
     # this queue of idle detectors is the semaphore that bounds inference to max_concurrency.
     idle: asyncio.Queue = asyncio.Queue()
+    # each slot its share of the cores (workers=, unless set): with ort_threads=null a detector runs its
+    # network on `workers` threads, and max_concurrency slots at work at once would oversubscribe the CPU
+    share = OmegaConf.merge(cfg, {"workers": cfg.get("workers") or max(1, cores() // cfg.max_concurrency)})
     for _ in range(cfg.max_concurrency):
-        idle.put_nowait(load_detector(cfg, cfg.ckpt_path))  # its max_pixels: max_megapixels=, as `max_pixels` here
+        idle.put_nowait(load_detector(share, cfg.ckpt_path))  # its max_pixels: max_megapixels=, as `max_pixels` here
     page = (resources.files("keypoints.web") / "static" / "index.html").read_text()
     # /docs and /redoc load their scripts and fonts from a CDN: off (the server needs no internet);
     # /openapi.json still describes the API
