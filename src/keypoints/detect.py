@@ -49,12 +49,12 @@ class Detector(FileDetector):
                  ort_threads: int | None = RuntimeConfig.ort_threads, workers: int | None = RuntimeConfig.workers):
         self.module = None
         if predictor is None:
-            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)  # one line on a wrong one, before torch loads
+            settings = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)  # one line on a wrong one, before torch loads
             runtime, _ = resolve_backend(backend, device, module)
             if module is not None or runtime == "torch":
                 checkpoints, predictors = _torch_side()
                 self.module = checkpoints.load_model() if module is None else module
-                predictor = predictors.make_predictor(self.module.eval(), runtime, device, ort_threads or 1)
+                predictor = predictors.make_predictor(self.module.eval(), runtime, device, settings.session_threads)
         super().__init__(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
 
     @classmethod

@@ -21,6 +21,8 @@ from PIL import Image
 
 from keypoints.errors import KeypointsError
 
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+
 # A photo above this many megapixels is refused by name before it is decoded (a 30000 x 30000
 # PNG of a few hundred KB would need 2.7 GB as BGR): CLIs set it with `max_megapixels`.
 MAX_MEGAPIXELS = 100
@@ -212,3 +214,9 @@ def shrink(image: np.ndarray, max_side: int | None) -> tuple[np.ndarray, float]:
         image = cv2.resize(image, (2 * size[0], 2 * size[1]), interpolation=cv2.INTER_LINEAR)
     return cv2.resize(image, size, interpolation=cv2.INTER_AREA), f
 
+
+def images_under(folder: Path) -> list[Path]:
+    """Every image file under `folder`, its sub-folders included (LFW keeps one folder a person), sorted
+    by path; [] when there are none or it is not a folder."""
+    folder = Path(folder)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()) if folder.is_dir() else []

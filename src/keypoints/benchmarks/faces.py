@@ -15,11 +15,8 @@ import numpy as np
 from keypoints import geometry, tables
 from keypoints.errors import KeypointsError
 from keypoints.faces import load_faces
-from keypoints.io import read_image
+from keypoints.io import images_under, read_image
 from keypoints.runner import folder_files
-
-IMAGES = {".jpg", ".jpeg", ".png"}
-
 
 def turned_faces_table(photos, stages: list[str], angles: list[float]) -> str:
     """A markdown table: per photo, the faces the first stage finds upright, then `found/total (+extra)`
@@ -47,8 +44,7 @@ def turned_faces_table(photos, stages: list[str], angles: list[float]) -> str:
 def set_photos(folder, step: int = 1, limit: int | None = None) -> list[Path]:
     """Every `step`-th image of a folder and of its subfolders (LFW keeps a folder per person), sorted
     by path, at most `limit`."""
-    folder = Path(folder)
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGES and p.is_file()) if folder.is_dir() else []
+    files = images_under(folder)
     if not files:
         raise KeypointsError(f"{folder}: no photos (sets.<name>.folder=a folder of images)")
     return files[::step][:limit]

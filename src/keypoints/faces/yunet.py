@@ -101,9 +101,9 @@ class YuNet:
         rows = self._look(image, side, self.recheck_score if two_looks else self.min_score)
         if not two_looks:
             return rows
-        strong, weak = rows[rows[:, 14] >= self.min_score], rows[rows[:, 14] < self.min_score]
-        if not len(strong) and not len(weak):
+        if not len(rows):
             return self._look(image, full, self.min_score)
+        strong, weak = rows[rows[:, 14] >= self.min_score], rows[rows[:, 14] < self.min_score]
         crops = [_around(row, width, height) for row in weak]
         if sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in crops) > width * height:
             return self._look(image, full, self.min_score)  # re-checking would cost more than the full-size look

@@ -76,6 +76,12 @@ class RuntimeConfig:
         check_value("ort_threads", self.ort_threads, optional(whole(1)))
         check_value("workers", self.workers, optional(whole(1)))
 
+    @property
+    def session_threads(self) -> int:
+        """The intra-op threads of the sessions made at load (YuNet's, the network's for worker threads):
+        `ort_threads`, or one when the Detector decides per call (ort_threads=None)."""
+        return self.ort_threads or 1
+
 
 class PackagedConfigs(SearchPathPlugin):
     """The package's config groups (keypoints/conf: paths, hydra, engine, video, overlays) behind every

@@ -110,13 +110,13 @@ class Detector:
             if kind != "onnxruntime":
                 raise KeypointsError(f"backend={backend} on {device}: the shipped model's checkpoint runs in torch "
                                      "(keypoints.Detector, with pip install 'keypoints[train]')")
-            predictor = OnnxPredictor.from_file(path, device, runtime.ort_threads or 1)
+            predictor = OnnxPredictor.from_file(path, device, runtime.session_threads)
         meta = predictor.metadata
         self.size, self.channels, self.architecture = meta["input_size"], meta["channels"], meta["architecture"]
         self.to_input, self.frame = eval_pipeline(meta["data_config"], meta.get("checkpoint") or "the model file")
         self.predictor = predictor
         self.faces: FaceStage = load_faces(faces)
-        self.faces.use_threads(runtime.ort_threads or 1)
+        self.faces.use_threads(runtime.session_threads)
         self.refine, self.flip, self.refine_min_move = config.refine, config.flip, config.refine_min_move
         self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
         # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.io);
@@ -140,13 +140,14 @@ class Detector:
         written), or None for the shipped model in the file `backend` runs. `face_options` change the
         face stage's knobs (min_score=..., max_side=...)."""
         faces = load_faces(faces, **face_options)
+        predictor = None
         if path is not None:
-            RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)
+            settings = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)
             runtime, path = resolve_backend(backend, device, path)
             if runtime != "onnxruntime":
                 raise KeypointsError(f"{path}: a checkpoint runs in torch: keypoints.Detector.from_checkpoint, with "
                                      "pip install 'keypoints[train]'")
-        predictor = None if path is None else OnnxPredictor.from_file(path, device, ort_threads or 1)
+            predictor = OnnxPredictor.from_file(path, device, settings.session_threads)
         return cls(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
 
     def __call__(self, image) -> list[Face]:

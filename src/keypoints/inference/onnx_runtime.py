@@ -17,7 +17,8 @@ class OnnxPredictor:
     `OnnxPredictor.from_file("model.onnx")`; `metadata` is what the file says about its input and
     output (keypoints.inference.model_files). CUDA when `device` asks for it and this onnxruntime build
     has the CUDA provider, else the CPU, on `threads` intra-op threads (None: ORT's default, one per
-    core; the Detector's default is 1: docs/RESULTS.md "Time budget")."""
+    core; the Detector makes it with RuntimeConfig.session_threads and, for a photo on its own,
+    `with_threads`: keypoints.inference.config)."""
 
     def __init__(self, session, metadata: dict, path: Path | None = None, device="cpu"):
         self.session, self.metadata = session, metadata

@@ -22,6 +22,7 @@ from PIL import Image
 from keypoints.benchmarks.accuracy import box_error, nme
 from keypoints.annotations import NUM_POINTS
 from keypoints.errors import KeypointsError
+from keypoints.io import images_under
 from keypoints.landmarks import FLIP, GROUPS, INNER
 from keypoints import outputs
 
@@ -95,14 +96,11 @@ def progress(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-
-
 def image_files(folder: Path) -> list[Path]:
     """Every image under `folder`, its sub-folders included (LFW keeps one folder a person), sorted."""
     if not folder.is_dir():
         raise KeypointsError(f"images={folder}: not a folder")
-    files = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    files = images_under(folder)
     if not files:
         raise KeypointsError(f"images={folder}: no image files in it")
     return files

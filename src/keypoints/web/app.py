@@ -31,11 +31,11 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
+from omegaconf import OmegaConf
 from python_multipart import FormParser
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import parse_options_header
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from omegaconf import OmegaConf
 from starlette.requests import ClientDisconnect
 
 from keypoints import drawing, filters, runner
