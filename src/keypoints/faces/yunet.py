@@ -159,19 +159,30 @@ class YuNet:
 def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, top_k: int) -> np.ndarray:
     """YuNet's outputs for an input `width` pixels wide -> face rows, as OpenCV's FaceDetectorYN
     decodes them: score sqrt(cls * obj) (both clipped to [0, 1]); box centre (cell + offset) * stride,
-    size exp(log size) * stride; points (cell + offset) * stride; then NMSBoxes on integer boxes."""
+    size exp(log size) * stride; points (cell + offset) * stride; then NMSBoxes on integer boxes.
+    Only the cells that score are decoded, and with ufuncs: on arrays this small a NumPy wrapper
+    such as np.clip costs more than its work (decoding took ~0.15 ms a look, a small photo's YuNet ~0.6)."""
     rows = []
     for stride in STRIDES:
-        cols = width // stride
-        score = np.sqrt(np.clip(outputs[f"cls_{stride}"][0, :, 0], 0, 1) * np.clip(outputs[f"obj_{stride}"][0, :, 0], 0, 1))
+        cls, obj = outputs[f"cls_{stride}"][0, :, 0], outputs[f"obj_{stride}"][0, :, 0]
+        score = np.sqrt(np.minimum(np.maximum(cls, 0), 1) * np.minimum(np.maximum(obj, 0), 1))
         cells = np.flatnonzero(score >= min_score)
+        if not len(cells):
+            continue
+        cols = width // stride
         col, row = (cells % cols).astype(np.float32), (cells // cols).astype(np.float32)
-        box, points = outputs[f"bbox_{stride}"][0, cells], outputs[f"kps_{stride}"][0, cells].reshape(-1, 5, 2)
-        w, h = np.exp(box[:, 2]) * stride, np.exp(box[:, 3]) * stride
-        x, y = (col + box[:, 0]) * stride - w / 2, (row + box[:, 1]) * stride - h / 2
-        points = np.stack([(points[..., 0] + col[:, None]) * stride, (points[..., 1] + row[:, None]) * stride], axis=2)
-        rows.append(np.column_stack([x, y, w, h, points.reshape(-1, 10), score[cells]]).astype(np.float32))
-    faces = np.concatenate(rows)
+        box, points = outputs[f"bbox_{stride}"][0, cells], outputs[f"kps_{stride}"][0, cells]
+        out = np.empty((len(cells), 15), np.float32)
+        out[:, 2:4] = np.exp(box[:, 2:4]) * stride  # w, h
+        out[:, 0] = (col + box[:, 0]) * stride - out[:, 2] / 2
+        out[:, 1] = (row + box[:, 1]) * stride - out[:, 3] / 2
+        out[:, 4:14:2] = (points[:, 0::2] + col[:, None]) * stride  # the five points' x, then y
+        out[:, 5:14:2] = (points[:, 1::2] + row[:, None]) * stride
+        out[:, 14] = score[cells]
+        rows.append(out)
+    if not rows:
+        return np.zeros((0, 15), np.float32)
+    faces = np.concatenate(rows) if len(rows) > 1 else rows[0]
     if len(faces) > 1:
         keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 14].tolist(), min_score, nms_threshold, 1.0, top_k)
         faces = faces[np.asarray(keep, dtype=int).reshape(-1)]
