@@ -222,6 +222,20 @@ def test_crop_of_a_large_photo_samples_like_the_whole_photo_pyramid():
         np.testing.assert_array_equal(geometry.crop(image, a, 112), whole_pyramid(a.copy(), 112), err_msg=str(centre))
 
 
+def test_the_mirror_frames_crop_is_the_crop_turned_left_right():
+    """predict_crops takes a face's mirror image as its crop turned left-right, instead of cutting
+    it out of the photo again through the mirrored frame: the two must be the same pixels (within the
+    grey level or two of warpAffine's fixed-point rounding), small faces and faces through the pyramid."""
+    image = cv2.imread(str(PHOTOS / "the_beatles.jpg"))
+    mirror = geometry.square_to_input((48, 48), 96, 96, mirror=True)
+    for centre, side, angle in [((1500, 900), 60, 0), ((1501, 903), 700, 25), ((2000, 1200), 333, -30), ((40, 30), 200, 5)]:
+        a = geometry.square_to_input(centre, side, 96, angle=angle)
+        for gray in (True, False):
+            direct = geometry.crop(image, geometry.compose(mirror, a), 96, gray=gray).astype(int)
+            turned = geometry.crop(image, a, 96, gray=gray)[:, ::-1].astype(int)
+            assert np.abs(direct - turned).max() <= 2 and np.abs(direct - turned).mean() < 0.01, (centre, gray)
+
+
 def test_face_crop_models_are_framed_refined_and_flip_averaged(tiny_face_checkpoint):
     """A face-crop model frames each Haar box by the keypoint box it predicts, then re-frames on its
     own keypoints: two passes, each with the crops and their mirror images in one batch."""

@@ -288,11 +288,13 @@ class Detector:
         """The network on the crops that the affines cut out of their images, all in one batch (with
         their mirror images when `flip`) -> (N, 68, 2) keypoints in the images' pixels. `stage`:
         the name the clock times the network under."""
-        if flip:
-            mirror = geometry.square_to_input((self.size / 2, self.size / 2), self.size, self.size, mirror=True)
-            images, to_input = images + images, to_input + [geometry.compose(mirror, a) for a in to_input]
         with self.clock("crop"):
             crops = np.stack([self._convert(geometry.crop(image, a, self.size, gray=self.to_input.grayscale)) for image, a in zip(images, to_input)])
+            if flip:
+                # the mirror image's crop is the crop turned left-right (`mirror` maps x -> size - x, which on
+                # pixel centres is column i -> size - 1 - i): no second cut out of the photo
+                mirror = geometry.square_to_input((self.size / 2, self.size / 2), self.size, self.size, mirror=True)
+                crops, to_input = np.concatenate([crops, crops[..., ::-1]]), to_input + [geometry.compose(mirror, a) for a in to_input]
         with self.clock(stage):
             normalised = self._network()(crops)
         with self.clock("map back"):
