@@ -15,6 +15,7 @@ OpenCV's own NMSBoxes on the same integer boxes, so both runtimes return the sam
 (tests/test_detect.py compares them).
 """
 
+import functools
 from pathlib import Path
 
 import cv2
@@ -160,33 +161,42 @@ def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, to
     """YuNet's outputs for an input `width` pixels wide -> face rows, as OpenCV's FaceDetectorYN
     decodes them: score sqrt(cls * obj) (both clipped to [0, 1]); box centre (cell + offset) * stride,
     size exp(log size) * stride; points (cell + offset) * stride; then NMSBoxes on integer boxes.
-    Only the cells that score are decoded, and with ufuncs: on arrays this small a NumPy wrapper
-    such as np.clip costs more than its work (decoding took ~0.15 ms a look, a small photo's YuNet ~0.6)."""
-    rows = []
-    for stride in STRIDES:
-        cls, obj = outputs[f"cls_{stride}"][0, :, 0], outputs[f"obj_{stride}"][0, :, 0]
-        score = np.sqrt(np.minimum(np.maximum(cls, 0), 1) * np.minimum(np.maximum(obj, 0), 1))
-        cells = np.flatnonzero(score >= min_score)
-        if not len(cells):
-            continue
-        cols = width // stride
-        col, row = (cells % cols).astype(np.float32), (cells // cols).astype(np.float32)
-        box, points = outputs[f"bbox_{stride}"][0, cells], outputs[f"kps_{stride}"][0, cells]
-        out = np.empty((len(cells), 15), np.float32)
-        out[:, 2:4] = np.exp(box[:, 2:4]) * stride  # w, h
-        out[:, 0] = (col + box[:, 0]) * stride - out[:, 2] / 2
-        out[:, 1] = (row + box[:, 1]) * stride - out[:, 3] / 2
-        out[:, 4:14:2] = (points[:, 0::2] + col[:, None]) * stride  # the five points' x, then y
-        out[:, 5:14:2] = (points[:, 1::2] + row[:, None]) * stride
-        out[:, 14] = score[cells]
-        rows.append(out)
-    if not rows:
+    The three scales' cells are scored as one array and only those that pass are decoded: on arrays
+    this small each NumPy call costs more than its work (decoding took ~0.15 ms a look, a small
+    photo's YuNet ~0.6)."""
+    cls = np.concatenate([outputs[f"cls_{stride}"][0, :, 0] for stride in STRIDES])
+    obj = np.concatenate([outputs[f"obj_{stride}"][0, :, 0] for stride in STRIDES])
+    score = np.sqrt(np.minimum(np.maximum(cls, 0), 1) * np.minimum(np.maximum(obj, 0), 1))
+    cells = np.flatnonzero(score >= min_score)
+    if not len(cells):
         return np.zeros((0, 15), np.float32)
-    faces = np.concatenate(rows) if len(rows) > 1 else rows[0]
+    col, row, stride = _grid(width, len(cls))[:, cells]  # each cell's column, row and stride
+    box = np.concatenate([outputs[f"bbox_{s}"][0] for s in STRIDES])[cells]
+    points = np.concatenate([outputs[f"kps_{s}"][0] for s in STRIDES])[cells]
+    faces = np.empty((len(cells), 15), np.float32)
+    faces[:, 2:4] = np.exp(box[:, 2:4]) * stride[:, None]  # w, h
+    faces[:, 0:2] = (np.stack([col, row], axis=1) + box[:, 0:2]) * stride[:, None] - faces[:, 2:4] / 2
+    faces[:, 4:14:2] = (points[:, 0::2] + col[:, None]) * stride[:, None]  # the five points' x, then y
+    faces[:, 5:14:2] = (points[:, 1::2] + row[:, None]) * stride[:, None]
+    faces[:, 14] = score[cells]
     if len(faces) > 1:
         keep = cv2.dnn.NMSBoxes(faces[:, :4].astype(np.int32).tolist(), faces[:, 14].tolist(), min_score, nms_threshold, 1.0, top_k)
         faces = faces[np.asarray(keep, dtype=int).reshape(-1)]
     return faces
+
+
+@functools.lru_cache(maxsize=64)
+def _grid(width: int, cells: int) -> np.ndarray:
+    """(3, cells) float32: the column, row and stride of each of YuNet's output cells, the three
+    scales one after another, for an input `width` pixels wide (its height: `cells` tells)."""
+    height = cells * 1024 // (width * 21)  # cells = (w/8)(h/8) + (w/16)(h/16) + (w/32)(h/32) = 21 w h / 1024
+    grids = []
+    for stride in STRIDES:
+        rows, cols = np.divmod(np.arange((height // stride) * (width // stride)), width // stride)
+        grids.append(np.stack([cols, rows, np.full_like(cols, stride)]))
+    grid = np.concatenate(grids, axis=1).astype(np.float32)
+    grid.flags.writeable = False
+    return grid
 
 
 def _around(row: np.ndarray, width: int, height: int) -> tuple[int, int, int, int]:
