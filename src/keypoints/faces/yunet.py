@@ -154,11 +154,11 @@ class YuNet:
         padded_h, padded_w = -(-h // 32) * 32, -(-w // 32) * 32  # FaceDetectorYN pads to a multiple of 32
         padded = cv2.copyMakeBorder(image, 0, padded_h - h, 0, padded_w - w, cv2.BORDER_CONSTANT, value=0)
         outputs = dict(zip(OUTPUTS, self.session.run(OUTPUTS, {"input": padded.transpose(2, 0, 1)[None].astype(np.float32)})))
-        return decode(outputs, padded_w, self.min_score if min_score is None else min_score, self.nms_threshold, self.top_k)
+        return decode(outputs, padded_w, padded_h, self.min_score if min_score is None else min_score, self.nms_threshold, self.top_k)
 
 
-def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, top_k: int) -> np.ndarray:
-    """YuNet's outputs for an input `width` pixels wide -> face rows, as OpenCV's FaceDetectorYN
+def decode(outputs: dict, width: int, height: int, min_score: float, nms_threshold: float, top_k: int) -> np.ndarray:
+    """YuNet's outputs for a `width` x `height` input -> face rows, as OpenCV's FaceDetectorYN
     decodes them: score sqrt(cls * obj) (both clipped to [0, 1]); box centre (cell + offset) * stride,
     size exp(log size) * stride; points (cell + offset) * stride; then NMSBoxes on integer boxes.
     The three scales' cells are scored as one array and only those that pass are decoded: on arrays
@@ -170,7 +170,7 @@ def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, to
     cells = np.flatnonzero(score >= min_score)
     if not len(cells):
         return np.zeros((0, 15), np.float32)
-    col, row, stride = _grid(width, len(cls))[:, cells]  # each cell's column, row and stride
+    col, row, stride = _grid(width, height)[:, cells]  # each cell's column, row and stride
     box = np.concatenate([outputs[f"bbox_{s}"][0] for s in STRIDES])[cells]
     points = np.concatenate([outputs[f"kps_{s}"][0] for s in STRIDES])[cells]
     faces = np.empty((len(cells), 15), np.float32)
@@ -186,10 +186,9 @@ def decode(outputs: dict, width: int, min_score: float, nms_threshold: float, to
 
 
 @functools.lru_cache(maxsize=64)
-def _grid(width: int, cells: int) -> np.ndarray:
+def _grid(width: int, height: int) -> np.ndarray:
     """(3, cells) float32: the column, row and stride of each of YuNet's output cells, the three
-    scales one after another, for an input `width` pixels wide (its height: `cells` tells)."""
-    height = cells * 1024 // (width * 21)  # cells = (w/8)(h/8) + (w/16)(h/16) + (w/32)(h/32) = 21 w h / 1024
+    scales one after another, for a `width` x `height` input."""
     grids = []
     for stride in STRIDES:
         rows, cols = np.divmod(np.arange((height // stride) * (width // stride)), width // stride)
