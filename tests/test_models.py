@@ -95,6 +95,22 @@ def test_a_resnet_starts_from_another_input_sizes_weights():
     assert torch.allclose(a, b, atol=0.05 * a.abs().max().item())
 
 
+def test_a_shallower_resnet_starts_from_a_deeper_ones_first_blocks():
+    torch.manual_seed(0)
+    deep, shallow = ResNetRegressor(input_size=96), ResNetRegressor(input_size=96, blocks=(0, 1, 1, 1))
+    with pytest.raises(RuntimeError):
+        shallow.load_state_dict(deep.state_dict())
+    shallow.load_state_dict(shallow.resized_state(deep.state_dict()))
+    # deep: stem, block 64, blocks 128 x 2, blocks 256 x 2, 1x1 conv; shallow: the first of each
+    for mine, theirs in [(0, 0), (2, 2), (3, 3), (4, 5), (5, 7)]:
+        for a, b in zip(shallow.features[mine].parameters(), deep.features[theirs].parameters()):
+            torch.testing.assert_close(a, b)
+    torch.testing.assert_close(shallow.head[2].weight, deep.head[2].weight)
+    # a deeper network than its source has blocks nobody trained: not a start, the load says so
+    with pytest.raises(RuntimeError):
+        deep.load_state_dict(deep.resized_state(shallow.state_dict()))
+
+
 def test_heatmap_head_reads_each_point_where_its_heatmap_peaks():
     """A peaked heatmap at cell (row 3, column 20) of the 28x28 grid reads as that cell's centre in
     input pixels (4 * 20 + 1.5, 4 * 3 + 1.5), in the regression head's normalised coordinates."""

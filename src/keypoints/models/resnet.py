@@ -102,6 +102,38 @@ class ResNetRegressor(nn.Module):
                 last[strides] = i
         return last[4], last[8]
 
+    def _fewer_blocks(self, state: dict) -> dict:
+        """A deeper network's weights for this one when its stages have fewer blocks (model.net.blocks):
+        each stage keeps the source's first blocks of that width, and the layers around the stages (stem,
+        1x1 head) keep theirs. A residual block adds to what flows past it, so the network without the
+        later blocks still works roughly, and fine-tuning starts close to the deeper one."""
+        def layout(keys) -> tuple[list[int], dict[int, list[int]]]:
+            index = sorted({int(k.split(".")[1]) for k in keys if k.startswith("features.")})
+            blocks = {i for i in index if f"features.{i}.body.0.0.weight" in keys}
+            return [i for i in index if i not in blocks], sorted(blocks)
+
+        own = self.state_dict()
+        if set(own) == set(state):
+            return state
+        (own_plain, own_blocks), (src_plain, src_blocks) = layout(own), layout(state)
+        width = lambda s, i: s[f"features.{i}.body.2.0.weight"].shape[0]  # noqa: E731 - a block's output channels
+        by_width: dict[int, list[int]] = {}
+        for i in src_blocks:
+            by_width.setdefault(width(state, i), []).append(i)
+        taken: dict[int, int] = {}
+        mapping = dict(zip(own_plain, src_plain)) if len(own_plain) == len(src_plain) else {}
+        for i in own_blocks:
+            w = width(own, i)
+            k = taken.get(w, 0)
+            if k >= len(by_width.get(w, [])):
+                return state  # not a shallower copy of this network: load_state_dict says what does not fit
+            mapping[i], taken[w] = by_width[w][k], k + 1
+        renamed = {k: v for k, v in state.items() if not k.startswith("features.")}
+        for i, j in mapping.items():
+            prefix = f"features.{j}."
+            renamed.update({f"features.{i}.{k[len(prefix):]}": v for k, v in state.items() if k.startswith(prefix)})
+        return renamed
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.head_kind == "heatmap":
             taps = []
@@ -129,6 +161,7 @@ class ResNetRegressor(nn.Module):
                     **{k: v for k, v in own.items() if k.startswith("heatmap.")}}
         if not any(k.startswith("head.") for k in state):
             return state  # a heatmap head's weights: load_state_dict names what does not fit
+        state = self._fewer_blocks(state)
         key = "head.2.weight"
         weight, target = state[key], self.head[2].weight
         if weight.shape == target.shape:
