@@ -112,6 +112,23 @@ def test_teachers_labels_are_combined_point_by_point():
     np.testing.assert_allclose(labels[1, :17, 0], 10.0) and np.testing.assert_allclose(labels[1, 17:, 0], 0.0)
 
 
+def test_only_labels_the_training_reader_takes_are_kept(tmp_path):
+    """A full profile's outer eye corners on top of each other (as 3D-fitted labels put them on AFLW's
+    image00260.jpg) would stop a training run: such a row, like a non-finite or outside one, is not written."""
+    _, labels = read_annotations(DATA / "test_frames_keypoints.csv")
+    points = np.repeat(labels[:1], 5, axis=0)
+    sizes = np.tile([1000.0, 1000.0], (5, 1))
+    points[1, 45] = points[1, 36] + 0.5  # eye corners coincide
+    points[2, 10, 0] = np.nan
+    points[3] += 2000  # outside its photo
+    face = np.array([0.9, 0.9, 0.9, 0.9, 0.05])
+    assert pl.usable(points, face, sizes, min_confidence=0.1).tolist() == [True, False, False, False, False]
+    path = tmp_path / "kept.csv"
+    keep = pl.usable(points, face, sizes, 0.0)
+    pl.write_csv(path, [f"{i}.jpg" for i in np.flatnonzero(keep)], points[keep], np.ones((int(keep.sum()), 68)))
+    assert read_annotations(path)[0] == ["0.jpg", "4.jpg"]
+
+
 def test_the_csv_carries_a_weight_a_point_and_bad_weights_are_one_line(tmp_path):
     points = read_annotations(DATA / "training_frames_keypoints.csv")[1][:2]
     weights = np.ones((2, 68))

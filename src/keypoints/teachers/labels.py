@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from keypoints.benchmarks.accuracy import box_error, nme
-from keypoints.annotations import NUM_POINTS
+from keypoints.annotations import NUM_POINTS, degenerate
 from keypoints.errors import KeypointsError
 from keypoints.io import images_under
 from keypoints.landmarks import FLIP, GROUPS, INNER
@@ -80,6 +80,17 @@ def agreement(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def face_confidence(point_confidence: np.ndarray) -> np.ndarray:
     """(N, 68) -> (N,): a face's confidence is its 51 inner points' (the jaw may be left untaught)."""
     return point_confidence[:, INNER].mean(axis=1)
+
+
+def usable(points: np.ndarray, face: np.ndarray, sizes: np.ndarray, min_confidence: float) -> np.ndarray:
+    """(N,) bool: the labels worth writing: finite, within 10% of their photo (`sizes`: (N, 2) width,
+    height), taught (`face`: the faces' confidence > 0 and >= `min_confidence`), and ones the training
+    reader takes (annotations.degenerate: on a full profile a 3D-fitted teacher can put the two outer
+    eye corners on top of each other, and one such row would stop a training run)."""
+    finite = np.isfinite(points).all(axis=(1, 2))
+    inside = ((points >= -0.1 * sizes[:, None]) & (points <= 1.1 * sizes[:, None])).all(axis=(1, 2))
+    keep = finite & inside & (face > 0) & (face >= min_confidence)
+    return keep & np.array([bool(k) and degenerate(p) is None for k, p in zip(keep, points)], bool)
 
 
 def write_csv(path: Path, names: list[str], points: np.ndarray, point_confidence: np.ndarray) -> None:

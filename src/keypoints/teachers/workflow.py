@@ -74,8 +74,7 @@ def label_folder(cfg: DictConfig) -> dict:
         readings.append(tl.read_with_mirror(teacher, paths, sizes[:, 0], point_map, groups))
     points, confidence, best = tl.combine(readings, cfg.combine)
     face = tl.face_confidence(confidence)
-    inside = ((points >= -0.1 * sizes[:, None]) & (points <= 1.1 * sizes[:, None])).all(axis=(1, 2))
-    keep = np.isfinite(points).all(axis=(1, 2)) & inside & (face > 0) & (face >= cfg.min_confidence)
+    keep = tl.usable(points, face, sizes, cfg.min_confidence)
     if not keep.any():
         raise KeypointsError(f"images={images}: no face got a label from the teachers ({', '.join(names_of)})")
     output.parent.mkdir(parents=True, exist_ok=True)
