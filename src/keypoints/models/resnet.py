@@ -107,7 +107,7 @@ class ResNetRegressor(nn.Module):
         each stage keeps the source's first blocks of that width, and the layers around the stages (stem,
         1x1 head) keep theirs. A residual block adds to what flows past it, so the network without the
         later blocks still works roughly, and fine-tuning starts close to the deeper one."""
-        def layout(keys) -> tuple[list[int], dict[int, list[int]]]:
+        def layout(keys) -> tuple[list[int], list[int]]:  # the indices in `features` of other layers, of blocks
             index = sorted({int(k.split(".")[1]) for k in keys if k.startswith("features.")})
             blocks = {i for i in index if f"features.{i}.body.0.0.weight" in keys}
             return [i for i in index if i not in blocks], sorted(blocks)
@@ -116,18 +116,20 @@ class ResNetRegressor(nn.Module):
         if set(own) == set(state):
             return state
         (own_plain, own_blocks), (src_plain, src_blocks) = layout(own), layout(state)
+        if len(own_plain) != len(src_plain):
+            return state  # another stem or head: load_state_dict says what does not fit
         width = lambda s, i: s[f"features.{i}.body.2.0.weight"].shape[0]  # noqa: E731 - a block's output channels
         by_width: dict[int, list[int]] = {}
         for i in src_blocks:
             by_width.setdefault(width(state, i), []).append(i)
         taken: dict[int, int] = {}
-        mapping = dict(zip(own_plain, src_plain)) if len(own_plain) == len(src_plain) else {}
+        mapping = dict(zip(own_plain, src_plain))
         for i in own_blocks:
             w = width(own, i)
-            k = taken.get(w, 0)
-            if k >= len(by_width.get(w, [])):
+            n = taken.get(w, 0)  # this width's blocks given out so far
+            if n >= len(by_width.get(w, [])):
                 return state  # not a shallower copy of this network: load_state_dict says what does not fit
-            mapping[i], taken[w] = by_width[w][k], k + 1
+            mapping[i], taken[w] = by_width[w][n], n + 1
         renamed = {k: v for k, v in state.items() if not k.startswith("features.")}
         for i, j in mapping.items():
             prefix = f"features.{j}."
