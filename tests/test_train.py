@@ -13,7 +13,8 @@ import torch
 
 from conftest import DATA, REPO, run_script, tiny_overrides, wandb_run_field
 from keypoints.annotations import read_annotations
-from keypoints.training.module import load_checkpoint
+from keypoints.errors import KeypointsError
+from keypoints.training.module import KeypointModule, load_checkpoint
 
 
 @pytest.mark.parametrize("model", ["alexnet", "naimish"])
@@ -95,6 +96,34 @@ def test_init_from_starts_a_fresh_run_from_the_weights(tiny_run, tiny_root, tmp_
     assert after["epoch"] == 0 and after["global_step"] < before["global_step"]
     for key, value in before["state_dict"].items():
         torch.testing.assert_close(after["state_dict"][key], value)
+
+
+def test_a_teacher_is_a_second_target_and_never_trained_or_saved(tiny_run, tiny_root, tmp_path):
+    """Distillation (teacher=): the run's weights start from the teacher's and, at lr 0, stay there;
+    the checkpoint holds the student's weights only, and the share is recorded for the next reader."""
+    ckpt = tiny_run / "checkpoints" / "last.ckpt"
+    run_script("train.py", "model=naimish", "logger=none", "trainer.max_epochs=1", f"init_from={ckpt}", f"teacher={tiny_run}",
+               "teacher_weight=0.25", "test=false", "optimizer.lr=0", *tiny_overrides(tiny_root, tmp_path))
+    after = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    before = torch.load(ckpt, weights_only=False)
+    assert set(after["state_dict"]) == set(before["state_dict"])
+    assert after["hyper_parameters"]["teacher_weight"] == 0.25
+    assert_weights_as_loaded(after["state_dict"], before["state_dict"])
+
+
+def test_the_teachers_share_of_the_loss_is_its_points_against_the_students():
+    student = KeypointModule(net={"_target_": "keypoints.models.naimish.NaimishNet"}, input_size=96,
+                             loss={"_target_": "keypoints.training.losses.WingLoss"}, optimizer={}, teacher_weight=0.25).eval()
+    teacher = KeypointModule(**student.hparams).eval()
+    teacher.load_state_dict(student.state_dict())
+    batch = {"image": torch.rand(2, 1, 96, 96), "keypoints": torch.zeros(2, 68, 2)}
+    labels_only = student.loss(student(batch["image"]), batch)
+    student.set_teacher(teacher)  # the same weights: its points are the student's, and its share of the loss is 0
+    torch.testing.assert_close(student.training_step(batch, 0), 0.75 * labels_only)
+    assert not any(name.startswith("_teacher") for name, _ in student.named_parameters())
+    teacher.hparams.input_size = 112
+    with pytest.raises(KeypointsError, match="a teacher must see the student's crops"):
+        student.set_teacher(teacher)
 
 
 def assert_weights_as_loaded(after: dict, before: dict) -> None:
@@ -211,6 +240,7 @@ def test_sigterm_leaves_a_usable_checkpoint_named_as_interrupted_and_exits_non_z
         (["resume_from=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
+        (["teacher=/nonexistent/teacher.ckpt"], "error: /nonexistent/teacher.ckpt: checkpoint not found"),
         (["experiment=face_resnet_finetune"], "error: init_from is required by this experiment"),
         (["init_from=/"], "error: /: a run folder without checkpoints"),
         (["data.batch_size=0"], "error: data.batch_size=0: must be a whole number >= 1"),

@@ -50,6 +50,7 @@ def build_module(cfg: DictConfig) -> KeypointModule:
         channels_last=cfg.model.get("channels_last", False),
         bn_recalibration_batches=cfg.model.get("bn_recalibration_batches", 0),
         data_config=plain(cfg.data),
+        teacher_weight=cfg.get("teacher_weight", 0.0) if cfg.get("teacher") else 0.0,
     )
 
 
@@ -83,6 +84,8 @@ def train(cfg: DictConfig) -> dict:
     module = build_module(cfg)
     if cfg.get("init_from"):
         init_weights(module, cfg.init_from)
+    if cfg.get("teacher"):
+        module.set_teacher(load_checkpoint(run_checkpoint(cfg.teacher)))
     trainer = make_trainer(cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")),
                            logger=instantiate_group(cfg.get("logger")) or False)
     # Under DDP each process takes data.batch_size; gradients are averaged over all of them.

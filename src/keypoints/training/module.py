@@ -32,6 +32,7 @@ class KeypointModule(L.LightningModule):
         channels_last: bool = False,
         bn_recalibration_batches: int = 0,
         data_config: dict | None = None,
+        teacher_weight: float = 0.0,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -41,6 +42,25 @@ class KeypointModule(L.LightningModule):
         # per coordinate, so that each point's weight can count (a teacher's labels: 0 where it may not teach)
         self.loss_fn = instantiate(moved(loss), reduction="none")
         self.metrics = torch.nn.ModuleDict({"val": LandmarkMetrics(), "test": LandmarkMetrics()})
+        self._teacher: tuple = ()  # set_teacher's network, in a tuple: not a submodule, so never trained or saved
+
+    def set_teacher(self, teacher: "KeypointModule") -> None:
+        """Distillation: a trained model whose keypoints on each training crop are a second target,
+        weighted `teacher_weight` against the labels'. It sees the student's crops, so it must take
+        the same input (size, channels, eval pipeline)."""
+        mine, theirs = self.hparams, teacher.hparams
+        same = lambda h: (h.input_size, h.net.get("in_channels", 1), (h.data_config or {}).get("eval_transform"))  # noqa: E731
+        if same(mine) != same(theirs):
+            raise KeypointsError(f"teacher: it takes {same(theirs)[:2]} crops ({(theirs.data_config or {}).get('eval_transform')}), "
+                                 f"this model {same(mine)[:2]} ({(mine.data_config or {}).get('eval_transform')}): "
+                                 "a teacher must see the student's crops")
+        if not 0.0 < self.hparams.teacher_weight <= 1.0:
+            raise KeypointsError(f"teacher_weight={self.hparams.teacher_weight}: with a teacher, a share in (0, 1]")
+        self._teacher = (teacher.eval().requires_grad_(False),)
+
+    def on_fit_start(self) -> None:
+        if self._teacher:
+            self._teacher[0].to(self.device)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """(B, C, S, S) images in [0, 1] -> (B, 68, 2) keypoints normalised to the input."""
@@ -60,7 +80,13 @@ class KeypointModule(L.LightningModule):
         return weighted_mean(elementwise, batch.get("weights", torch.ones(elementwise.shape[:2], device=pred.device)))
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
-        loss = self.loss(self(batch["image"]), batch)
+        pred = self(batch["image"])
+        loss = self.loss(pred, batch)
+        if self._teacher:
+            with torch.no_grad():
+                taught = self._teacher[0](batch["image"])
+            w = self.hparams.teacher_weight
+            loss = (1.0 - w) * loss + w * self.loss_fn(pred.float(), taught.float()).mean()
         if not torch.isfinite(loss):  # a run that goes on would only write NaN metrics and checkpoints
             raise KeypointsError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
                                  "check the labels (scripts/check_data.py) or lower optimizer.lr")
