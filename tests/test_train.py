@@ -111,6 +111,7 @@ def test_a_teacher_is_a_second_target_and_never_trained_or_saved(tiny_run, tiny_
     assert_weights_as_loaded(after["state_dict"], before["state_dict"])
 
 
+@pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # training_step outside a Trainer
 def test_the_teachers_share_of_the_loss_is_its_points_against_the_students():
     student = KeypointModule(net={"_target_": "keypoints.models.naimish.NaimishNet"}, input_size=96,
                              loss={"_target_": "keypoints.training.losses.WingLoss"}, optimizer={}, teacher_weight=0.25).eval()
