@@ -242,6 +242,7 @@ def test_sigterm_leaves_a_usable_checkpoint_named_as_interrupted_and_exits_non_z
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
         (["teacher=/nonexistent/teacher.ckpt"], "error: /nonexistent/teacher.ckpt: checkpoint not found"),
+        (["teacher=src/keypoints/weights/face_resnet.ckpt"], "error: teacher: it takes 96 px, 1 channel(s), keypoints.data.transforms.face_eval True crops, this model 96 px, 1 channel(s), keypoints.data.transforms.seed_eval"),
         (["experiment=face_resnet_finetune"], "error: init_from is required by this experiment"),
         (["init_from=/"], "error: /: a run folder without checkpoints"),
         (["data.batch_size=0"], "error: data.batch_size=0: must be a whole number >= 1"),

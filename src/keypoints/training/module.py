@@ -48,14 +48,16 @@ class KeypointModule(L.LightningModule):
         """Distillation: a trained model whose keypoints on each training crop are a second target,
         weighted `teacher_weight` against the labels'. It sees the student's crops, so it must take
         the same input (size, channels, eval pipeline)."""
-        mine, theirs = self.hparams, teacher.hparams
-        same = lambda h: (h.input_size, h.net.get("in_channels", 1), (h.data_config or {}).get("eval_transform"))  # noqa: E731
-        if same(mine) != same(theirs):
-            raise KeypointsError(f"teacher: it takes {same(theirs)[:2]} crops ({(theirs.data_config or {}).get('eval_transform')}), "
-                                 f"this model {same(mine)[:2]} ({(mine.data_config or {}).get('eval_transform')}): "
+        def crops(h) -> str:
+            pipeline = (h.data_config or {}).get("eval_transform") or {}
+            return f"{h.input_size} px, {h.net.get('in_channels', 1)} channel(s), {pipeline.get('_target_')} {pipeline.get('grayscale', '')}"
+
+        if crops(self.hparams) != crops(teacher.hparams):
+            raise KeypointsError(f"teacher: it takes {crops(teacher.hparams)} crops, this model {crops(self.hparams)}: "
                                  "a teacher must see the student's crops")
-        if not 0.0 < self.hparams.teacher_weight <= 1.0:
-            raise KeypointsError(f"teacher_weight={self.hparams.teacher_weight}: with a teacher, a share in (0, 1]")
+        w = self.hparams.teacher_weight
+        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < w <= 1.0:
+            raise KeypointsError(f"teacher_weight={w!r}: with a teacher, a share in (0, 1]")
         self._teacher = (teacher.eval().requires_grad_(False),)
 
     def on_fit_start(self) -> None:
