@@ -50,7 +50,8 @@ class KeypointModule(L.LightningModule):
         the same input (size, channels, eval pipeline)."""
         def crops(h) -> str:
             pipeline = (h.data_config or {}).get("eval_transform") or {}
-            return f"{h.input_size} px, {h.net.get('in_channels', 1)} channel(s), {pipeline.get('_target_')} {pipeline.get('grayscale', '')}"
+            name = str(pipeline.get("_target_", "no")).rsplit(".", 1)[-1] + (" gray" if pipeline.get("grayscale") else "")
+            return f"{h.input_size} px, {h.net.get('in_channels', 1)} channel(s), {name} pipeline"
 
         if crops(self.hparams) != crops(teacher.hparams):
             raise KeypointsError(f"teacher: it takes {crops(teacher.hparams)} crops, this model {crops(self.hparams)}: "
