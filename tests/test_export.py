@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import keypoints
-from conftest import PHOTOS, run_script
+from conftest import PHOTOS, run_script, tiny_overrides
 from keypoints import export, geometry, quantize
 from keypoints.errors import KeypointsError
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL
@@ -99,6 +99,22 @@ def test_int8_export_detects_like_its_checkpoint(tiny_face_checkpoint, tiny_root
     faces, expected = int8(PHOTOS / "obamas.jpg"), fp32(PHOTOS / "obamas.jpg")
     assert [f.box for f in faces] == [f.box for f in expected] and len(faces) == 2
     for f, e in zip(faces, expected):  # int8 rounding moves points, by well under 2% of the face
+        assert np.abs(f.keypoints - e.keypoints).mean() < 0.02 * f.box[2]
+
+
+def test_a_mobile_model_trains_exports_to_int8_and_detects(tiny_root, tmp_path):
+    """model=mobile (depthwise convolutions) through the whole path a user takes: a tiny run, the int8
+    export, and the Detector on that file, with the float checkpoint's faces and points within int8's rounding."""
+    run_script("train.py", "experiment=face_resnet", "model=mobile", "logger=none", "trainer.max_epochs=1", "test=false",
+               *tiny_overrides(tiny_root, tmp_path / "run"))
+    ckpt, out = tmp_path / "run" / "checkpoints" / "last.ckpt", tmp_path / "mobile.int8.onnx"
+    run_script("export.py", f"ckpt_path={ckpt}", "quantize=int8", f"paths.data_dir={tiny_root}", "calibration.photos=6",
+               f"output={out}", f"hydra.run.dir={tmp_path / 'export'}")
+    assert export.read_metadata(out)["architecture"] == "MobileRegressor"
+    int8, fp32 = keypoints.Detector.from_checkpoint(out), keypoints.Detector.from_checkpoint(ckpt)
+    faces, expected = int8(PHOTOS / "obamas.jpg"), fp32(PHOTOS / "obamas.jpg")
+    assert [f.box for f in faces] == [f.box for f in expected] and len(faces) == 2
+    for f, e in zip(faces, expected):
         assert np.abs(f.keypoints - e.keypoints).mean() < 0.02 * f.box[2]
 
 

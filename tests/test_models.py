@@ -4,7 +4,7 @@ import torch
 
 from keypoints.training.losses import WingLoss
 from keypoints.errors import KeypointsError
-from keypoints.models import AlexNet, NaimishNet, ResNetRegressor
+from keypoints.models import AlexNet, MobileRegressor, NaimishNet, ResNetRegressor
 
 
 def n_params(net):
@@ -17,8 +17,10 @@ def n_params(net):
 # Naimish: conv 544 + 18496 + 32896 + 33024, fc 6401000 + 1001000 + 136136       =  7,623,096
 # ResNet:  stem 352, stage 64: 57728, stage 128: 525568, stage 256: 2099712, 1x1 head 16512,
 #          linear 3136 x 136 + 136 = 426632                                      =  3,126,504
+# Mobile:  stem 176, stage 32: 3968 + 9920, stage 64: 14080 + 2 x 36224, stage 128: 52736 + 2 x 137984,
+#          1x1 head 8320, linear 2304 x 136 + 136 = 313480                       =    751,096
 @pytest.mark.parametrize("net_cls, size, params", [
-    (AlexNet, 227, 58_824_168), (NaimishNet, 96, 7_623_096), (ResNetRegressor, 112, 3_126_504),
+    (AlexNet, 227, 58_824_168), (NaimishNet, 96, 7_623_096), (ResNetRegressor, 112, 3_126_504), (MobileRegressor, 96, 751_096),
 ])  # fmt: skip
 def test_output_shape_and_parameter_count(net_cls, size, params):
     net = net_cls().eval()

@@ -2,10 +2,11 @@ from torch import nn
 
 from keypoints.errors import KeypointsError
 from keypoints.models.alexnet import AlexNet
+from keypoints.models.mobile import MobileRegressor
 from keypoints.models.naimish import NaimishNet
 from keypoints.models.resnet import ResNetRegressor
 
-__all__ = ["AlexNet", "NaimishNet", "ResNetRegressor", "first_conv"]
+__all__ = ["AlexNet", "MobileRegressor", "NaimishNet", "ResNetRegressor", "first_conv"]
 
 
 def first_conv(module: nn.Module) -> nn.Conv2d:
