@@ -12,11 +12,11 @@ import torch
 from torch import nn
 
 from keypoints.models.init import start_at_centre
+from keypoints.models.resnet import conv_bn
 
 
-def conv_bn(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
-    layers = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False), nn.BatchNorm2d(cout)]
-    return nn.Sequential(*layers, nn.ReLU6(inplace=True)) if relu else nn.Sequential(*layers)
+def conv_bn_relu6(cin: int, cout: int, kernel: int = 1, stride: int = 1, groups: int = 1) -> nn.Sequential:
+    return nn.Sequential(*conv_bn(cin, cout, kernel, stride, groups), nn.ReLU6(inplace=True))
 
 
 class InvertedResidual(nn.Module):
@@ -24,7 +24,7 @@ class InvertedResidual(nn.Module):
         super().__init__()
         mid = cin * expansion
         # no activation after the narrowing: a ReLU there would zero part of a low-dimensional code (the paper's "linear bottleneck")
-        self.body = nn.Sequential(conv_bn(cin, mid), conv_bn(mid, mid, 3, stride, groups=mid), conv_bn(mid, cout, relu=False))
+        self.body = nn.Sequential(conv_bn_relu6(cin, mid), conv_bn_relu6(mid, mid, 3, stride, groups=mid), conv_bn(mid, cout, 1))
         self.residual = stride == 1 and cin == cout
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -35,12 +35,12 @@ class MobileRegressor(nn.Module):
     def __init__(self, input_size: int = 96, widths=(32, 64, 128), blocks=(2, 3, 3), expansion: int = 4, stem: int = 16,
                  head_channels: int = 64, dropout: float = 0.0, in_channels: int = 1, num_points: int = 68):
         super().__init__()
-        layers, cin = [conv_bn(in_channels, stem, 3, 2)], stem  # stem: /2
+        layers, cin = [conv_bn_relu6(in_channels, stem, 3, 2)], stem  # stem: /2
         for width, n in zip(widths, blocks):
             for j in range(n):  # each stage halves the resolution in its first block
                 layers.append(InvertedResidual(cin, width, 2 if j == 0 else 1, expansion))
                 cin = width
-        layers.append(conv_bn(cin, head_channels))
+        layers.append(conv_bn_relu6(cin, head_channels))
         self.features = nn.Sequential(*layers)
         side = input_size // 2 ** (len(widths) + 1)  # 96 -> 6
         self.num_points = num_points

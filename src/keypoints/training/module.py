@@ -89,7 +89,7 @@ class KeypointModule(L.LightningModule):
             with torch.no_grad():
                 taught = self._teacher[0](batch["image"])
             w = self.hparams.teacher_weight
-            loss = (1.0 - w) * loss + w * self.loss_fn(pred.float(), taught.float()).mean()
+            loss = (1.0 - w) * loss + w * self.loss(pred, {"keypoints": taught})  # every point, weight 1
         if not torch.isfinite(loss):  # a run that goes on would only write NaN metrics and checkpoints
             raise KeypointsError(f"training loss is {loss.item()} at epoch {self.current_epoch}, step {self.global_step}: "
                                  "check the labels (scripts/check_data.py) or lower optimizer.lr")
