@@ -125,6 +125,11 @@ def test_the_teachers_share_of_the_loss_is_its_points_against_the_students():
     teacher.hparams.input_size = 112
     with pytest.raises(KeypointsError, match="a teacher must see the student's crops"):
         student.set_teacher(teacher)
+    teacher.hparams.input_size = 96
+    for weight in (0, 1.5, float("nan"), True, "abc"):
+        student.hparams.teacher_weight = weight
+        with pytest.raises(KeypointsError, match=r"^teacher_weight=.*: must be a share in \(0, 1\] with a teacher$"):
+            student.set_teacher(teacher)
 
 
 def assert_weights_as_loaded(after: dict, before: dict) -> None:

@@ -14,12 +14,16 @@ from lightning.pytorch.trainer.states import TrainerFn
 
 from keypoints import geometry
 from keypoints.checkpoints import checkpoint_file, moved, read_checkpoint
+from keypoints.checks import check_value, is_number
 from keypoints.errors import KeypointsError
 from keypoints.metrics import LandmarkMetrics
 from keypoints.training.losses import weighted_mean
 from keypoints.models import batchnorm
 from keypoints import outputs
 
+
+# teacher_weight, with a teacher (without one it is not read)
+TEACHER_SHARE = ((lambda v: is_number(v) and 0.0 < v <= 1.0), "a share in (0, 1] with a teacher")
 
 class KeypointModule(L.LightningModule):
     def __init__(
@@ -56,9 +60,7 @@ class KeypointModule(L.LightningModule):
         if crops(self.hparams) != crops(teacher.hparams):
             raise KeypointsError(f"teacher: it takes {crops(teacher.hparams)} crops, this model {crops(self.hparams)}: "
                                  "a teacher must see the student's crops")
-        w = self.hparams.teacher_weight
-        if isinstance(w, bool) or not isinstance(w, (int, float)) or not 0.0 < w <= 1.0:
-            raise KeypointsError(f"teacher_weight={w!r}: with a teacher, a share in (0, 1]")
+        check_value("teacher_weight", self.hparams.teacher_weight, TEACHER_SHARE)
         self._teacher = (teacher.eval().requires_grad_(False),)
 
     def on_fit_start(self) -> None:
