@@ -97,6 +97,16 @@ def test_the_default_backend_runs_the_shipped_int8_copy_on_the_cpu_and_checkpoin
         keypoints.Detector(ort_threads=0)
 
 
+
+def test_a_model_file_loads_by_from_file_as_by_from_checkpoint_with_the_settings_given():
+    # keypoints.Detector inherits from_file from the lean Detector, whose __init__ takes its arguments in another order
+    photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    by_file = keypoints.Detector.from_file(DEFAULT_INT8_MODEL, refine_min_move=0.0, ort_threads=1)
+    assert isinstance(by_file.predictor, OnnxPredictor) and by_file.module is None and by_file.refine_min_move == 0.0
+    by_checkpoint = keypoints.Detector.from_checkpoint(DEFAULT_INT8_MODEL, refine_min_move=0.0, ort_threads=1)
+    a, b = by_file(photo), by_checkpoint(photo)
+    assert len(a) == len(b) == 2 and all(np.array_equal(f.keypoints, g.keypoints) for f, g in zip(a, b))
+
 def test_the_shipped_float_onnx_is_the_shipped_checkpoint():
     """The float copy is made from the shipped checkpoint (scripts/export.py) and gives its keypoints:
     a checkpoint shipped without re-making its copy fails here."""

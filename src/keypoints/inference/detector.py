@@ -148,7 +148,9 @@ class Detector:
                 raise KeypointsError(f"{path}: a checkpoint runs in torch: keypoints.Detector.from_checkpoint, with "
                                      "pip install 'keypoints[train]'")
             predictor = OnnxPredictor.from_file(path, device, settings.session_threads)
-        return cls(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
+        # by keyword: keypoints.Detector (keypoints.detect) inherits this, and its __init__ takes a module first
+        return cls(predictor=predictor, faces=faces, device=device, backend=backend, refine=refine, flip=flip,
+                   refine_min_move=refine_min_move, ort_threads=ort_threads, workers=workers)
 
     def __call__(self, image) -> list[Face]:
         """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""
