@@ -26,6 +26,18 @@ def test_a_miss_counts_as_a_failure_and_perfect_points_score_zero():
     assert summary["box_fr10"] == 0.25
 
 
+def test_each_method_is_compared_with_the_first_face_by_face_on_the_faces_both_found():
+    inf = np.inf
+    results = {"default": {"errors": np.array([0.02, 0.03, inf, 0.05]), "box_errors": np.array([0.01, 0.02, inf, 0.03])},
+               "mine": {"errors": np.array([0.03, 0.03, 0.04, inf]), "box_errors": np.array([0.01, 0.04, 0.02, inf])}}
+    paired = benchmark.against_first(results)
+    assert list(paired) == ["mine"] and paired["mine"]["reference"] == "default" and paired["mine"]["faces"] == 2
+    assert paired["mine"]["nme"] == pytest.approx(0.005) and paired["mine"]["nme_se"] == pytest.approx(0.005)
+    assert paired["mine"]["box"] == pytest.approx(0.01) and paired["mine"]["box_se"] == pytest.approx(0.01)
+    assert benchmark.paired_table(paired, "dev") == [["dev", "mine", "default", "2", "+0.50 ± 0.50", "+1.00 ± 1.00"]]
+    assert benchmark.against_first({"default": results["default"]}) == {}
+
+
 def test_box_error_is_over_the_inner_51_points_by_the_labelled_box():
     rng = np.random.default_rng(0)
     truth = rng.uniform(0, 1, (68, 2)) * [80, 45] + 10  # a box of about 80 x 45 px
@@ -55,7 +67,9 @@ def test_benchmark_script_writes_table_json_and_curve(tiny_root, tiny_checkpoint
     assert all(len(r["offset_px"]) == 2 for r in rows.values())
     assert all(set(r["groups_on_common_faces"]) == {"jaw", "brows", "nose", "eyes", "mouth"} for r in rows.values())
     table = (out / "benchmark.md").read_text()
-    assert table.count("\n") == 9 and "| faces found |" in table and "| jaw | brows | nose | eyes | mouth |" in table and "| mean offset x, y (px) |" in table and table in proc.stdout + "\n"
+    second = list(rows.values())[1]["against_first"]
+    assert second["reference"] == list(rows)[0] and second["faces"] <= 8 and "against_first" not in list(rows.values())[0]
+    assert table.count("\n") == 13 and "| faces both found |" in table and "| faces found |" in table and "| jaw | brows | nose | eyes | mouth |" in table and "| mean offset x, y (px) |" in table and table in proc.stdout + "\n"
     assert (out / "ced.png").stat().st_size > 1000
 
 
@@ -116,15 +130,17 @@ def test_point_groups_are_scored_on_the_faces_every_method_found():
 
 def test_several_sets_in_one_run_each_with_its_table_and_one_summary(tmp_path):
     """sets= scores 300-W's dev set (the markup the JSON promises) beside the wild held-out half in one
-    run: a folder and table each, and summary.md with each point group's NME."""
+    run: a folder and table each, and summary.md with each point group's NME and each method against
+    the first, face by face (here the shipped model behind Haar against it behind YuNet)."""
     out = tmp_path / "bench"
-    proc = run_script("benchmark.py", "sets=[w300_dev,wild_held_out]", "limit=2", "peers=false", f"output={out}",
+    proc = run_script("benchmark.py", "sets=[w300_dev,wild_held_out]", "limit=2", "peers=false", "also_faces=[haar]", f"output={out}",
                       f"hydra.run.dir={tmp_path / 'run'}")
     for name in ("w300_dev", "wild_held_out"):
         rows = json.loads((out / name / "benchmark.json").read_text())
-        assert [r["n"] for r in rows.values()] == [2]
+        assert [r["n"] for r in rows.values()] == [2, 2]
     summary = (out / "summary.md").read_text()
     assert "| set | method |" in summary and "| jaw | brows | nose | eyes | mouth |" in summary
-    assert summary.count("| w300_dev |") == 1 and summary.count("| wild_held_out |") == 1 and "summary.md" in proc.stdout
+    assert summary.count("| w300_dev |") == 3 and summary.count("| wild_held_out |") == 3 and "summary.md" in proc.stdout
+    assert "| faces both found |" in summary and summary.count(" ± ") == 4  # a row a set, two measures a row
     bad = run_script("benchmark.py", "sets=[w300_test]", "peers=false", f"hydra.run.dir={tmp_path / 'run2'}", check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: sets: unknown ['w300_test']")

@@ -142,6 +142,34 @@ def group_table(results: dict[str, dict]) -> tuple[str, dict]:
     return text, {"faces": int(common.sum()), "methods": rows}
 
 
+def against_first(results: dict[str, dict]) -> dict[str, dict]:
+    """Each method after the first against the first (the reference: the shipped default when it is
+    benchmarked), face by face on the faces both found: the mean difference of each face's NME 68 and
+    inner-51 box error, and its standard error. Set means move by a few large-pose faces; what a
+    change did is the paired difference, and whether it is more than noise, its standard error."""
+    (reference, base), *others = results.items()
+    paired = {}
+    for name, r in others:
+        both = np.isfinite(base["errors"]) & np.isfinite(r["errors"])
+        n = int(both.sum())
+        row = {"reference": reference, "faces": n}
+        for key, label in (("errors", "nme"), ("box_errors", "box")):
+            d = r[key][both] - base[key][both]
+            row[label] = float(d.mean()) if n else float("nan")
+            row[f"{label}_se"] = float(d.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+        paired[name] = row
+    return paired
+
+
+def paired_table(paired: dict[str, dict], set_name: str | None = None) -> list[list[str]]:
+    pm = lambda r, k: f"{100 * r[k]:+.2f} ± {100 * r[k + '_se']:.2f}" if np.isfinite(r[k + "_se"]) else "-"  # noqa: E731
+    return [([set_name] if set_name else []) + [name, r["reference"], str(r["faces"]), pm(r, "nme"), pm(r, "box")]
+            for name, r in paired.items()]
+
+
+PAIRED = ["method", "against", "faces both found", "NME 68: mean difference ± standard error", "inner 51 / box: mean difference ± standard error"]
+
+
 SUMMARY = ["set", "method", "faces found", "NME 68 (found)", "FR@0.10", "jaw", "brows", "nose", "eyes", "mouth",
            "inner 51 / box: mean", "median", "FR@0.10"]
 
@@ -158,6 +186,9 @@ def write_summary(by_set: dict[str, dict[str, dict]], out: Path) -> str:
             rows.append([set_name, name, f"{100 * s['found']:.1f}%", f"{100 * s['nme']:.2f}%", f"{100 * s['fr10']:.1f}%", *groups,
                          f"{100 * s['box_mean']:.2f}%", f"{100 * s['box_median']:.2f}%", f"{100 * s['box_fr10']:.1f}%"])
     text = tables.markdown(SUMMARY, rows)
+    paired = [row for set_name, results in by_set.items() for row in paired_table(against_first(results), set_name)]
+    if paired:
+        text += "\n\n" + tables.markdown(["set"] + PAIRED, paired)
     out.mkdir(parents=True, exist_ok=True)
     outputs.write_text(out / "summary.md", text + "\n")
     return text
@@ -196,6 +227,11 @@ def write_report(results: dict[str, dict], out: Path) -> str:
     for name, r in rows.items():
         r["groups_on_common_faces"] = group_rows["methods"].get(name)
     text = table(rows) + "\n\n" + groups
+    paired = against_first(results)
+    for name, r in paired.items():
+        rows[name]["against_first"] = r
+    if paired:
+        text += "\n\n" + tables.markdown(PAIRED, paired_table(paired))
     outputs.write_text(out / "benchmark.md", text + "\n")
     finite = lambda v: None if isinstance(v, float) and not np.isfinite(v) else v  # noqa: E731  JSON has no NaN
     plain = {name: {k: ({g: finite(x) for g, x in v.items()} if isinstance(v, dict) else finite(v)) for k, v in r.items()}
