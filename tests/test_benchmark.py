@@ -35,7 +35,7 @@ def test_each_method_is_compared_with_the_first_face_by_face_on_the_faces_both_f
     assert paired["mine"]["nme"] == pytest.approx(0.005) and paired["mine"]["nme_se"] == pytest.approx(0.005)
     assert paired["mine"]["box"] == pytest.approx(0.01) and paired["mine"]["box_se"] == pytest.approx(0.01)
     assert benchmark.paired_table(paired, "dev") == [["dev", "mine", "default", "2", "+0.50 ± 0.50", "+1.00 ± 1.00"]]
-    assert benchmark.against_first({"default": results["default"]}) == {}
+    assert benchmark.against_first({"default": results["default"]}) == {} == benchmark.against_first({})
 
 
 def test_box_error_is_over_the_inner_51_points_by_the_labelled_box():

@@ -147,6 +147,8 @@ def against_first(results: dict[str, dict]) -> dict[str, dict]:
     benchmarked), face by face on the faces both found: the mean difference of each face's NME 68 and
     inner-51 box error, and its standard error. Set means move by a few large-pose faces; what a
     change did is the paired difference, and whether it is more than noise, its standard error."""
+    if len(results) < 2:
+        return {}
     (reference, base), *others = results.items()
     paired = {}
     for name, r in others:
