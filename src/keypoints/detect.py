@@ -74,7 +74,7 @@ class Detector(FileDetector):
         if path is None:  # the shipped model, in the file `backend` runs
             return cls(None, **settings)
         if Path(path).suffix == ".onnx":
-            return cls(None, predictor=FileDetector.from_file(path, **settings).predictor, **settings)
+            return cls.from_file(path, **settings)  # the lean Detector's loader: no torch
         checkpoints, _ = _torch_side()
         return cls(checkpoints.load_model(path), **settings)
 
