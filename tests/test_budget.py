@@ -97,7 +97,6 @@ def test_the_default_backend_runs_the_shipped_int8_copy_on_the_cpu_and_checkpoin
         keypoints.Detector(ort_threads=0)
 
 
-
 def test_a_model_file_loads_by_from_file_as_by_from_checkpoint_with_the_settings_given():
     # keypoints.Detector inherits from_file from the lean Detector, whose __init__ takes its arguments in another order
     photo = cv2.imread(str(PHOTOS / "obamas.jpg"))
@@ -106,6 +105,7 @@ def test_a_model_file_loads_by_from_file_as_by_from_checkpoint_with_the_settings
     by_checkpoint = keypoints.Detector.from_checkpoint(DEFAULT_INT8_MODEL, refine_min_move=0.0, ort_threads=1)
     a, b = by_file(photo), by_checkpoint(photo)
     assert len(a) == len(b) == 2 and all(np.array_equal(f.keypoints, g.keypoints) for f, g in zip(a, b))
+
 
 def test_the_shipped_float_onnx_is_the_shipped_checkpoint():
     """The float copy is made from the shipped checkpoint (scripts/export.py) and gives its keypoints:

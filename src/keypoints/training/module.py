@@ -25,6 +25,7 @@ from keypoints import outputs
 # teacher_weight, with a teacher (without one it is not read)
 TEACHER_SHARE = ((lambda v: is_number(v) and 0.0 < v <= 1.0), "a share in (0, 1] with a teacher")
 
+
 class KeypointModule(L.LightningModule):
     def __init__(
         self,
