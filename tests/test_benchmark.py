@@ -144,3 +144,13 @@ def test_several_sets_in_one_run_each_with_its_table_and_one_summary(tmp_path):
     assert "| faces both found |" in summary and summary.count(" ± ") == 4  # a row a set, two measures a row
     bad = run_script("benchmark.py", "sets=[w300_test]", "peers=false", f"hydra.run.dir={tmp_path / 'run2'}", check=False)
     assert bad.returncode == 2 and bad.stderr.startswith("error: sets: unknown ['w300_test']")
+
+
+def test_two_models_with_one_file_name_keep_a_row_each():
+    """Two runs' model.onnx are named by their paths (a row named only model.onnx replaced the other's)."""
+    from keypoints.commands.benchmark import method_sources
+
+    assert method_sources([None, "a/model.onnx", "b/model.onnx", "c/other.onnx"]) == \
+        ["shipped default", "a/model.onnx", "b/model.onnx", "other.onnx"]
+    with pytest.raises(KeypointsError, match=r"^ckpt_paths: a/model.onnx is given twice$"):
+        method_sources([None, "a/model.onnx", "a/model.onnx"])

@@ -33,15 +33,26 @@ def labelled_sets(cfg) -> dict[str, tuple]:
             for name in names}
 
 
+def method_sources(paths: list) -> list[str]:
+    """What names each model in the tables: its file name, or the path as given where two share a
+    name (e.g. two runs' model.onnx), so that no method's row replaces another's."""
+    given = [str(p) for p in paths if p is not None]
+    twice = sorted({p for p in given if given.count(p) > 1})
+    if twice:
+        raise KeypointsError(f"ckpt_paths: {twice[0]} is given twice")
+    names = [Path(p).name for p in given]
+    return ["shipped default" if p is None else Path(p).name if names.count(Path(p).name) == 1 else str(p) for p in paths]
+
+
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="benchmark")
 @friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:
     sets = labelled_sets(cfg)
     methods = {}
     backend = "" if cfg.backend in ("torch", "auto") else f", {cfg.backend}"
-    for path in ([None] if cfg.default_model else []) + ([cfg.ckpt_path] if cfg.ckpt_path else []) + list(cfg.ckpt_paths):
+    paths = ([None] if cfg.default_model else []) + ([cfg.ckpt_path] if cfg.ckpt_path else []) + list(cfg.ckpt_paths)
+    for path, source in zip(paths, method_sources(paths)):
         detector = load_detector(cfg, ckpt_path=path)
-        source = "shipped default" if path is None else Path(path).name
         methods[f"{detector.architecture} ({source}{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)
     for name in cfg.also_faces:  # the shipped model behind other face stages, with their own defaults
         detector = Detector.from_checkpoint(faces=name, backend=cfg.backend, refine=cfg.detector.refine)
