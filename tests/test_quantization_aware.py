@@ -3,9 +3,11 @@
 import copy
 import json
 
+import pytest
 import torch
 
 from conftest import run_script, tiny_overrides
+from keypoints.errors import KeypointsError
 from keypoints.models import MobileRegressor
 from keypoints.training.module import load_checkpoint
 from keypoints.training.quantization_aware import QuantizationAware, quantized_outputs
@@ -36,6 +38,8 @@ def test_training_sees_8_bit_activations_and_the_network_is_left_as_it_was():
     plain = copy.deepcopy(net).eval()
     callback = QuantizationAware()
     callback.on_fit_start(None, Holder(net))
+    x = torch.rand(2, 1, 96, 96)
+    assert torch.equal(net.eval()(x), plain(x))  # no range before the first training batch: nothing rounded
     seen = []
     for module in quantized_outputs(net):  # registered after the callback's hooks: sees what they return
         module.register_forward_hook(lambda m, i, out: seen.append(out.detach().clone()))
@@ -51,9 +55,13 @@ def test_training_sees_8_bit_activations_and_the_network_is_left_as_it_was():
     assert all(torch.equal(q.scale, s) for q, s in zip(callback.quantizers, scales))
 
     callback.on_fit_end(None, Holder(net))
-    x = torch.rand(2, 1, 96, 96)
     net.load_state_dict(plain.state_dict())  # undo the training step's batch-norm statistics
     assert torch.equal(net(x), plain(x))  # no hook left
+
+
+def test_a_network_with_nothing_to_round_is_one_line():
+    with pytest.raises(KeypointsError, match=r"^callbacks.quantization_aware: Linear has no activation"):
+        QuantizationAware().on_fit_start(None, Holder(torch.nn.Linear(2, 2)))
 
 
 def test_a_quantization_aware_run_saves_a_plain_network(tiny_root, tmp_path):

@@ -9,8 +9,8 @@ per tensor, ranges from a moving average of each batch's min and max), so the we
 with it. It adds nothing to the network or its checkpoint: forward hooks, removed when fit ends, and
 the export quantizes the trained float network as it quantizes any other.
 
-    python scripts/train.py experiment=face_300w_student model=mobile init_from=<float run> \
-        +callbacks.quantization_aware._target_=keypoints.training.quantization_aware.QuantizationAware ...
+    python scripts/train.py experiment=face_300w_mobile_qat init_from=<float run> teacher=<run> ...
+    python scripts/train.py ... "callbacks.quantization_aware={_target_:keypoints.training.quantization_aware.QuantizationAware}"
 
 Weights are left float: their 7 bits cost the student 0.02 point, the activations the rest.
 """
@@ -19,6 +19,8 @@ import lightning as L
 import torch
 from torch import nn
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver
+
+from keypoints.errors import KeypointsError
 
 
 def quantized_outputs(net: nn.Module) -> list[nn.Module]:
@@ -48,8 +50,8 @@ class QuantizationAware(L.Callback):
     def on_fit_start(self, trainer, pl_module) -> None:
         points = quantized_outputs(pl_module.net)
         if not points:
-            raise ValueError(f"callbacks.quantization_aware: {type(pl_module.net).__name__} has no activation, "
-                             "conv + batch-norm block or residual block to quantize")
+            raise KeypointsError(f"callbacks.quantization_aware: {type(pl_module.net).__name__} has no activation, "
+                                 "conv + batch-norm block or residual block to quantize")
         for module in points:
             quantizer = FakeQuantize(observer=MovingAverageMinMaxObserver, quant_min=0, quant_max=255,
                                      dtype=torch.quint8, qscheme=torch.per_tensor_affine)
@@ -62,6 +64,8 @@ class QuantizationAware(L.Callback):
             if quantizer.scale.device != output.device:
                 quantizer.to(output.device)
             quantizer.enable_observer(module.training)  # ranges follow the training batches; validation uses them as they stand
+            if not module.training and torch.isinf(quantizer.activation_post_process.min_val).any():
+                return output  # no range yet (Lightning's sanity check validates before any training batch)
             return quantizer(output.float()).to(output.dtype)
         return round_output
 
