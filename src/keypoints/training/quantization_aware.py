@@ -40,10 +40,9 @@ def quantized_outputs(net: nn.Module) -> list[nn.Module]:
 
 
 class QuantizationAware(L.Callback):
-    """Fake-quantize `quantized_outputs(pl_module.net)` during fit, after `start_epoch` (observers only before)."""
+    """Fake-quantize `quantized_outputs(pl_module.net)` during fit."""
 
-    def __init__(self, start_epoch: int = 0):
-        self.start_epoch = start_epoch
+    def __init__(self):
         self.quantizers: list[FakeQuantize] = []
         self.handles = []
 
@@ -68,11 +67,6 @@ class QuantizationAware(L.Callback):
                 return output  # no range yet (Lightning's sanity check validates before any training batch)
             return quantizer(output.float()).to(output.dtype)
         return round_output
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        rounding = trainer.current_epoch >= self.start_epoch
-        for quantizer in self.quantizers:
-            quantizer.enable_fake_quant(rounding)
 
     def on_fit_end(self, trainer, pl_module) -> None:
         for handle in self.handles:
