@@ -59,6 +59,34 @@ def test_training_sees_8_bit_activations_and_the_network_is_left_as_it_was():
     assert torch.equal(net(x), plain(x))  # no hook left
 
 
+def test_weights_are_rounded_as_the_export_stores_them_and_left_float_after():
+    torch.manual_seed(0)
+    net = MobileRegressor(widths=(8, 16, 32), blocks=(1, 2, 1), head_channels=8)
+    torch.nn.init.normal_(net.head[-1].weight, std=0.01)  # start_at_centre zeroes it: no gradient would reach the convolutions
+    plain = copy.deepcopy(net)
+    callback = QuantizationAware(weights=True)
+    callback.on_fit_start(None, Holder(net))
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert callback.rounded_convs == convs[1:]  # the stem stays float, as keypoints.quantize leaves it
+    seen = {}
+    for conv in convs:
+        conv.register_forward_hook(lambda m, i, out: seen.__setitem__(m, (i[0].detach(), out.detach())))
+    net.train()
+    net(torch.rand(4, 1, 96, 96)).sum().backward()
+    for conv in convs:
+        x, out = seen[conv]
+        w = conv.weight.detach()
+        scale = w.abs().amax(dim=(1, 2, 3), keepdim=True) / 64  # 7 bits a side, per output channel
+        expected = w if conv is convs[0] else (w / scale).round() * scale
+        assert torch.allclose(out, conv._conv_forward(x, expected, conv.bias), atol=1e-5)
+        if conv is not convs[0]:
+            assert not torch.allclose(out, conv._conv_forward(x, w, conv.bias), atol=1e-6)  # not the float weights'
+        assert conv.weight.grad.abs().sum() > 0  # the rounding passes gradients straight through
+    callback.on_fit_end(None, Holder(net))
+    assert all("forward" not in vars(conv) for conv in convs)
+    assert net.state_dict().keys() == plain.state_dict().keys()
+
+
 def test_a_network_with_nothing_to_round_is_one_line():
     with pytest.raises(KeypointsError, match=r"^callbacks.quantization_aware: Linear has no activation"):
         QuantizationAware().on_fit_start(None, Holder(torch.nn.Linear(2, 2)))

@@ -12,7 +12,10 @@ the export quantizes the trained float network as it quantizes any other.
     python scripts/train.py experiment=face_300w_mobile_qat init_from=<float run> teacher=<run> ...
     python scripts/train.py ... "callbacks.quantization_aware={_target_:keypoints.training.quantization_aware.QuantizationAware}"
 
-Weights are left float: their 7 bits cost the student 0.02 point, the activations the rest.
+With `weights=True` the convolutions' weights are rounded too, as the export stores them: per output
+channel, symmetric, 7 bits (-64..64, `reduce_range`), the stem left float as the export leaves it. The
+export folds batch norm into the weights first, which scales each output channel by one number; per-channel
+symmetric rounding is the same grid scaled by it, so rounding the unfolded weights is the export's rounding.
 """
 
 import lightning as L
@@ -42,9 +45,11 @@ def quantized_outputs(net: nn.Module) -> list[nn.Module]:
 class QuantizationAware(L.Callback):
     """Fake-quantize `quantized_outputs(pl_module.net)` during fit."""
 
-    def __init__(self):
+    def __init__(self, weights: bool = False):
+        self.weights = weights
         self.quantizers: list[FakeQuantize] = []
         self.handles = []
+        self.rounded_convs: list[nn.Conv2d] = []
 
     def on_fit_start(self, trainer, pl_module) -> None:
         points = quantized_outputs(pl_module.net)
@@ -56,6 +61,11 @@ class QuantizationAware(L.Callback):
                                      dtype=torch.quint8, qscheme=torch.per_tensor_affine)
             self.quantizers.append(quantizer)
             self.handles.append(module.register_forward_hook(self._hook(quantizer)))
+        if self.weights:
+            convs = [m for m in pl_module.net.modules() if isinstance(m, nn.Conv2d)]
+            for conv in convs[1:]:  # keypoints.quantize keeps the first convolution float
+                conv.forward = self._rounded_forward(conv)  # an instance attribute: not in the state dict
+                self.rounded_convs.append(conv)
 
     @staticmethod
     def _hook(quantizer: FakeQuantize):
@@ -68,7 +78,19 @@ class QuantizationAware(L.Callback):
             return quantizer(output.float()).to(output.dtype)
         return round_output
 
+    @staticmethod
+    def _rounded_forward(conv: nn.Conv2d):
+        def forward(x: torch.Tensor) -> torch.Tensor:
+            w = conv.weight
+            scale = (w.detach().abs().amax(dim=(1, 2, 3)).float() / 64).clamp_min(1e-12)
+            zero = torch.zeros(w.shape[0], dtype=torch.int32, device=w.device)
+            rounded = torch.fake_quantize_per_channel_affine(w.float(), scale, zero, 0, -64, 64).to(w.dtype)
+            return conv._conv_forward(x, rounded, conv.bias)
+        return forward
+
     def on_fit_end(self, trainer, pl_module) -> None:
         for handle in self.handles:
             handle.remove()
-        self.handles, self.quantizers = [], []
+        for conv in self.rounded_convs:
+            del conv.forward  # back to the class's forward
+        self.handles, self.quantizers, self.rounded_convs = [], [], []
