@@ -105,6 +105,8 @@ class Tracker:
         for (track, _), p in zip(refreshed, points):
             track.move(p)
         for j, p in zip(fresh, points[len(refreshed):]):
+            if self.followable and not _inside(p, frame.shape):
+                continue  # a face at the edge whose keypoints have left the frame: following it would end it at once
             centre, side = square(p)
             x, y, w, h = found[j].box
             box = np.array([(x + w / 2 - centre[0]) / side, (y + h / 2 - centre[1]) / side, w / side, h / side])
