@@ -91,3 +91,17 @@ def test_a_killed_actor_is_restarted_and_no_photo_is_lost_or_written_twice(clust
     paths = [r["path"] for r in rows(out)]
     assert proc.returncode == 2 and len(paths) == len(set(paths)) == 27  # 2: the broken photo
     assert not list(out.glob(".part-*"))  # no temporary file left: every shard whole
+
+
+def test_a_killed_writers_temporary_file_is_removed_and_nothing_else(tmp_path):
+    """What a writer killed mid-write leaves (its temporary file, keypoints.outputs) goes once no writer
+    runs; shards, other shards' files and files of other names stay."""
+    from keypoints import outputs
+    from keypoints.scale.shards import remove_leftovers, shard_name
+
+    left = outputs.temporary_name(tmp_path / shard_name(1))
+    kept = [tmp_path / shard_name(0), tmp_path / shard_name(1), outputs.temporary_name(tmp_path / shard_name(7)), tmp_path / "notes.txt"]
+    for path in [left, *kept]:
+        path.write_bytes(b"x")
+    remove_leftovers(tmp_path, [0, 1, 2])
+    assert not left.exists() and all(path.exists() for path in kept)

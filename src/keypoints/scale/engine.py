@@ -14,7 +14,7 @@ from keypoints.errors import KeypointsError
 from keypoints.io import read_image
 from keypoints.runner import checked_output, guard_outputs, is_video
 from keypoints.scale.inputs import photo_paths
-from keypoints.scale.shards import plan, shard_name, write_shard
+from keypoints.scale.shards import plan, remove_leftovers, shard_name, write_shard
 
 SCALE_EXTRA = "pip install 'keypoints[scale]'"
 
@@ -123,6 +123,7 @@ def run(cfg: DictConfig) -> dict:
             busy += float(row["seconds"])
             for key in figures:
                 figures[key] += int(row[key])
+        remove_leftovers(out, todo)  # an actor killed mid-write (Ray ran its shard again elsewhere) left its temporary file
     seconds = time.perf_counter() - start
     photos = figures["photos"]
     figures.update(shards=len(shards), shards_written=len(todo), seconds=seconds, first_shard_seconds=first_shard,

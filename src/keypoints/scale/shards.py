@@ -34,6 +34,13 @@ def write_shard(out: Path, index: int, rows: list[dict]) -> Path:
     return target
 
 
+def remove_leftovers(out: Path, indices) -> None:
+    """The temporary files a killed writer left for these shards (keypoints.outputs): never a shard.
+    Only while no writer is running: before a run's actors start, and after they have all finished."""
+    for temp in (t for i in indices for t in outputs.leftovers(out, shard_name(i))):
+        temp.unlink(missing_ok=True)
+
+
 def plan(out: Path, paths: list[str], shard_photos: int, overwrite: bool) -> tuple[list[list[str]], set[int]]:
     """The shards (lists of paths) and the indices already written by an earlier run of the same
     inputs into `out`; a run of other inputs or another shard size there is refused in one line
@@ -57,7 +64,6 @@ def plan(out: Path, paths: list[str], shard_photos: int, overwrite: bool) -> tup
         raise KeypointsError(f"{out}: has part-*.parquet files of unknown origin; output=another folder, or overwrite=true")
     out.mkdir(parents=True, exist_ok=True)
     outputs.write_json(path, manifest)
-    for temp in (t for i in range(len(shards)) for t in outputs.leftovers(out, shard_name(i))):
-        temp.unlink(missing_ok=True)  # a killed run's temporary files (keypoints.outputs): never a shard
+    remove_leftovers(out, range(len(shards)))
     done = {i for i in range(len(shards)) if (out / shard_name(i)).is_file()}
     return shards, done
