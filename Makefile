@@ -8,7 +8,7 @@ DATA_URL := https://s3.amazonaws.com/video.udacity-data.com/topher/2018/May/5aea
 TORCH ?= $(if $(shell command -v nvidia-smi 2>/dev/null),torch,torch==2.13.0)
 ARGS ?=
 
-.PHONY: setup demo data train train-short train-300w train-student test test-slow sweep clean teacher-env pseudo-labels
+.PHONY: setup demo data train train-short train-300w train-student train-mobile test test-slow sweep clean teacher-env pseudo-labels
 
 setup: $(BIN)/python
 	$(BIN)/pip install -q --upgrade pip
@@ -39,10 +39,10 @@ data:
 train-short:
 	$(BIN)/python scripts/train.py experiment=face_resnet trainer.max_epochs=10 hydra.run.dir=outputs/train_short $(ARGS)
 
-# The shipped default model's recipe, four stages (docs/MODEL_CARD.md): 1 the labelled faces; 2 fine-tuned
+# The first four stages of the shipped model's teacher (docs/MODEL_CARD.md): 1 the labelled faces; 2 fine-tuned
 # without mirror images; 3 with the unlabelled wild photos (../shared/data/wild), labelled by teachers:
 # 3DDFA_V2 the inner points (../shared/models/3ddfa_v2), stage 2 the jaw; 4 a few epochs on the labelled
-# faces alone. Then `python scripts/ship_model.py ckpt_path=$(RUN)/stage4` makes it the package's default.
+# faces alone. Then make train-300w, train-student, train-mobile.
 # Any other run: python scripts/train.py ...
 RUN ?= outputs/default_model
 PSEUDO_ARGS ?=
@@ -54,12 +54,12 @@ train:
 		paths.wild_dir=$(WILD) hydra.run.dir=$(RUN)/stage3 $(ARGS)
 	$(BIN)/python scripts/train.py experiment=face_resnet_polish init_from=$(RUN)/stage3 hydra.run.dir=$(RUN)/stage4 $(ARGS)
 
-# The shipped default model (docs/MODEL_CARD.md): a model in the Udacity labels' markup (INIT: `make train`'s
+# Stages 5-6: a model in the Udacity labels' markup (INIT: `make train`'s
 # stage 4; the shipped weights started from the previous default, `git show 74c6bcf:src/keypoints/weights/face_resnet.ckpt`)
 # moved to the iBUG 300-W markup on 300w/train (../shared/data/300w) and the wild photos: first their inner
 # points labelled by 3DDFA_V2 (its jaw is the 3D contour: not taught), 60 epochs; then a self-training
 # round, the wild jaw taught by that model, 15 epochs. On 2 AVX-512 cores: labels 2 + 3 min, training
-# 39 min (busy) + 5.4 min. Then `python scripts/ship_model.py ckpt_path=$(RUN)/300w_self` and the exports it prints.
+# 39 min (busy) + 5.4 min.
 INIT ?= $(RUN)/stage4
 train-300w:
 	$(MAKE) pseudo-labels PSEUDO=$(RUN)/pseudo300w PSEUDO_ARGS="~teachers.keypoints"
@@ -69,8 +69,9 @@ train-300w:
 	$(BIN)/python scripts/train.py experiment=face_300w trainer.max_epochs=15 init_from=$(RUN)/300w \
 		paths.pseudo_dir=$(RUN)/pseudo300w_self paths.wild_dir=$(WILD) hydra.run.dir=$(RUN)/300w_self $(ARGS)
 
-# The shipped model: make train-300w's model at a 96 px input (conf/experiment/face_300w_student.yaml), on wild
-# labels whose jaw that model teaches (~14 min of labels, then 60 + 40 + 40 epochs: 15 + 13 + 10 min on 2 AVX-512 EPYC cores)
+# Stages 7-9, the shipped model's teacher (the default until 2026-12-05): make train-300w's model at a 96 px input
+# (conf/experiment/face_300w_student.yaml), on wild labels whose jaw that model teaches (~14 min of labels, then
+# 60 + 40 + 40 epochs: 15 + 13 + 10 min on 2 AVX-512 EPYC cores)
 STUDENT_INIT ?= $(RUN)/300w_self
 train-student:
 	$(MAKE) pseudo-labels PSEUDO=$(RUN)/pseudo_student PSEUDO_ARGS="teachers.keypoints.ckpt_path=$(STUDENT_INIT)"
@@ -80,6 +81,18 @@ train-student:
 		paths.pseudo_dir=$(RUN)/pseudo_student paths.wild_dir=$(WILD) hydra.run.dir=$(RUN)/student_ema $(ARGS)
 	$(BIN)/python scripts/train.py experiment=face_300w_student init_from=$(RUN)/student_ema optimizer.lr=0.0002 callbacks.ema.decay=0.999 \
 		paths.pseudo_dir=$(RUN)/pseudo_student paths.wild_dir=$(WILD) hydra.run.dir=$(RUN)/student_ema2 $(ARGS)
+
+# The shipped model (docs/MODEL_CARD.md): a MobileNet-class network (model=mobile) taught by TEACHER, the
+# 96 px ResNet of make train-student (the shipped weights' teacher: `git show 9a7ad44:src/keypoints/weights/face_resnet.ckpt`):
+# wild labels by it, 380 epochs from scratch, then 40 with int8's rounding in the loop (~6 + 127 + 20 min on
+# 2 AVX-512 EPYC cores). Then `python scripts/ship_model.py ckpt_path=$(RUN)/mobile_qat` and the exports it prints.
+TEACHER ?= $(RUN)/student_ema2
+train-mobile:
+	$(MAKE) pseudo-labels PSEUDO=$(RUN)/pseudo_mobile PSEUDO_ARGS="teachers.keypoints.ckpt_path=$(TEACHER)"
+	$(BIN)/python scripts/train.py experiment=face_300w_mobile teacher=$(TEACHER) paths.pseudo_dir=$(RUN)/pseudo_mobile \
+		paths.wild_dir=$(WILD) hydra.run.dir=$(RUN)/mobile $(ARGS)
+	$(BIN)/python scripts/train.py experiment=face_300w_mobile_qat init_from=$(RUN)/mobile teacher=$(TEACHER) \
+		paths.pseudo_dir=$(RUN)/pseudo_mobile paths.wild_dir=$(WILD) hydra.run.dir=$(RUN)/mobile_qat $(ARGS)
 
 # MediaPipe 0.10.21 (the last wheel that ships its models; numpy < 2) in its own venv: an optional teacher
 # (conf/pseudo_label.yaml says how to add it).

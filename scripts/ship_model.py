@@ -28,7 +28,8 @@ def main(cfg: DictConfig) -> None:
     print(f"{target}: {megabytes:.1f} MB, from {cfg.ckpt_path}")
     if target == DEFAULT_MODEL:  # the default backend runs its float ONNX copy, onnxruntime-int8 its int8 copy: made from it
         print(f"now re-make its float and int8 copies: python scripts/export.py output={DEFAULT_ONNX_MODEL}; "
-              f"python scripts/export.py quantize=int8 output={DEFAULT_INT8_MODEL}")
+              f"python scripts/export.py quantize=int8 output={DEFAULT_INT8_MODEL} (from a quantization-aware run, "
+              "add calibration.percentile=99.999: docs/MODEL_CARD.md)")
 
 
 if __name__ == "__main__":

@@ -84,9 +84,9 @@ def test_benchmark_runs_on_any_labelled_folder(tmp_path):
                "backend=onnxruntime-int8", "also_faces=[haar]", "peers=false", f"output={out}",
                f"hydra.run.dir={tmp_path / 'run'}")
     rows = json.loads((out / "benchmark.json").read_text())
-    assert sorted(rows) == ["ResNetRegressor (shipped default, onnxruntime-int8), HaarCascade",
-                            "ResNetRegressor (shipped default, onnxruntime-int8), YuNet"]
-    yunet = rows["ResNetRegressor (shipped default, onnxruntime-int8), YuNet"]
+    assert sorted(rows) == ["MobileRegressor (shipped default, onnxruntime-int8), HaarCascade",
+                            "MobileRegressor (shipped default, onnxruntime-int8), YuNet"]
+    yunet = rows["MobileRegressor (shipped default, onnxruntime-int8), YuNet"]
     assert yunet["n"] == 3 and yunet["found"] == 1.0 and yunet["box_mean"] > 0
 
 

@@ -116,7 +116,7 @@ def test_every_face_stage_composes_into_every_entry_point_that_has_one(stage):
 
 
 def test_make_train_student_runs_three_rounds_that_compose():
-    """The shipped model's recipe as the Makefile runs it: each train.py line's overrides compose (a
+    """The shipped model's teacher's recipe as the Makefile runs it: each train.py line's overrides compose (a
     misspelt key or a setting of a switched-off callback would stop the run after the labels)."""
     dry = subprocess.run(["make", "-n", "train-student", "RUN=/r", "STUDENT_INIT=/init", "WILD=/wild"], cwd=REPO,
                          capture_output=True, text=True, check=True).stdout
@@ -126,3 +126,18 @@ def test_make_train_student_runs_three_rounds_that_compose():
     assert all(c.model.input_size == 96 and c.paths.pseudo_dir == "/r/pseudo_student" for c in cfgs)
     assert [c.callbacks.ema and c.callbacks.ema.decay for c in cfgs] == [None, 0.998, 0.999]
     assert [c.trainer.max_epochs for c in cfgs] == [60, 40, 40]
+
+
+def test_make_train_mobile_runs_the_shipped_models_two_rounds():
+    """The shipped model's recipe: 380 epochs of model=mobile from scratch, then the quantization-aware round
+    from them; both taught by TEACHER, on the wild labels it made."""
+    dry = subprocess.run(["make", "-n", "train-mobile", "RUN=/r", "TEACHER=/teacher", "WILD=/wild"], cwd=REPO,
+                         capture_output=True, text=True, check=True).stdout
+    assert "teachers.keypoints.ckpt_path=/teacher" in dry and "output=/r/pseudo_mobile/aflw.csv" in dry
+    rounds = [shlex.split(line.split("scripts/train.py", 1)[1]) for line in dry.replace("\\\n", " ").splitlines() if "scripts/train.py" in line]
+    cfgs = [_compose("train", [o for o in overrides if not o.startswith("hydra.")]) for overrides in rounds]
+    assert [c.model.net._target_ for c in cfgs] == ["keypoints.models.MobileRegressor"] * 2
+    assert [c.init_from for c in cfgs] == [None, "/r/mobile"] and [c.fine_tune for c in cfgs] == [False, True]
+    assert all(c.teacher == "/teacher" and c.paths.pseudo_dir == "/r/pseudo_mobile" for c in cfgs)
+    assert [c.trainer.max_epochs for c in cfgs] == [380, 40]
+    assert [bool(c.callbacks.get("quantization_aware")) for c in cfgs] == [False, True]

@@ -20,12 +20,12 @@ def test_benchmark_speed_writes_a_row_per_model_and_backend(tiny_checkpoint, tmp
     assert result["machine"]["cpu_count"] > 0 and result["machine"]["torch_threads"] > 0
     # a checkpoint has no int8 row (that needs calibration photos: a note says so); the shipped model's int8 copy has
     tiny = [r for r in result["rows"] if r["method"].startswith("NaimishNet")]
-    shipped = [r for r in result["rows"] if r["method"] == "ResNetRegressor (shipped default)"]
+    shipped = [r for r in result["rows"] if r["method"] == "MobileRegressor (shipped default)"]
     assert [r["backend"] for r in tiny] == ["torch", "onnxruntime"]
     assert [r["backend"] for r in shipped] == ["torch", "onnxruntime", "onnxruntime-int8"]
     assert f"{tiny_checkpoint}: no int8 row" in table
     # an exported file runs under ONNX Runtime as it was written: one row, whatever `backends` says
-    exported = [r for r in result["rows"] if r["method"] == "ResNetRegressor (keypoints/face_resnet.int8.onnx)"]
+    exported = [r for r in result["rows"] if r["method"] == f"MobileRegressor (keypoints/{DEFAULT_INT8_MODEL.name})"]
     assert [r["backend"] for r in exported] == ["onnxruntime"]
     for r in tiny + shipped + exported:
         assert r["latency_ms"] > 0 and r["faces_per_s"] > 0 and r["photos_per_s"] > 0 and r["faces"] == 2

@@ -285,7 +285,7 @@ def test_a_wild_fine_tune_trains_from_the_shipped_model(tiny_root, tmp_path):
     names, points = read_annotations(tiny_root / "training_frames_keypoints.csv")
     csv = tmp_path / "pseudo.csv"
     pl.write_csv(csv, names, points, np.full((len(names), 68), 0.8))
-    run_script("train.py", "experiment=face_resnet_wild", "init_from=src/keypoints/weights/face_resnet.ckpt",
+    run_script("train.py", "experiment=face_resnet_wild", "model=mobile", "init_from=src/keypoints/weights/face_mobile.ckpt",
                f"data.sources.aflw.labels={csv}", f"data.sources.aflw.images={tiny_root / 'training'}",
                "~data.sources.lfw", "data.epoch_size=8", "trainer.max_epochs=1", "trainer.precision=32",
                "logger=none", *tiny_overrides(tiny_root, tmp_path / "run"))

@@ -85,7 +85,7 @@ def test_old_checkpoints_still_load(tmp_path, shipped):
                                                   "step": np.int64(3), "scores": np.zeros(2, np.float32)}}}, path)
     assert read_checkpoint(path)["hyper_parameters"]["loss"]["_target_"] == "keypoints.training.losses.WingLoss"
     assert type(load_checkpoint(path).loss_fn).__name__ == "WingLoss"
-    assert type(load_model(path).net).__name__ == "ResNetRegressor"
+    assert type(load_model(path).net).__name__ == "MobileRegressor"
 
 
 @pytest.mark.parametrize("function, offending", [

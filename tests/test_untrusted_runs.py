@@ -20,7 +20,7 @@ from keypoints.cli import check_settings
 from keypoints.commands.detect import main as detect_command
 from keypoints.errors import KeypointsError
 
-SHIPPED_ONNX = REPO / "src" / "keypoints" / "weights" / "face_resnet.onnx"
+SHIPPED_ONNX = REPO / "src" / "keypoints" / "weights" / "face_mobile.onnx"
 
 
 def one_line(proc, message: str) -> None:

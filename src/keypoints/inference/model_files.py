@@ -12,7 +12,7 @@ from keypoints.errors import KeypointsError
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 # The model shipped inside the package (docs/MODEL_CARD.md): its checkpoint (torch, the `train` extra) ...
-DEFAULT_MODEL = WEIGHTS / "face_resnet.ckpt"
+DEFAULT_MODEL = WEIGHTS / "face_mobile.ckpt"
 # ... its int8 copy for ONNX Runtime, what the default backend ("auto") runs on the CPU ...
 DEFAULT_INT8_MODEL = DEFAULT_MODEL.with_suffix(".int8.onnx")
 # ... and its float copy (backend=onnxruntime).
