@@ -8,7 +8,7 @@ import torch
 
 from conftest import run_script, tiny_overrides
 from keypoints.errors import KeypointsError
-from keypoints.models import MobileRegressor
+from keypoints.models import MobileRegressor, ResNetRegressor
 from keypoints.training.module import load_checkpoint
 from keypoints.training.quantization_aware import QuantizationAware, quantized_outputs
 
@@ -30,6 +30,13 @@ def test_the_rounded_tensors_are_those_an_int8_export_stores():
     assert kinds.count("ReLU6") == 1 + 2 * sum(blocks) + 1
     assert kinds.count("Sequential") == sum(blocks)
     assert kinds.count("InvertedResidual") == sum(blocks) - len(blocks)
+
+
+def test_the_resnets_residual_sums_are_rounded_too():
+    net = ResNetRegressor(input_size=96)
+    kinds = [type(m).__name__ for m in quantized_outputs(net)]
+    blocks = [m for m in net.modules() if type(m).__name__ == "BasicBlock"]
+    assert blocks and kinds.count("BasicBlock") == len(blocks)  # relu(body + shortcut): the block's output
 
 
 def test_training_sees_8_bit_activations_and_the_network_is_left_as_it_was():

@@ -28,6 +28,7 @@ class BasicBlock(nn.Module):
         super().__init__()
         self.body = nn.Sequential(conv_bn(cin, cout, 3, stride), nn.ReLU(inplace=True), conv_bn(cout, cout))
         self.shortcut = nn.Identity() if cin == cout and stride == 1 else conv_bn(cin, cout, 1, stride)
+        self.residual = True  # its output is a sum (ReLU'd), which an int8 export stores in 8 bits (keypoints.training.quantization_aware)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return torch.relu(self.body(x) + self.shortcut(x))
