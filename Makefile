@@ -34,7 +34,7 @@ data:
 	fi
 	$(BIN)/python scripts/check_data.py
 
-# A short run that needs only the data set: the default recipe's stage 1 for 10 epochs (~20 s an epoch on
+# A short run that needs only the data set: the teacher's stage 1 (experiment=face_resnet) for 10 epochs (~20 s an epoch on
 # 2 AVX-512 cores, docs/RESULTS.md) into outputs/train_short; python scripts/evaluate.py ckpt_path=outputs/train_short
 train-short:
 	$(BIN)/python scripts/train.py experiment=face_resnet trainer.max_epochs=10 hydra.run.dir=outputs/train_short $(ARGS)
