@@ -12,7 +12,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import DATA, REPO, SHARED, run_script, tiny_overrides
-from keypoints.checkpoints import load_model
+from keypoints.checkpoints import DEFAULT_MODEL, load_model
 from keypoints.annotations import read_annotations
 from keypoints.data import KeypointsDataset
 from keypoints.data.transforms import face_eval
@@ -285,7 +285,7 @@ def test_a_wild_fine_tune_trains_from_the_shipped_model(tiny_root, tmp_path):
     names, points = read_annotations(tiny_root / "training_frames_keypoints.csv")
     csv = tmp_path / "pseudo.csv"
     pl.write_csv(csv, names, points, np.full((len(names), 68), 0.8))
-    run_script("train.py", "experiment=face_resnet_wild", "model=mobile", "init_from=src/keypoints/weights/face_mobile.ckpt",
+    run_script("train.py", "experiment=face_resnet_wild", "model=mobile", f"init_from={DEFAULT_MODEL}",
                f"data.sources.aflw.labels={csv}", f"data.sources.aflw.images={tiny_root / 'training'}",
                "~data.sources.lfw", "data.epoch_size=8", "trainer.max_epochs=1", "trainer.precision=32",
                "logger=none", *tiny_overrides(tiny_root, tmp_path / "run"))

@@ -13,6 +13,7 @@ import torch
 
 from conftest import DATA, REPO, run_script, tiny_overrides, wandb_run_field
 from keypoints.annotations import read_annotations
+from keypoints.checkpoints import DEFAULT_MODEL
 from keypoints.errors import KeypointsError
 from keypoints.training.module import KeypointModule, load_checkpoint
 
@@ -247,7 +248,7 @@ def test_sigterm_leaves_a_usable_checkpoint_named_as_interrupted_and_exits_non_z
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
         (["teacher=/nonexistent/teacher.ckpt"], "error: /nonexistent/teacher.ckpt: checkpoint not found"),
-        ([f"teacher={REPO / 'src/keypoints/weights/face_mobile.ckpt'}"],
+        ([f"teacher={DEFAULT_MODEL}"],
          "error: teacher: it takes 96 px, 1 channel(s), face_eval gray pipeline crops, this model 96 px, 1 channel(s), seed_eval gray pipeline"),
         (["experiment=face_resnet_finetune"], "error: init_from is required by this experiment"),
         (["init_from=/"], "error: /: a run folder without checkpoints"),

@@ -19,8 +19,9 @@ from conftest import PHOTOS, REPO, initialize_for, run_script
 from keypoints.cli import check_settings
 from keypoints.commands.detect import main as detect_command
 from keypoints.errors import KeypointsError
+from keypoints.inference.model_files import DEFAULT_ONNX_MODEL
 
-SHIPPED_ONNX = REPO / "src" / "keypoints" / "weights" / "face_mobile.onnx"
+SHIPPED_ONNX = DEFAULT_ONNX_MODEL
 
 
 def one_line(proc, message: str) -> None:

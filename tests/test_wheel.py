@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import DATA, PHOTOS, REPO, run_script
+from keypoints.inference.model_files import DEFAULT_MODEL
 from keypoints.web.launch import running
 
 pytestmark = pytest.mark.slow
@@ -28,7 +29,7 @@ ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"keypoints/weights/([a-z_0-9.]+\.
            r"keypoints/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
            r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)",
            r"keypoints-[^/]+\.dist-info/licenses/(LICENSE|src/keypoints/weights/TERMS\.md|src/keypoints/faces/yunet/LICENSE)"]
-REQUIRED = ["keypoints/weights/face_mobile.ckpt", "keypoints/faces/yunet/yunet_n_640_640.onnx", "keypoints/faces/yunet/yunet_n_dynamic.onnx",
+REQUIRED = [f"keypoints/weights/{DEFAULT_MODEL.name}", "keypoints/faces/yunet/yunet_n_640_640.onnx", "keypoints/faces/yunet/yunet_n_dynamic.onnx",
             "keypoints/faces/yunet/LICENSE", "keypoints/weights/TERMS.md",
             "keypoints/web/static/index.html", "keypoints/__main__.py",
             *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
