@@ -210,3 +210,23 @@ def test_a_bad_model_file_names_the_problem(tmp_path):
     (tmp_path / "model.onnx").write_bytes(b"not a model")
     with pytest.raises(KeypointsError, match="model.onnx: not an ONNX model"):
         OnnxPredictor.from_file(tmp_path / "model.onnx")
+
+
+def test_export_never_replaces_its_checkpoint_nor_an_existing_file_unasked(tiny_checkpoint, tmp_path):
+    ckpt = tmp_path / "model.ckpt"
+    ckpt.write_bytes(tiny_checkpoint.read_bytes())
+    (tmp_path / "link.onnx").symlink_to(ckpt)
+    taken = tmp_path / "taken.onnx"
+    taken.write_bytes(b"someone's file")
+    run = f"hydra.run.dir={tmp_path / 'run'}"
+    for output, message in [(ckpt, "output would overwrite an input"), (tmp_path / "link.onnx", "output would overwrite an input"),
+                            (taken, "output= already exists")]:
+        for overwrite in ("false", "true") if output != taken else ("false",):
+            proc = run_script("export.py", f"ckpt_path={ckpt}", f"output={output}", f"overwrite={overwrite}", run, check=False)
+            assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+            assert proc.stderr.startswith(f"error: {output}: {message}")
+    assert ckpt.read_bytes() == tiny_checkpoint.read_bytes() and taken.read_bytes() == b"someone's file"
+    run_script("export.py", f"ckpt_path={ckpt}", f"output={taken}", "overwrite=true", run)
+    assert export.read_metadata(taken)["checkpoint"] == str(ckpt)
+    proc = run_script("export.py", f"ckpt_path={ckpt}", "overwrite=yes", run, check=False)
+    assert proc.returncode == 2 and "overwrite" in proc.stderr and "true or false" in proc.stderr

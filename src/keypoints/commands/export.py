@@ -10,16 +10,18 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
+from keypoints.checks import BOOLEAN
 from keypoints.cli import friendly_errors
 from keypoints.detect import Detector, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.export import FORMATS, export
 from keypoints.checkpoints import DEFAULT_MODEL
 from keypoints.quantize import RULES as QUANTIZE_RULES, calibration, calibration_inputs, quantize, training_photos
+from keypoints.runner import guard_outputs
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="export")
-@friendly_errors(rules=(QUANTIZE_RULES,))
+@friendly_errors(rules=(QUANTIZE_RULES, {"overwrite": BOOLEAN}))
 def main(cfg: DictConfig) -> None:
     if cfg.format not in FORMATS:  # before `output`, whose default interpolates the format's suffix
         raise KeypointsError(f"format={cfg.format!r}: unknown export format (one of {', '.join(FORMATS)})")
@@ -32,17 +34,23 @@ def main(cfg: DictConfig) -> None:
     if cfg.ckpt_path and Path(cfg.ckpt_path).suffix in (".onnx", ".pt"):
         raise KeypointsError(f"{cfg.ckpt_path}: already an exported model; export takes a .ckpt from scripts/train.py")
     source = cfg.ckpt_path or f"{DEFAULT_MODEL.name} (shipped with keypoints)"
+    output = Path(cfg.output)
+    # Before loading anything: never the checkpoint itself (by path or link), and an existing file only
+    # with overwrite=true; the file is written aside and renamed over its target (keypoints.outputs).
+    guard_outputs(output.parent, [Path(cfg.ckpt_path or DEFAULT_MODEL)], [output], overwrite=True)
+    if (output.exists() or output.is_symlink()) and not cfg.overwrite:
+        raise KeypointsError(f"{output}: output= already exists; choose another output=, delete it or overwrite=true")
     # the Detector's own way to the module (in torch: export traces it), so calibration crops are cut the
     # way inference cuts them
     detector: Detector = load_detector(cfg, ckpt_path=cfg.ckpt_path, backend="torch")
     if not cfg.quantize:
-        path = export(detector.module, cfg.output, cfg.format, checkpoint=source)
+        path = export(detector.module, output, cfg.format, checkpoint=source)
         print(f"{path}: {cfg.format} model of {source}")
         return
     photos = training_photos(cfg.calibration.labels, cfg.calibration.images, cfg.calibration.photos, cfg.calibration.seed)
     batches = calibration_inputs(detector, photos)
     with tempfile.TemporaryDirectory(prefix="keypoints-export-") as tmp:
-        path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), cfg.output, batches,
+        path = quantize(export(detector.module, Path(tmp) / "model.onnx", "onnx", checkpoint=source), output, batches,
                         reduce_range=cfg.reduce_range, percentile=cfg.calibration.percentile)
     print(f"{path}: int8 onnx model of {source}, calibrated on {sum(len(b) for b in batches)} face crops "
           f"from {len(photos)} training photos")
