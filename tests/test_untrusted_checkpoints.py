@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from conftest import run_script
 from keypoints import Detector
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, load_model, read_checkpoint
+from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL, load_model, read_checkpoint
 from keypoints.errors import KeypointsError
 from keypoints.training.module import load_checkpoint, slim_checkpoint
 
@@ -155,3 +155,26 @@ def test_an_exported_model_whose_metadata_names_anything_but_our_classes_is_refu
     with pytest.raises(KeypointsError, match=rf"evil.onnx: refused: its config names _target_='{target}'"):
         Detector.from_checkpoint(tmp_path / "evil.onnx", backend="onnxruntime")
     assert not marker.exists()
+
+
+def test_an_exported_model_that_never_finishes_is_stopped_at_load(tmp_path, monkeypatch):
+    """A graph can loop for 2**62 turns inside one ONNX Runtime call, deaf to Ctrl-C: the load check has a time limit."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper
+
+    model = onnx.load(str(DEFAULT_ONNX_MODEL))
+    graph = model.graph
+    result = graph.output[0].name
+    for node in graph.node:  # the network's last node now feeds a Loop that hands its keypoints on, unchanged, each turn
+        node.output[:] = [f"{name}_pre" if name == result else name for name in node.output]
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Identity", ["v_in"], ["v_out"])],
+        "forever", [helper.make_tensor_value_info("i", TensorProto.INT64, []), helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+                    helper.make_tensor_value_info("v_in", TensorProto.FLOAT, None)],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []), helper.make_tensor_value_info("v_out", TensorProto.FLOAT, None)])
+    graph.initializer.extend([helper.make_tensor("turns", TensorProto.INT64, [], [2**62]), helper.make_tensor("go", TensorProto.BOOL, [], [True])])
+    graph.node.append(helper.make_node("Loop", ["turns", "go", f"{result}_pre"], [result], body=body))
+    onnx.save(model, str(tmp_path / "forever.onnx"))
+    monkeypatch.setattr("keypoints.inference.onnx_runtime.CHECK_SECONDS", 2.0)
+    with pytest.raises(KeypointsError, match=r"forever.onnx: does not finish a batch of two blank \(\d, \d+, \d+\) inputs in 2 s"):
+        Detector.from_checkpoint(tmp_path / "forever.onnx", backend="onnxruntime")

@@ -1,5 +1,6 @@
 """The keypoint network under ONNX Runtime, from a file written by keypoints.export (or shipped)."""
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +11,10 @@ from keypoints.checks import device_type
 from keypoints.inference.cpu import QUANTIZATION_KEY, saturates_on_this_cpu
 from keypoints.inference.model_files import decode
 from keypoints.inference.pipeline import eval_pipeline
+
+# The load check's time limit. Two crops take milliseconds in any model `keypoints export` writes; a file
+# from outside could hold a graph that never ends (a Loop of 2**62 turns), which no signal interrupts.
+CHECK_SECONDS = 30.0
 
 
 class OnnxPredictor:
@@ -63,12 +68,22 @@ class OnnxPredictor:
         a model of another input or output shape, a fixed batch of one, or metadata that lies is one
         line now rather than a cut ONNX Runtime error on every photo."""
         size, channels = self.metadata["input_size"], self.metadata["channels"]
+        options = ort.RunOptions()
+        options.log_severity_level = 4  # the failure is ours to report, in one line, not ORT's log too
+        stop = threading.Timer(CHECK_SECONDS, lambda: setattr(options, "terminate", True))  # ORT stops at its next node
+        stop.daemon = True
+        stop.start()
         try:
-            out = self(np.zeros((2, channels, size, size), np.float32))
+            out = self.session.run(None, {self.input_name: np.zeros((2, channels, size, size), np.float32)}, options)[0]
         except Exception as e:  # noqa: BLE001 - ORT's own Fail / InvalidArgument types
+            if options.terminate:
+                raise KeypointsError(f"{path}: does not finish a batch of two blank ({channels}, {size}, {size}) inputs in "
+                                     f"{CHECK_SECONDS:g} s (a graph that loops?); export it with `keypoints export`") from None
             reason = " ".join(str(e).split())[:160]
             raise KeypointsError(f"{path}: does not run as its metadata says ((N, {channels}, {size}, {size}) inputs: "
                                  f"{reason}); export it with `keypoints export`") from None
+        finally:
+            stop.cancel()
         if getattr(out, "shape", None) != (2, 68, 2):
             raise KeypointsError(f"{path}: does not run as its metadata says (gives {getattr(out, 'shape', type(out))} for "
                                  f"2 inputs of ({channels}, {size}, {size}), not (2, 68, 2)); export it with `keypoints export`")
