@@ -215,6 +215,14 @@ def test_pseudo_label_cli_writes_a_readable_scored_csv(tmp_path):
         "error: teachers.tddfa.map_points='maybe': must be true, false or null"
     again = run_script("pseudo_label.py", *args, check=False)
     assert again.returncode == 2 and "exists: pass overwrite=true" in again.stderr.strip().splitlines()[-1]
+    photo = folder / names[0]
+    before = photo.read_bytes()
+    (tmp_path / "link.csv").symlink_to(photo)
+    for into in (photo, tmp_path / "link.csv"):  # a photo being labelled, by its path or a link to it
+        proc = run_script("pseudo_label.py", *args[:1], f"output={into}", *args[2:], "overwrite=true", check=False)
+        assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == \
+            f"error: {into}: output would overwrite an input (the same file, or a link to it); choose another output= folder"
+    assert photo.read_bytes() == before
     empty = tmp_path / "empty"
     empty.mkdir()
     proc = run_script("pseudo_label.py", f"images={empty}", f"output={tmp_path / 'x.csv'}", check=False)

@@ -16,6 +16,7 @@ from keypoints.errors import KeypointsError
 from keypoints.landmarks import GROUPS
 from keypoints.teachers import labels as tl
 from keypoints import outputs
+from keypoints.runner import guard_outputs
 
 
 def build_teacher(key: str, spec: DictConfig):
@@ -54,6 +55,9 @@ def label_folder(cfg: DictConfig) -> dict:
         paths = [images / name for name in names]
     else:
         paths = tl.image_files(images)
+    # neither the CSV nor its summary may replace a photo being labelled or the labels checked against
+    inputs = paths + ([Path(cfg.check_labels)] if cfg.check_labels else [])
+    guard_outputs(output.parent, inputs, [output, Path(f"{output}.json")], overwrite=True)
     sizes = tl.sizes_of(paths)  # (N, 2) widths and heights
     readings, reports, names_of = [], [], []
     for key, spec in cfg.teachers.items():
