@@ -83,6 +83,21 @@ def test_named_overlays_resolve_in_the_overlay_folder(tmp_path):
     assert filters.load_overlay(str(OVERLAYS / "straw_hat.png"))[1] == "hat"  # the kind is in its name
     with pytest.raises(KeypointsError, match="obamas.jpg: overlay has no alpha channel"):
         filters.load_overlay(str(PHOTOS / "obamas.jpg"), kind="hat")
+    cv2.imwrite(str(tmp_path / "clear_hat.png"), np.zeros((20, 40, 4), np.uint8))
+    with pytest.raises(KeypointsError, match="clear_hat.png: overlay is fully transparent"):
+        filters.load_overlay(str(tmp_path / "clear_hat.png"))
+
+
+def test_an_overlay_above_the_pixel_budget_is_refused_by_its_header(tmp_path, monkeypatch):
+    big = tmp_path / "big_hat.png"
+    cv2.imwrite(str(big), np.full((300, 400, 4), 255, np.uint8))
+    assert filters.load_overlay(str(big))[0].shape == (300, 400, 4)
+    monkeypatch.setattr(filters, "MAX_OVERLAY_PIXELS", 100_000)
+    decoded = []
+    monkeypatch.setattr(filters, "decode", lambda *a, **k: decoded.append(a))
+    with pytest.raises(KeypointsError, match=r"big_hat.png: overlay of 0.1 megapixels, above the limit of 0.1 \(4096 x 4096\); scale it down"):
+        filters.load_overlay(str(big))
+    assert not decoded  # refused before any pixel was decoded
 
 
 def test_the_filter_cli_and_the_python_api_read_one_placements_file():

@@ -15,12 +15,15 @@ from omegaconf import OmegaConf
 
 from keypoints import geometry, landmarks
 from keypoints.errors import KeypointsError
-from keypoints.io import decode
+from keypoints.io import decode, image_header
 
 # One source for both the CLI (Hydra group `overlays`) and the Python defaults.
 _DEFAULTS = OmegaConf.to_container(OmegaConf.load(resources.files("keypoints.conf") / "overlays" / "default.yaml"))
 PLACEMENTS: dict = _DEFAULTS["placements"]
 OVERLAY_FILES: dict = _DEFAULTS["overlay_files"]
+# An overlay is drawn a few hundred pixels wide: 16 megapixels (4096 x 4096) is ample, and keeps a
+# custom file's decode under ~64 MB (a 20000 x 20000 RGBA PNG would take 1.6 GB and seconds).
+MAX_OVERLAY_PIXELS = 16_777_216
 
 
 def default_sunglasses() -> np.ndarray:
@@ -55,9 +58,15 @@ def load_overlay(spec: str, overlay_dir: str | Path = "data/overlays", kind: str
         kind = kind or next((k for k in PLACEMENTS if k in path.stem.lower()), None)
         if kind is None:
             raise KeypointsError(f"{path}: can't tell where this overlay goes; add kind=sunglasses, moustache or hat")
+    pixels = image_header(path, str(path))[0]  # by its header, before decoding
+    if pixels > MAX_OVERLAY_PIXELS:
+        raise KeypointsError(f"{path}: overlay of {pixels / 1e6:.1f} megapixels, above the limit of {MAX_OVERLAY_PIXELS / 1e6:.1f} "
+                             "(4096 x 4096); scale it down")
     image = decode(path, "the overlay must be an RGBA PNG")
     if image.ndim != 3 or image.shape[2] != 4:
         raise KeypointsError(f"{path}: overlay has no alpha channel (save it as an RGBA PNG with a transparent background)")
+    if not image[..., 3].any():
+        raise KeypointsError(f"{path}: overlay is fully transparent (nothing would be drawn)")
     return image, kind
 
 
