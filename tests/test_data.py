@@ -72,10 +72,10 @@ def test_normalisation_round_trips_and_spans_the_input():
     np.testing.assert_allclose(geometry.denormalize(geometry.normalize(pts, 227), 227), pts)
 
 
-def write_csv(root, rows: list[str], split="training_frames_keypoints.csv"):
+def write_csv(root, rows: list[str], split="training_frames_keypoints.csv", encoding="utf-8"):
     root.mkdir(exist_ok=True)
     header = "," + ",".join(str(i) for i in range(136))
-    (root / split).write_text("\n".join([header, *rows]) + "\n")
+    (root / split).write_text("\n".join([header, *rows]) + "\n", encoding=encoding)
 
 
 def datamodule(root) -> KeypointsDataModule:
@@ -93,10 +93,15 @@ def test_missing_root_says_what_to_do(tmp_path):
         ("a.jpg," + ",".join(["1.0"] * 135), r"training_frames_keypoints.csv:2: expected 137 columns.*got 136"),
         ("a.jpg," + ",".join(["1.0"] * 135 + ["nan"]), r"training_frames_keypoints.csv:2: NaN or infinite value for a.jpg"),
         ("a.jpg," + ",".join(["1.0"] * 135 + ["x"]), r"training_frames_keypoints.csv:2: non-numeric value"),
+        ("," + ",".join(["1.0"] * 136), r"training_frames_keypoints.csv:2: file name '' is empty"),
+        ("../../photos/a.jpg," + ",".join(["1.0"] * 136), r"training_frames_keypoints.csv:2: file name '../../photos/a.jpg' is not inside"),
+        ("/etc/a.jpg," + ",".join(["1.0"] * 136), r"training_frames_keypoints.csv:2: file name '/etc/a.jpg' is not inside"),
+        ("caf\xe9.jpg," + ",".join(["1.0"] * 136), r"training_frames_keypoints.csv:2: not UTF-8 text \(byte 0xe9\); save the CSV as UTF-8"),
+        ('"' + "a" * 200_000 + '",' + ",".join(["1.0"] * 136), r"training_frames_keypoints.csv:2: not a CSV row \(field larger than field limit"),
     ],
 )
 def test_bad_csv_rows_are_named(tmp_path, row, message):
-    write_csv(tmp_path, [row])
+    write_csv(tmp_path, [row], encoding="latin-1")  # as a spreadsheet might save it: ASCII rows are the same bytes
     with pytest.raises(KeypointsError, match=message):
         datamodule(tmp_path).setup("fit")
 
