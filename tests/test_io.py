@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -49,6 +51,13 @@ def test_missing_file_names_the_file(tmp_path):
     with pytest.raises(KeypointsError, match=r"missing\.jpg: image file not found"):
         read_image(tmp_path / "missing.jpg")
 
+
+
+@pytest.mark.skipif(not Path("/proc/sys/vm/drop_caches").exists(), reason="needs Linux's /proc")
+def test_a_file_that_will_not_open_is_not_called_missing():
+    """/proc/sys/vm/drop_caches is a regular file that no one, root included, may open to read."""
+    with pytest.raises(KeypointsError, match=r"^/proc/sys/vm/drop_caches: image file cannot be read \(Permission denied\)$"):
+        read_image("/proc/sys/vm/drop_caches")
 
 def test_a_phone_photo_stored_sideways_is_read_as_shown(tmp_path):
     """Phones store portrait photos sideways with an EXIF orientation; photo viewers (and users)

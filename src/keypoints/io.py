@@ -111,8 +111,8 @@ def open_file(path: str | Path):
     never hangs the reader."""
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
-    except OSError:
-        raise KeypointsError(f"{path}: {_missing(path)}") from None
+    except OSError as e:
+        raise KeypointsError(f"{path}: {_not_opened(path, e)}") from None
     kind = _kind(os.fstat(fd).st_mode)
     if kind is not None:
         os.close(fd)
@@ -121,9 +121,11 @@ def open_file(path: str | Path):
         yield f
 
 
-def _missing(path) -> str:
+def _not_opened(path, error: OSError) -> str:
     kind = not_a_file(path)
-    return "image file not found" if kind in (None, "not found") else f"{kind}, not an image file"
+    if kind is None:  # a regular file that would not open: its permissions, a file system's refusal, ...
+        return f"image file cannot be read ({error.strerror or error})"
+    return "image file not found" if kind == "not found" else f"{kind}, not an image file"
 
 
 # EXIF orientation -> what turns the stored pixels into the photo as it is shown (as Pillow's
