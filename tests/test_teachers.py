@@ -196,10 +196,13 @@ def test_pseudo_label_cli_writes_a_readable_scored_csv(tmp_path):
     names = read_annotations(DATA / "test_frames_keypoints.csv")[0][:3]
     for name in names:
         cv2.imwrite(str(folder / name), cv2.imread(str(DATA / "test" / name)))
+    (folder / "notes.jpg").write_text("not a photo")  # one broken file does not stop the run
     out = tmp_path / "labels.csv"
     args = [f"images={tmp_path / 'photos'}", f"output={out}", f"hydra.run.dir={tmp_path / 'run'}",
             f"paths.data_dir={DATA}", "calibration.limit=70", f"paths.tddfa_dir={TDDFA_DIR}"]
-    run_script("pseudo_label.py", *args)
+    proc = run_script("pseudo_label.py", *args)
+    assert f"skipped {folder / 'notes.jpg'}: not a readable image" in proc.stderr
+    assert "3 of 3 photos labelled (1 unreadable file(s) skipped)" in proc.stdout
     got, points, confidence, weights = read_annotations(out, with_confidence=True)
     assert sorted(got) == sorted(f"person/{n}" for n in names)
     assert points.shape == (3, 68, 2) and ((confidence > 0) & (confidence <= 1)).all()
@@ -207,6 +210,7 @@ def test_pseudo_label_cli_writes_a_readable_scored_csv(tmp_path):
     assert (weights > 0).all()
     summary = json.loads(out.with_name("labels.csv.json").read_text())
     assert summary["calibration"][0]["teacher"] == "3ddfa" and summary["calibration"][0]["mapped"] is False
+    assert summary["skipped"] == ["person/notes.jpg"]
     proc = run_script("pseudo_label.py", *args, "overwrite=true", "teachers.tddfa.groups=[ears]", check=False)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == \
         "error: teachers.tddfa.groups: unknown ['ears'] (one of jaw, brows, nose, eyes, mouth)"

@@ -22,7 +22,7 @@ from PIL import Image
 from keypoints.benchmarks.accuracy import box_error, nme
 from keypoints.annotations import NUM_POINTS, degenerate
 from keypoints.errors import KeypointsError
-from keypoints.io import images_under
+from keypoints.io import HEADER_FORMATS, images_under, open_file
 from keypoints.landmarks import FLIP, GROUPS, INNER
 from keypoints import outputs
 
@@ -115,6 +115,22 @@ def image_files(folder: Path) -> list[Path]:
     if not files:
         raise KeypointsError(f"images={folder}: no image files in it")
     return files
+
+
+def readable(paths: list[Path]) -> tuple[list[int], np.ndarray]:
+    """The indices of the photos whose headers read, and their (M, 2) widths and heights. Every other
+    file is named on stderr and left out: one broken file in a folder of thousands does not stop the run."""
+    kept, sizes = [], []
+    for i, path in enumerate(paths):
+        try:
+            with open_file(path) as f, Image.open(f, formats=HEADER_FORMATS) as image:
+                sizes.append(image.size)
+            kept.append(i)
+        except KeypointsError as e:  # missing, a FIFO, cannot be opened, ...
+            progress(f"skipped {e}")
+        except Exception:  # noqa: BLE001 - whatever Pillow raises on a file that is not an image
+            progress(f"skipped {path}: not a readable image (empty, corrupt or not an image format)")
+    return kept, np.array(sizes, np.float64).reshape(-1, 2)
 
 
 def sizes_of(paths: list[Path]) -> np.ndarray:

@@ -58,7 +58,12 @@ def label_folder(cfg: DictConfig) -> dict:
     # neither the CSV nor its summary may replace a photo being labelled or the labels checked against
     inputs = paths + ([Path(cfg.check_labels)] if cfg.check_labels else [])
     guard_outputs(output.parent, inputs, [output, Path(f"{output}.json")], overwrite=True)
-    sizes = tl.sizes_of(paths)  # (N, 2) widths and heights
+    kept, sizes = tl.readable(paths)  # (N, 2) widths and heights of the files that are images
+    if not kept:
+        raise KeypointsError(f"images={images}: none of its {len(paths)} image files can be read")
+    skipped = [str(paths[i].relative_to(images)) for i in sorted(set(range(len(paths))) - set(kept))]
+    paths = [paths[i] for i in kept]
+    truth = None if truth is None else truth[kept]
     readings, reports, names_of = [], [], []
     for key, spec in cfg.teachers.items():
         teacher, groups, map_points = build_teacher(key, spec)
@@ -83,7 +88,7 @@ def label_folder(cfg: DictConfig) -> dict:
         raise KeypointsError(f"images={images}: no face got a label from the teachers ({', '.join(names_of)})")
     output.parent.mkdir(parents=True, exist_ok=True)
     tl.write_csv(output, [str(paths[i].relative_to(images)) for i in np.flatnonzero(keep)], points[keep], confidence[keep])
-    summary = {"images": str(images), "photos": len(paths), "labelled": int(keep.sum()),
+    summary = {"images": str(images), "photos": len(paths), "labelled": int(keep.sum()), "skipped": skipped,
                "median_confidence": float(np.median(face[keep])),
                "points_taught": {g: float((confidence[keep][:, idx] > 0).mean()) for g, idx in GROUPS.items()},
                "led_by": {n: int((best[keep] == i).sum()) for i, n in enumerate(names_of)}, "calibration": reports}
@@ -92,5 +97,6 @@ def label_folder(cfg: DictConfig) -> dict:
         print(tables.markdown(["labels", "faces labelled", "inner 51 / box: mean", "median", "FR@0.10",
                                "confidence vs error (corr.)"], summary["check"]))
     outputs.write_json(f"{output}.json", summary, indent=2, allow_nan=True)
-    print(f"{output}: {keep.sum()} of {len(paths)} photos labelled; the teacher that weighed most {summary['led_by']}")
+    print(f"{output}: {keep.sum()} of {len(paths)} photos labelled{f' ({len(skipped)} unreadable file(s) skipped)' if skipped else ''}; "
+          f"the teacher that weighed most {summary['led_by']}")
     return summary
