@@ -144,6 +144,25 @@ def test_compare_prints_the_good_jobs_and_names_a_corrupt_metrics_file(tmp_path)
     assert proc.stderr.startswith(f"error: {tmp_path / '1' / 'metrics.json'}: not a metrics file") and proc.stderr.count("\n") == 1
 
 
+
+@pytest.mark.parametrize("file, content, reason", [
+    ("metrics.json", '{"test": "oops"}', "not a JSON object with a `test` object"),
+    ("metrics.json", '{"best_val_nme": "low"}', "a metric that is not a number"),
+    ("metrics.json", "[" * 100_000, "maximum recursion depth"),
+    (".hydra/overrides.yaml", "- [unclosed", "while parsing"),
+    (".hydra/overrides.yaml", "model: alexnet", "not a list of key=value strings"),
+])  # fmt: skip
+def test_compare_names_a_job_file_that_is_not_what_training_writes(tmp_path, file, content, reason):
+    for job in ("0", "1"):
+        (tmp_path / job / ".hydra").mkdir(parents=True)
+        (tmp_path / job / ".hydra" / "overrides.yaml").write_text(f"- model.dropout=0.{job}\n")
+        (tmp_path / job / "metrics.json").write_text(json.dumps({"best_val_nme": 0.1, "test": {"nme": 0.09}}))
+    (tmp_path / "1" / file).write_text(content)
+    proc = run_script("compare.py", str(tmp_path), check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "| 0 |" in proc.stdout
+    assert proc.stderr.startswith(f"error: {tmp_path / '1' / file}: not a") and reason in proc.stderr and proc.stderr.count("\n") == 1
+
+
 def test_export_refuses_an_already_exported_file(tmp_path):
     proc = run_script("export.py", f"ckpt_path={tmp_path}/model.onnx", f"hydra.run.dir={tmp_path / 'run'}", check=False)
     assert proc.returncode == 2 and "model.onnx: already an exported model" in proc.stderr

@@ -24,19 +24,20 @@ def collect(sweep_dir: Path, bad: list | None = None) -> list[dict]:
         overrides_file = job / ".hydra" / "overrides.yaml"
         if not overrides_file.is_file():
             continue
-        overrides = dict(o.split("=", 1) for o in yaml.safe_load(overrides_file.read_text()) or [] if "=" in o)
+        try:
+            overrides = read_overrides(overrides_file)
+        except ValueError as e:
+            if bad is not None:
+                bad.append(f"{overrides_file}: not a Hydra overrides file ({e})")
+            continue
         metrics_file = job / "metrics.json"
-        metrics = {}
+        metrics, test = {}, {}
         if metrics_file.is_file():
             try:
-                metrics = json.loads(metrics_file.read_text())
-                if not isinstance(metrics, dict):
-                    raise ValueError("not a JSON object")
-            except (ValueError, UnicodeDecodeError) as e:
-                metrics = {}
+                metrics, test = read_metrics(metrics_file)
+            except ValueError as e:
                 if bad is not None:
-                    bad.append(f"{metrics_file}: not a metrics file ({str(e).splitlines()[0][:80]})")
-        test = metrics.get("test", {})
+                    bad.append(f"{metrics_file}: not a metrics file ({e})")
         rows.append({"job": job.name, "overrides": overrides, "best_val_nme": metrics.get("best_val_nme"),
                      "test_nme": test.get("nme"), "test_fr10": test.get("fr10"), "test_rmse_px": test.get("rmse_px"),
                      "epochs": metrics.get("epochs"), "fit_seconds": metrics.get("fit_seconds")})
@@ -44,6 +45,37 @@ def collect(sweep_dir: Path, bad: list | None = None) -> list[dict]:
         raise KeypointsError(f"{sweep_dir}: no job folders with .hydra/overrides.yaml in it")
     return rows
 
+
+
+def read_overrides(path: Path) -> dict:
+    """A job's .hydra/overrides.yaml (a list of key=value strings) as a dict; ValueError saying why not."""
+    try:
+        items = yaml.safe_load(path.read_text()) or []
+    except (OSError, UnicodeDecodeError, RecursionError, yaml.YAMLError) as e:
+        raise ValueError(_first_line(e)) from None
+    if not isinstance(items, list) or not all(isinstance(o, str) for o in items):
+        raise ValueError("not a list of key=value strings")
+    return dict(o.split("=", 1) for o in items if "=" in o)
+
+
+def read_metrics(path: Path) -> tuple[dict, dict]:
+    """A job's metrics.json (as training.loop writes it) -> (its metrics, its `test` metrics), each
+    read value a number or null; ValueError saying why not."""
+    try:
+        metrics = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, RecursionError, ValueError) as e:
+        raise ValueError(_first_line(e)) from None
+    test = metrics.get("test") or {} if isinstance(metrics, dict) else None
+    if not isinstance(metrics, dict) or not isinstance(test, dict):
+        raise ValueError("not a JSON object with a `test` object")
+    values = [metrics.get(k) for k in ("best_val_nme", "epochs", "fit_seconds")] + [test.get(k) for k in ("nme", "fr10", "rmse_px")]
+    if not all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values):
+        raise ValueError("a metric that is not a number")
+    return metrics, test
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0][:80]
 
 def swept_keys(rows: list[dict]) -> list[str]:
     """The overrides whose values differ between jobs (what the sweep varied)."""
