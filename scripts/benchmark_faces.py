@@ -6,9 +6,11 @@ from omegaconf import DictConfig, OmegaConf
 
 from keypoints.benchmarks.faces import settings_table, turned_faces_table
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints import benchmarks
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_faces")
 @friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:

@@ -14,11 +14,13 @@ from omegaconf import DictConfig
 
 from keypoints.benchmarks import budget, speed
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints import benchmarks
 from keypoints.errors import KeypointsError
 from keypoints import outputs
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_speed")
 @friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:

@@ -8,9 +8,11 @@ from omegaconf import DictConfig
 
 from keypoints.benchmarks.throughput import benchmark_train
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints import benchmarks, training
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_train")
 @friendly_errors(rules=(training.RULES, benchmarks.RULES))
 def main(cfg: DictConfig) -> None:

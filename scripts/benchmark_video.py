@@ -10,6 +10,7 @@ from omegaconf import DictConfig
 
 from keypoints.benchmarks import video as benchmark
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints import benchmarks
 from keypoints.video import RULES as VIDEO_RULES
 from keypoints.detect import load_detector
@@ -17,6 +18,7 @@ from keypoints.video import torch_threads, video_config
 from keypoints import outputs
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="benchmark_video")
 @friendly_errors(rules=(benchmarks.RULES, VIDEO_RULES))
 def main(cfg: DictConfig) -> None:

@@ -6,10 +6,12 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints import training
 from keypoints.training.evaluation import evaluate
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 @friendly_errors(rules=(training.RULES,))
 def main(cfg: DictConfig) -> None:

@@ -7,9 +7,11 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints.web import LOAD_TEST_RULES
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="load_test")
 @friendly_errors(rules=(LOAD_TEST_RULES,))
 def main(cfg: DictConfig) -> None:

@@ -8,11 +8,13 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints import benchmarks
 from keypoints.faces import load_faces
 from keypoints.benchmarks.framing import measure_framing
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="measure_framing")
 @friendly_errors(rules=(benchmarks.RULES,))
 def main(cfg: DictConfig) -> None:

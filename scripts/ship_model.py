@@ -8,6 +8,7 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.cli import friendly_errors
+from keypoints.commands import hydra_script
 from keypoints.checks import one_of
 from keypoints.errors import KeypointsError
 from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
@@ -17,6 +18,7 @@ from keypoints.training.module import slim_checkpoint
 RULES = {"weights_dtype": one_of("float32", "float16", "bfloat16")}  # conf/ship_model.yaml
 
 
+@hydra_script  # Hydra's own errors in one line, as the keypoints commands give them
 @hydra.main(version_base="1.3", config_path="../conf", config_name="ship_model")
 @friendly_errors(rules=(RULES,))
 def main(cfg: DictConfig) -> None:

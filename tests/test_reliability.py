@@ -178,3 +178,15 @@ def test_export_refuses_an_already_exported_file(tmp_path):
 def test_the_python_api_says_what_is_wrong(call, message):
     with pytest.raises(KeypointsError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
         call(keypoints.Detector())
+
+
+@pytest.mark.parametrize("script, override, message", [
+    ("train.py", "nosuchkey=1", "Could not override 'nosuchkey'.; To append to your config use +nosuchkey=1"),
+    ("evaluate.py", "nosuchkey=1", "Could not override 'nosuchkey'."),
+    ("pseudo_label.py", "model=nosuch", "Could not override 'model'"),
+    ("train.py", "model=nosuch", "In 'train': Could not find 'model/nosuch'; Available options in 'model':; alexnet"),
+    ("train.py", "model.dropout=high", "model.dropout='high': must be a share from 0 to 1 (below 1), or a list of them"),
+])  # fmt: skip
+def test_the_checkouts_hydra_scripts_give_hydras_errors_in_one_line_as_the_commands_do(tmp_path, script, override, message):
+    proc = run_script(script, override, f"hydra.run.dir={tmp_path}", check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"error: {message}"), proc.stderr

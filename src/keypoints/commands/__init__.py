@@ -7,10 +7,12 @@ runs, by its name through importlib (`run`). Training stays a checkout's job: sc
 """
 
 import argparse
+import functools
 import importlib
 import os
 import sys
 import textwrap
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 
 # name -> (what it does, its main keys), as `keypoints --help` lists them; tests/test_commands.py
@@ -43,23 +45,36 @@ def run(name: str, overrides: list[str]) -> None:
     Hydra's own errors (a typo'd key, a missing config group option, a run folder that cannot be
     made) end as one line and exit 2, as the commands' own do; Ctrl-C as one line and exit 130
     (outputs are written whole or not at all: keypoints.outputs)."""
-    saved, saved_full = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
+    saved = sys.argv
     sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
+    try:
+        with one_line_errors():
+            try:
+                module = importlib.import_module(f"keypoints.commands.{name}")  # by name (see the docstring); Ctrl-C while torch loads is handled too
+            except ModuleNotFoundError as e:  # a command whose extra is not installed (export: torch)
+                extra = EXTRAS.get((e.name or "").split(".")[0])
+                if extra is None:
+                    raise
+                print(f"error: keypoints {name} needs {e.name}, which this install does not have: pip install 'keypoints[{extra}]'",
+                      file=sys.stderr)
+                sys.exit(2)
+            module.main()
+    finally:
+        sys.argv = saved
+
+
+@contextmanager
+def one_line_errors(interrupted: str = "the outputs written so far are whole; rerun the same command to finish the rest"):
+    """Hydra's own errors (a typo'd key, a missing config group option, a run folder that cannot be
+    made) as one line and exit 2, as the commands' own are (keypoints.cli.friendly_errors); Ctrl-C
+    as one line and exit 130. Around a @hydra.main function: the `keypoints` commands, and the
+    checkout's scripts by `hydra_script`."""
+    saved_full = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra re-raises instead of printing its own report and exit 1
     try:
-        try:
-            module = importlib.import_module(f"keypoints.commands.{name}")  # by name (see the docstring); Ctrl-C while torch loads is handled too
-        except ModuleNotFoundError as e:  # a command whose extra is not installed (export: torch)
-            extra = EXTRAS.get((e.name or "").split(".")[0])
-            if extra is None:
-                raise
-            print(f"error: keypoints {name} needs {e.name}, which this install does not have: pip install 'keypoints[{extra}]'",
-                  file=sys.stderr)
-            sys.exit(2)
-        module.main()
+        yield
     except KeyboardInterrupt:
-        print("error: interrupted (Ctrl-C): the outputs written so far are whole; rerun the same command to "
-              "finish the rest", file=sys.stderr)
+        print(f"error: interrupted (Ctrl-C): {interrupted}", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # Hydra's and OmegaConf's, told by their module: listing the commands imports neither
         if not (isinstance(e, OSError) or type(e).__module__.split(".")[0] in ("hydra", "omegaconf")):
@@ -67,11 +82,19 @@ def run(name: str, overrides: list[str]) -> None:
         print(f"error: {hydra_error(e)}", file=sys.stderr)
         sys.exit(2)
     finally:
-        sys.argv = saved
         if saved_full is None:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = saved_full
+
+
+def hydra_script(main, interrupted: str = "stopped"):
+    """A checkout script's @hydra.main function, its Hydra errors and Ctrl-C handled as the commands' are."""
+    @functools.wraps(main)
+    def wrapper(*args, **kwargs):
+        with one_line_errors(interrupted):
+            return main(*args, **kwargs)
+    return wrapper
 
 
 def hydra_error(error: Exception) -> str:

@@ -18,4 +18,11 @@ RULES = {  # conf/train.yaml and the configs built on it (evaluate, benchmark_tr
     "trainer.max_epochs": whole(-1),
     "trainer.devices": ((lambda v: v == "auto" or (isinstance(v, int) and v >= -1) or isinstance(v, (list, str))), "auto, -1 or a count"),
     "seed": optional(whole(0)),
+    # a share, or (alexnet, naimish) one share a layer group: a word here would fail deep inside the model's constructor
+    "model.dropout": ((lambda v: _share(v) or (isinstance(v, list) and len(v) > 0 and all(map(_share, v)))),
+                      "a share from 0 to 1 (below 1), or a list of them"),
 }
+
+
+def _share(v) -> bool:
+    return isinstance(v, Number) and not isinstance(v, bool) and 0 <= v < 1
