@@ -245,6 +245,7 @@ def test_sigterm_leaves_a_usable_checkpoint_named_as_interrupted_and_exits_non_z
     [
         (["paths.data_dir=/nonexistent/faces"], "error: data root /nonexistent/faces does not exist"),
         (["resume_from=/nonexistent/last.ckpt"], "error: /nonexistent/last.ckpt: checkpoint not found"),
+        ([f"resume_from={DEFAULT_MODEL}"], f"error: {DEFAULT_MODEL}: resume_from= a run of another model ("),
         (["trainer.strategy=ddp_spawn", "trainer.devices=2"], "error: trainer.strategy=ddp_spawn double-counts"),
         (["init_from=/nonexistent/best.ckpt"], "error: /nonexistent/best.ckpt: checkpoint not found"),
         (["teacher=/nonexistent/teacher.ckpt"], "error: /nonexistent/teacher.ckpt: checkpoint not found"),

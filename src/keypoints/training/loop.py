@@ -69,14 +69,30 @@ def init_weights(module: KeypointModule, path) -> None:
                              f"({str(e).splitlines()[0]})") from None
 
 
+
+def check_resumable(module: KeypointModule, state: dict, path) -> None:
+    """resume_from= must hold this run's network, tensor for tensor: one line naming the first that
+    differs now, before Lightning's traceback from load_state_dict after the data is set up."""
+    own = module.state_dict()
+    for key in sorted(own.keys() | state.keys()):
+        if key not in own:
+            detail = "in the checkpoint, not in this run's model"
+        elif key not in state:
+            detail = "in this run's model, not in the checkpoint"
+        elif getattr(state[key], "shape", None) != own[key].shape:
+            detail = f"{tuple(getattr(state[key], 'shape', ()))} in the checkpoint, {tuple(own[key].shape)} in this run's model"
+        else:
+            continue
+        raise KeypointsError(f"{path}: resume_from= a run of another model ({key}: {detail}); give the same model= "
+                             "as the run it resumes, or init_from= to start from its weights")
+
 def train(cfg: DictConfig) -> dict:
     """Fit on train, select on val, then test the best checkpoint; returns and writes metrics.json."""
     if cfg.get("fine_tune") and not cfg.get("init_from"):  # set by experiments that only fine-tune
         raise KeypointsError("init_from is required by this experiment (fine_tune: true): init_from=<the checkpoint, or run folder, to fine-tune>")
     if cfg.get("resume_from") and not Path(cfg.resume_from).is_file():
         raise KeypointsError(f"{cfg.resume_from}: checkpoint not found (resume_from=... resumes from a .ckpt file)")
-    if cfg.get("resume_from"):
-        read_checkpoint(cfg.resume_from)  # one line, and no code run, if it is not a keypoints checkpoint
+    resumed = read_checkpoint(cfg.resume_from) if cfg.get("resume_from") else None  # one line, and no code run, if it is not ours
     if cfg.get("seed") is not None:
         L.seed_everything(cfg.seed, workers=True)
     sweep.prepare(cfg)
@@ -84,6 +100,8 @@ def train(cfg: DictConfig) -> dict:
     module = build_module(cfg)
     if cfg.get("init_from"):
         init_weights(module, cfg.init_from)
+    if resumed is not None:
+        check_resumable(module, resumed["state_dict"], cfg.resume_from)
     if cfg.get("teacher"):
         module.set_teacher(load_checkpoint(run_checkpoint(cfg.teacher)))
     trainer = make_trainer(cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")),
