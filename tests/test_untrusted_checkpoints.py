@@ -7,6 +7,7 @@ import builtins
 import json
 import os
 import pathlib
+import pickle
 
 import numpy as np
 import pytest
@@ -101,6 +102,16 @@ def test_a_pickle_that_calls_anything_is_refused(tmp_path, shipped, function, of
         assert "\n" not in str(error.value)
     assert not marker.exists()
 
+
+
+def test_a_bare_pickle_is_refused_with_the_reason_and_no_warning(tmp_path, recwarn):
+    """Not torch's zip format: a pickle of protocol 4 whose first opcode (FRAME, 149) the weights-only
+    unpickler does not take. The reason is in the line, after torch's paragraph on its defaults."""
+    path = tmp_path / "bare.ckpt"
+    path.write_bytes(pickle.dumps({"state_dict": {}, "hyper_parameters": {}}, protocol=4))
+    with pytest.raises(KeypointsError, match=r"^\S*bare.ckpt: not a keypoints checkpoint \(weights-only unpickler: Unsupported operand 149\)$"):
+        read_checkpoint(path)
+    assert not [w for w in recwarn if "pickle protocol" in str(w.message)]
 
 @pytest.mark.parametrize("target", [
     "os.system", "builtins.exec", "subprocess.run", "torch.load", "torch.nn.Linear", "torch.nn.functional.relu",

@@ -18,6 +18,7 @@ import pathlib
 import pickle
 import re
 import typing
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,7 +100,8 @@ def read_checkpoint(path) -> dict:
     anything beyond SAFE_GLOBALS, or a config naming a callable outside TARGETS, is one line
     naming it."""
     try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
+        with torch.serialization.safe_globals(SAFE_GLOBALS), warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # torch's note on a pickle protocol it did not write: the error below says it all
             checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
         found = re.search(r"GLOBAL (\S+)", str(e))
@@ -165,7 +167,13 @@ def _plain(value):
 
 
 def _first_line(error: Exception) -> str:
-    return (str(error).strip().splitlines() or [""])[0][:160]
+    """The part of `error` that says what is wrong: torch's weights-only refusal opens with a paragraph
+    on its defaults and puts the reason ("Unsupported operand 149") after "WeightsUnpickler error:"."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:
+        reason = " ".join(text.split("WeightsUnpickler error:", 1)[1].split("Check the documentation", 1)[0].split())
+        return f"weights-only unpickler: {reason}"[:160]
+    return (text.strip().splitlines() or [""])[0][:160]
 
 
 class TrainedModel(nn.Module):
