@@ -173,3 +173,25 @@ def test_a_video_runs_on_the_threads_its_knob_says_and_gives_them_back():
     with torch_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_a_cut_short_video_is_said_and_ffmpegs_own_lines_stay_out(obamas, tmp_path):
+    """Run as a shell runs it: FFmpeg writes to the process's stderr itself, around Python's."""
+    clip = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(clip), cv2.VideoWriter_fourcc(*"MJPG"), 10, obamas.shape[1::-1])
+    for i in range(12):
+        writer.write(shifted(obamas, i))
+    writer.release()
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(clip.read_bytes()[: clip.stat().st_size // 2])  # a download that stopped half way
+    proc = run_script("detect.py", f"input={cut}", f"output={tmp_path / 'out'}", process=True)
+    decoded = int(re.search(r"cut.avi: (\d+) frame\(s\)", proc.stdout).group(1))
+    assert 0 < decoded < 12 and proc.stderr.strip().splitlines() == [
+        f"warning: {cut}: only {decoded} of the 12 frames its header declares could be decoded (the file is cut short or damaged); "
+        "the outputs hold those"]
+    assert len(read(tmp_path / "out" / "cut.mp4")) == decoded
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    proc = run_script("detect.py", f"input={tmp_path / 'empty.mp4'}", f"output={tmp_path / 'none'}", process=True, check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: {tmp_path / 'empty.mp4'}: not a readable video (empty, corrupt or an unsupported codec)"]
+    assert not (tmp_path / "none").exists()  # a run that wrote nothing leaves no folder

@@ -9,7 +9,7 @@ CPU does not wait on the disk.
 
 import json
 import os
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 import re
 import sys
 import tempfile
@@ -43,6 +43,9 @@ ENGINE_RULES = {  # the `engine` group (keypoints/conf/engine/): engine=ray runs
     "engine.address": optional(((lambda v: isinstance(v, str) and v.strip() != ""), "a Ray address (auto, ray://host:10001)")),
     "engine.column": ((lambda v: isinstance(v, str) and v != ""), "a column name"),
 }
+# FFmpeg's own log lines ("moov atom not found", "[mjpeg @ 0x...] overread 8") go straight to stderr above
+# the one line that says what is wrong with the video; OpenCV reads this when it first opens a capture.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # AV_LOG_QUIET; set it to 24 (warnings) to see them
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
 Render = Callable[[np.ndarray, list[Face]], np.ndarray]
 
@@ -58,15 +61,29 @@ def detect_inputs(cfg, render: Render, write_json: bool = True) -> None:
     `cfg.output`; `<name>` is the file's stem, or its full name when two files share a stem. In a
     folder, a file that fails (whatever OpenCV or the model raise on it) is reported and skipped,
     and the run fails at the end with a summary. Before any work: no output may overwrite an input,
-    nor (without `overwrite=true`) any file that is already there."""
-    spec, out = checked_input(cfg.input), checked_output(cfg.output)
+    nor (without `overwrite=true`) any file that is already there. A run that fails before writing
+    anything leaves no output folder behind."""
+    out = checked_output(cfg.output)
+    made = not out.exists() and not out.is_symlink()
+    try:
+        _detect_inputs(cfg, render, write_json, out)
+    except BaseException:
+        if made:
+            with suppress(OSError):
+                out.rmdir()  # only if empty: whatever was written stays
+        raise
+
+
+def _detect_inputs(cfg, render: Render, write_json: bool, out: Path) -> None:
+    spec = checked_input(cfg.input)
     overwrite = cfg.get("overwrite", False)
     stream = live_source(spec)
     if stream is not None:  # a webcam or a URL: nothing on disk to list or to protect
         target = out / _stream_name(stream)
         detector = load_detector(cfg, cfg.ckpt_path)
         guard_outputs(out, [], [Path(f"{target}{s}") for s in _suffixes(True, write_json)], overwrite)
-        return _video(stream, target, detector, render, write_json, cfg.get("video") or {}, detector.max_pixels)
+        _video(stream, target, detector, render, write_json, cfg.get("video") or {}, detector.max_pixels)
+        return
     source = Path(spec)
     if not source.exists():
         raise KeypointsError(f"{source}: input not found (input=an image, a folder of images, a video file, "
@@ -444,6 +461,7 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
             raise KeypointsError(f"input={source}: {'camera' if isinstance(source, int) else 'stream'} could not be opened or gave no frame")
         raise KeypointsError(f"{source}: not a readable video (empty, corrupt or an unsupported codec)")
     fps = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    declared_frames = 0 if live else int(capture.get(cv2.CAP_PROP_FRAME_COUNT))  # 0 or less: the container does not say
     height, width = frame.shape[:2]
     if width * height > max_pixels:  # a source that declared no size
         capture.release()
@@ -482,6 +500,10 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
             writer.release()
         _check_video(video_temp, index, Path(f"{target}.mp4"))
     print(f"{source if live else source.name}: {index} frame(s)")
+    # A count the container estimates from its duration can be one off; fewer than that is a file cut short.
+    if (max_frames is None or index < max_frames) and index < declared_frames - 1:
+        print(f"warning: {source}: only {index} of the {declared_frames} frames its header declares could be decoded "
+              "(the file is cut short or damaged); the outputs hold those", file=sys.stderr)
 
 
 def _check_video(path: Path, frames: int, target: Path) -> None:
