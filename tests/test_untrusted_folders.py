@@ -13,7 +13,8 @@ import pytest
 from conftest import PHOTOS, run_script
 from keypoints.errors import KeypointsError
 from keypoints.io import open_file, read_image
-from keypoints.runner import folder_listing, guard_outputs, output_names
+from keypoints.outputs import guard_outputs
+from keypoints.runner import folder_listing, output_names
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import secrets
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -110,3 +111,36 @@ def _sync_folder(folder: Path) -> None:
 
 def _glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool,
+                  replaceable: set[Path] = frozenset()) -> None:
+    """The one place that decides whether a run may write: `out` must be (or become) a writable
+    folder, no target may be an input (by path, symlink or hard link), and an existing target is only
+    replaced with `overwrite=true` or when it is `replaceable` (an earlier run's half-done photo:
+    keypoints.runner.resume_plan), as a new file renamed over it (atomic_path), never written through.
+    Every command that writes asks it: detect and filter (runner), export, pseudo_label, engine=ray."""
+    if out.exists() and not out.is_dir():
+        raise KeypointsError(f"{out}: output= is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()  # found out now, not after every photo was processed
+    except OSError as e:
+        raise KeypointsError(f"{out}: output folder cannot be {'written' if out.is_dir() else 'created'} ({e.strerror or e})") from None
+    given = {p.resolve() for p in inputs}
+    same = {(st.st_dev, st.st_ino) for st in map(_stat, inputs) if st}
+    for target in targets:
+        st = _stat(target)
+        if target.resolve() in given or (st and (st.st_dev, st.st_ino) in same):
+            raise KeypointsError(f"{target}: output would overwrite an input (the same file, or a link to it); "
+                                 "choose another output= folder")
+        if (target.exists() or target.is_symlink()) and not overwrite and target not in replaceable:
+            raise KeypointsError(f"{target}: already exists and is not a whole output of an earlier run (cut short by an "
+                                 "older version, or some other file); choose an empty output= folder, delete it or overwrite=true")
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None

@@ -12,7 +12,6 @@ import os
 from contextlib import ExitStack, contextmanager, suppress
 import re
 import sys
-import tempfile
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +27,7 @@ from keypoints.detect import Detector, Face, load_detector
 from keypoints.errors import KeypointsError
 from keypoints.io import MAX_MEGAPIXELS, TooManyPixels, image_pixels, not_a_file, read_image
 from keypoints import outputs
-from keypoints.outputs import DiskFull, atomic_path, leftovers
+from keypoints.outputs import DiskFull, atomic_path, guard_outputs, leftovers
 from keypoints.video import load_tracker, torch_threads, video_config
 
 RULES = {  # keypoints/conf/detect.yaml and filter.yaml (the detector's own: keypoints.inference.config)
@@ -295,38 +294,6 @@ def output_names(files: list[Path], out: Path, write_json: bool) -> tuple[dict[P
         raise KeypointsError(f"{clash[0]} and {clash[1].name}: their outputs would have the same name (names that differ only "
                              "in case); rename one, or run them in separate folders")
     return names, targets
-
-
-def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool,
-                  replaceable: set[Path] = frozenset()) -> None:
-    """The one place that decides whether a run may write: `out` must be (or become) a writable
-    folder, no target may be an input (by path, symlink or hard link), and an existing target is only
-    replaced with `overwrite=true` or when it is `replaceable` (an earlier run's half-done photo:
-    resume_plan), as a new file renamed over it (keypoints.outputs), never written through."""
-    if out.exists() and not out.is_dir():
-        raise KeypointsError(f"{out}: output= is a file, not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        tempfile.TemporaryFile(dir=out).close()  # found out now, not after every photo was processed
-    except OSError as e:
-        raise KeypointsError(f"{out}: output folder cannot be {'written' if out.is_dir() else 'created'} ({e.strerror or e})") from None
-    given = {p.resolve() for p in inputs}
-    same = {(st.st_dev, st.st_ino) for st in map(_stat, inputs) if st}
-    for target in targets:
-        st = _stat(target)
-        if target.resolve() in given or (st and (st.st_dev, st.st_ino) in same):
-            raise KeypointsError(f"{target}: output would overwrite an input (the same file, or a link to it); "
-                                 "choose another output= folder")
-        if (target.exists() or target.is_symlink()) and not overwrite and target not in replaceable:
-            raise KeypointsError(f"{target}: already exists and is not a whole output of an earlier run (cut short by an "
-                                 "older version, or some other file); choose an empty output= folder, delete it or overwrite=true")
-
-
-def _stat(path: Path) -> os.stat_result | None:
-    try:
-        return path.stat()
-    except OSError:
-        return None
 
 
 def is_video(path: Path) -> bool:

@@ -17,7 +17,7 @@ from keypoints.errors import KeypointsError
 from keypoints.export import FORMATS, export
 from keypoints.checkpoints import DEFAULT_MODEL
 from keypoints.quantize import RULES as QUANTIZE_RULES, calibration, calibration_inputs, quantize, training_photos
-from keypoints.runner import guard_outputs
+from keypoints.outputs import guard_outputs
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="export")

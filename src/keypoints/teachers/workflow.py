@@ -16,7 +16,6 @@ from keypoints.errors import KeypointsError
 from keypoints.landmarks import GROUPS
 from keypoints.teachers import labels as tl
 from keypoints import outputs
-from keypoints.runner import guard_outputs
 
 
 def build_teacher(key: str, spec: DictConfig):
@@ -57,7 +56,7 @@ def label_folder(cfg: DictConfig) -> dict:
         paths = tl.image_files(images)
     # neither the CSV nor its summary may replace a photo being labelled or the labels checked against
     inputs = paths + ([Path(cfg.check_labels)] if cfg.check_labels else [])
-    guard_outputs(output.parent, inputs, [output, Path(f"{output}.json")], overwrite=True)
+    outputs.guard_outputs(output.parent, inputs, [output, Path(f"{output}.json")], overwrite=True)
     kept, sizes = tl.readable(paths)  # (N, 2) widths and heights of the files that are images
     if not kept:
         raise KeypointsError(f"images={images}: none of its {len(paths)} image files can be read")
