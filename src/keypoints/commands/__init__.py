@@ -27,7 +27,7 @@ COMMANDS = {
     "serve": ("the web demo and REST API (POST /api/detect, /api/filter); needs keypoints[web]",
               "host=127.0.0.1 port=8000 max_upload_mb=10 max_concurrency=2 ckpt_path=CKPT backend=... log_level=info"),
     "export": ("a checkpoint as one ONNX or TorchScript file, or int8 ONNX; needs keypoints[onnx]",
-               "ckpt_path=CKPT output=FILE format=onnx|torchscript quantize=int8 paths.data_dir=DIR"),
+               "ckpt_path=CKPT output=FILE overwrite=true format=onnx|torchscript quantize=int8 paths.data_dir=DIR"),
     "benchmark": ("accuracy end to end (NME, FR@0.10, AUC) on a labelled folder or the data set's test split",
                   "labels=CSV images=DIR output=DIR ckpt_paths=[CKPT,...] backend=... limit=N paths.data_dir=DIR"),
 }
