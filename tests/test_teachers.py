@@ -48,7 +48,7 @@ def test_3ddfa_does_not_teach_the_jaw_of_a_turned_face():
     assert teach[0].all()  # the frontal face, and its mirror image: every point
     assert not teach[1][:, GROUPS["jaw"]].any() and teach[1][:, GROUPS["eyes"]].all()
     # read_with_mirror turns that into per-point confidence 0, and groups left out of the config too
-    labels, confidence = pl.read_with_mirror(teacher, [frontal, profile], pl.sizes_of([frontal, profile])[:, 0], None,
+    labels, confidence = pl.read_with_mirror(teacher, [frontal, profile], pl.readable([frontal, profile])[1][:, 0], None,
                                              ["jaw", "eyes", "nose"])
     assert (confidence[1, GROUPS["jaw"]] == 0).all() and (confidence[0, GROUPS["jaw"]] > 0).all()
     assert (confidence[:, GROUPS["mouth"]] == 0).all() and (confidence[:, GROUPS["eyes"]] > 0.5).all()
@@ -164,7 +164,7 @@ def test_the_loss_ignores_points_of_weight_zero_and_mirrors_carry_their_weights(
 
 def test_a_teacher_reads_the_face_nearest_the_centre_in_the_photo_and_its_mirror():
     path = DATA / "training" / read_annotations(DATA / "training_frames_keypoints.csv")[0][0]
-    width, height = pl.sizes_of([path])[0]
+    width, height = pl.readable([path])[1][0]
     faces = lambda image: [np.full((68, 2), 5.0), np.full((68, 2), [image.shape[1] / 2 - 3, height / 2])]  # noqa: E731
     both = nearest_centre_readings([path], True, faces)
     assert both.shape == (1, 2, 68, 2) and np.allclose(both[0, :, 0], [width / 2 - 3, height / 2])
@@ -183,7 +183,7 @@ def test_a_teacher_named_by_a_run_folder_loads_that_runs_checkpoint(tiny_face_ch
 def test_our_model_agrees_with_itself_across_the_mirror_of_a_real_face():
     name = read_annotations(DATA / "training_frames_keypoints.csv")[0][0]
     path = DATA / "training" / name
-    labels, confidence = pl.read_with_mirror(DetectorTeacher(), [path], pl.sizes_of([path])[:, 0], None, list(GROUPS))
+    labels, confidence = pl.read_with_mirror(DetectorTeacher(), [path], pl.readable([path])[1][:, 0], None, list(GROUPS))
     truth = read_annotations(DATA / "training_frames_keypoints.csv")[1][0]
     assert (confidence[0] > 0.4).all()
     # unmirrored correctly: the mean reading sits on the face, not on its mirror image

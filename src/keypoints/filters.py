@@ -58,7 +58,8 @@ def load_overlay(spec: str, overlay_dir: str | Path = "data/overlays", kind: str
         kind = kind or next((k for k in PLACEMENTS if k in path.stem.lower()), None)
         if kind is None:
             raise KeypointsError(f"{path}: can't tell where this overlay goes; add kind=sunglasses, moustache or hat")
-    pixels = image_header(path, str(path))[0]  # by its header, before decoding
+    width, height = image_header(path, str(path))[0]  # by its header, before decoding
+    pixels = width * height
     if pixels > MAX_OVERLAY_PIXELS:
         raise KeypointsError(f"{path}: overlay of {pixels / 1e6:.1f} megapixels, above the limit of {MAX_OVERLAY_PIXELS / 1e6:.1f} "
                              "(4096 x 4096); scale it down")

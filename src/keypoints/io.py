@@ -57,8 +57,8 @@ def to_bgr(image, source: str = "image") -> np.ndarray:
     raise KeypointsError(f"{source}: unsupported image shape {image.shape}; expected gray, BGR or BGRA")
 
 
-def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[int, int]:
-    """(width x height, EXIF orientation 1-8) from the file's header alone, or one line naming
+def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[tuple[int, int], int]:
+    """((width, height), EXIF orientation 1-8) from the file's header alone, or one line naming
     `source` when there is no header of a format in HEADER_FORMATS to read, or Pillow refuses it.
     A PNG's orientation comes from an eXIf chunk before its pixels (where PNG writers put it):
     Pillow would decode the whole image to look for one after them."""
@@ -72,14 +72,15 @@ def image_header(path: str | Path | BinaryIO, source: str = "image") -> tuple[in
     except Exception as e:  # noqa: BLE001 - any other header Pillow chokes on is refused too, never decoded blind
         reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         raise KeypointsError(f"{source}: not a readable image (its header could not be read: {reason})") from None
-    return w * h, orientation if orientation in range(1, 9) else 1
+    return (w, h), orientation if orientation in range(1, 9) else 1
 
 
 def image_pixels(path: str | Path) -> int | None:
     """Width x height from the header alone; None when it cannot be read (read_image then says why)."""
     try:
         with open_file(path) as f:
-            return image_header(f, str(path))[0]
+            width, height = image_header(f, str(path))[0]
+            return width * height
     except KeypointsError:
         return None
 
@@ -163,8 +164,8 @@ def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = in
     """An encoded image held in memory (a file's bytes, an upload) -> BGR uint8, as read_image
     reads a file; `source` names it in errors. Nothing is written to disk."""
     data = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
-    pixels, orientation = image_header(BytesIO(data), source)
-    check_pixels(pixels, max_pixels, source)
+    (width, height), orientation = image_header(BytesIO(data), source)
+    check_pixels(width * height, max_pixels, source)
     image = to_bgr(decode_buffer(data, source), source)
     return np.ascontiguousarray(_UPRIGHT[orientation](image)) if upright and orientation in _UPRIGHT else image
 

@@ -17,12 +17,11 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from keypoints.benchmarks.accuracy import box_error, nme
 from keypoints.annotations import NUM_POINTS, degenerate
 from keypoints.errors import KeypointsError
-from keypoints.io import HEADER_FORMATS, images_under, open_file
+from keypoints.io import image_header, images_under, open_file
 from keypoints.landmarks import FLIP, GROUPS, INNER
 from keypoints import outputs
 
@@ -123,19 +122,12 @@ def readable(paths: list[Path]) -> tuple[list[int], np.ndarray]:
     kept, sizes = [], []
     for i, path in enumerate(paths):
         try:
-            with open_file(path) as f, Image.open(f, formats=HEADER_FORMATS) as image:
-                sizes.append(image.size)
+            with open_file(path) as f:
+                sizes.append(image_header(f, str(path))[0])
             kept.append(i)
-        except KeypointsError as e:  # missing, a FIFO, cannot be opened, ...
+        except KeypointsError as e:  # missing, a FIFO, cannot be opened, not an image
             progress(f"skipped {e}")
-        except Exception:  # noqa: BLE001 - whatever Pillow raises on a file that is not an image
-            progress(f"skipped {path}: not a readable image (empty, corrupt or not an image format)")
     return kept, np.array(sizes, np.float64).reshape(-1, 2)
-
-
-def sizes_of(paths: list[Path]) -> np.ndarray:
-    """(N, 2) widths and heights, from the files' headers."""
-    return np.array([Image.open(p).size for p in paths], np.float64)
 
 
 def group_mask(groups, key: str = "groups") -> np.ndarray:
