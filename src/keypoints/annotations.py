@@ -5,8 +5,7 @@ NumPy, no torch: the `benchmark` command reads labelled sets with it in the lean
 import csv
 import io
 import math
-from pathlib import PurePosixPath
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 
@@ -36,7 +35,34 @@ def read_annotations(csv_path: Path, with_confidence: bool = False):
         raise KeypointsError(f"{csv_path}:{line}: not UTF-8 text (byte 0x{data[e.start]:02x}); save the CSV as UTF-8") from None
     rows = csv.reader(io.StringIO(text, newline=""))
     try:
-        _read_rows(csv_path, rows, names, points, confidences, weights)
+        header = next(rows, None) or []  # ",0,1,...,135" (and ",confidence" and ",w0,...,w67")
+        extra = header[1 + 2 * NUM_POINTS:]
+        if extra not in ([], ["confidence"], ["confidence"] + [f"w{i}" for i in range(NUM_POINTS)]):
+            raise KeypointsError(f"{csv_path}:1: after the 136 coordinates expected nothing, `confidence`, or `confidence` "
+                                 f"and w0..w67; got {', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}")
+        columns = 1 + 2 * NUM_POINTS + len(extra)
+        for line, row in enumerate(rows, start=2):
+            if len(row) != columns:
+                raise KeypointsError(f"{csv_path}:{line}: expected {columns} columns (file name + 136 coordinates"
+                                     f"{' + ' + ', '.join(extra[:2]) + ('...' if len(extra) > 2 else '') if extra else ''}), got {len(row)}")
+            name = PurePosixPath(row[0].replace("\\", "/"))
+            if not row[0].strip() or name.is_absolute() or ".." in name.parts:  # names are relative to the split's image folder
+                raise KeypointsError(f"{csv_path}:{line}: file name {row[0]!r} is {'empty' if not row[0].strip() else 'not inside the image folder'}")
+            try:
+                values = [float(v) for v in row[1:]]
+            except ValueError as e:
+                raise KeypointsError(f"{csv_path}:{line}: non-numeric value ({e})") from None
+            if not all(math.isfinite(v) for v in values):
+                raise KeypointsError(f"{csv_path}:{line}: NaN or infinite value for {row[0]}")
+            problem = degenerate(np.asarray(values[: 2 * NUM_POINTS], np.float32).reshape(NUM_POINTS, 2))
+            if problem:
+                raise KeypointsError(f"{csv_path}:{line}: {row[0]}: {problem}; fix or remove the row")
+            if any(not 0.0 <= v <= 1.0 for v in values[2 * NUM_POINTS:]):
+                raise KeypointsError(f"{csv_path}:{line}: {row[0]}: confidence and point weights must be within 0-1")
+            names.append(row[0])
+            points.append(values[: 2 * NUM_POINTS])
+            confidences.append(values[2 * NUM_POINTS] if extra else 1.0)
+            weights.append(values[2 * NUM_POINTS + 1:] if len(extra) > 1 else [1.0] * NUM_POINTS)
     except csv.Error as e:  # a field above csv's size limit, a NUL byte, ...
         raise KeypointsError(f"{csv_path}:{rows.line_num}: not a CSV row ({e})") from None
     if not names:
@@ -45,38 +71,6 @@ def read_annotations(csv_path: Path, with_confidence: bool = False):
     if not with_confidence:
         return names, points
     return names, points, np.asarray(confidences, np.float32), np.asarray(weights, np.float32)
-
-
-def _read_rows(csv_path: Path, rows, names: list, points: list, confidences: list, weights: list) -> None:
-    """read_annotations' checks, row by row; each problem is one line naming the CSV's line."""
-    header = next(rows, None) or []  # ",0,1,...,135" (and ",confidence" and ",w0,...,w67")
-    extra = header[1 + 2 * NUM_POINTS:]
-    if extra not in ([], ["confidence"], ["confidence"] + [f"w{i}" for i in range(NUM_POINTS)]):
-        raise KeypointsError(f"{csv_path}:1: after the 136 coordinates expected nothing, `confidence`, or `confidence` "
-                             f"and w0..w67; got {', '.join(extra[:3])}{', ...' if len(extra) > 3 else ''}")
-    columns = 1 + 2 * NUM_POINTS + len(extra)
-    for line, row in enumerate(rows, start=2):
-        if len(row) != columns:
-            raise KeypointsError(f"{csv_path}:{line}: expected {columns} columns (file name + 136 coordinates"
-                                 f"{' + ' + ', '.join(extra[:2]) + ('...' if len(extra) > 2 else '') if extra else ''}), got {len(row)}")
-        name = PurePosixPath(row[0].replace("\\", "/"))
-        if not row[0].strip() or name.is_absolute() or ".." in name.parts:  # names are relative to the split's image folder
-            raise KeypointsError(f"{csv_path}:{line}: file name {row[0]!r} is {'empty' if not row[0].strip() else 'not inside the image folder'}")
-        try:
-            values = [float(v) for v in row[1:]]
-        except ValueError as e:
-            raise KeypointsError(f"{csv_path}:{line}: non-numeric value ({e})") from None
-        if not all(math.isfinite(v) for v in values):
-            raise KeypointsError(f"{csv_path}:{line}: NaN or infinite value for {row[0]}")
-        problem = degenerate(np.asarray(values[: 2 * NUM_POINTS], np.float32).reshape(NUM_POINTS, 2))
-        if problem:
-            raise KeypointsError(f"{csv_path}:{line}: {row[0]}: {problem}; fix or remove the row")
-        if any(not 0.0 <= v <= 1.0 for v in values[2 * NUM_POINTS:]):
-            raise KeypointsError(f"{csv_path}:{line}: {row[0]}: confidence and point weights must be within 0-1")
-        names.append(row[0])
-        points.append(values[: 2 * NUM_POINTS])
-        confidences.append(values[2 * NUM_POINTS] if extra else 1.0)
-        weights.append(values[2 * NUM_POINTS + 1:] if len(extra) > 1 else [1.0] * NUM_POINTS)
 
 
 def degenerate(points: np.ndarray) -> str | None:

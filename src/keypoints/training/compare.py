@@ -46,7 +46,6 @@ def collect(sweep_dir: Path, bad: list | None = None) -> list[dict]:
     return rows
 
 
-
 def read_overrides(path: Path) -> dict:
     """A job's .hydra/overrides.yaml (a list of key=value strings) as a dict; ValueError saying why not."""
     try:
@@ -65,7 +64,7 @@ def read_metrics(path: Path) -> tuple[dict, dict]:
         metrics = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, RecursionError, ValueError) as e:
         raise ValueError(_first_line(e)) from None
-    test = metrics.get("test") or {} if isinstance(metrics, dict) else None
+    test = (metrics.get("test") or {}) if isinstance(metrics, dict) else None
     if not isinstance(metrics, dict) or not isinstance(test, dict):
         raise ValueError("not a JSON object with a `test` object")
     values = [metrics.get(k) for k in ("best_val_nme", "epochs", "fit_seconds")] + [test.get(k) for k in ("nme", "fr10", "rmse_px")]
