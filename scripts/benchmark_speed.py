@@ -13,11 +13,11 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.benchmarks import budget, speed
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints import benchmarks
-from keypoints.errors import KeypointsError
-from keypoints import outputs
+from keypoints.core.errors import KeypointsError
+from keypoints.core import outputs
 
 
 @hydra_script  # Hydra's own errors in one line, as the keypoints commands give them

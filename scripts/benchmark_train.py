@@ -7,7 +7,7 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.benchmarks.throughput import benchmark_train
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints import benchmarks, training
 

@@ -9,13 +9,13 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.benchmarks import video as benchmark
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints import benchmarks
-from keypoints.video import RULES as VIDEO_RULES
+from keypoints.inference.video import RULES as VIDEO_RULES
 from keypoints.detect import load_detector
-from keypoints.video import torch_threads, video_config
-from keypoints import outputs
+from keypoints.inference.video import torch_threads, video_config
+from keypoints.core import outputs
 
 
 @hydra_script  # Hydra's own errors in one line, as the keypoints commands give them

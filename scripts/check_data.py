@@ -4,11 +4,11 @@ import os
 import sys
 from pathlib import Path
 
-from keypoints.cli import friendly_errors
-from keypoints.errors import KeypointsError
-from keypoints.annotations import SPLITS
-from keypoints.annotations import outside, read_annotations
-from keypoints.io import read_image
+from keypoints.commands.cli import friendly_errors
+from keypoints.core.errors import KeypointsError
+from keypoints.core.annotations import SPLITS
+from keypoints.core.annotations import outside, read_annotations
+from keypoints.core.io import read_image
 
 
 @friendly_errors

@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 from keypoints.training import compare
-from keypoints.cli import friendly_errors
-from keypoints.errors import KeypointsError
-from keypoints import outputs
+from keypoints.commands.cli import friendly_errors
+from keypoints.core.errors import KeypointsError
+from keypoints.core import outputs
 
 
 @friendly_errors

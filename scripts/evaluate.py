@@ -5,7 +5,7 @@ import json
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints import training
 from keypoints.training.evaluation import evaluate

@@ -6,7 +6,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints.web import LOAD_TEST_RULES
 

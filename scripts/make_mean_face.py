@@ -1,4 +1,4 @@
-"""Re-makes keypoints.pose's 3D mean face: MediaPipe Face Mesh's 468 3D points on each training
+"""Re-makes keypoints.core.pose's 3D mean face: MediaPipe Face Mesh's 468 3D points on each training
 photo, aligned and averaged; each of the 68 points is the mesh vertex nearest its labels on average.
 
 Needs MediaPipe (Apache-2.0), which keypoints does not depend on: it runs in the teachers'
@@ -15,7 +15,7 @@ import mediapipe as mp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from keypoints.landmarks import FLIP  # noqa: E402 - NumPy alone: it imports in MediaPipe's environment
+from keypoints.core.landmarks import FLIP  # noqa: E402 - NumPy alone: it imports in MediaPipe's environment
 
 
 def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -1,16 +1,16 @@
 """How a face stage's boxes sit on the training faces: `python scripts/measure_framing.py detector=yunet`.
 
-Prints the `framing` and `keypoint_box` values for keypoints/faces/config.py (<Name>Faces) (and the
+Prints the `framing` and `keypoint_box` values for keypoints/inference/faces/config.py (<Name>Faces) (and the
 spread of the keypoint-box guess, which face-crop training's jitter has to cover).
 """
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints import benchmarks
-from keypoints.faces import load_faces
+from keypoints.inference.faces import load_faces
 from keypoints.benchmarks.framing import measure_framing
 
 

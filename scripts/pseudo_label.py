@@ -3,7 +3,7 @@
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints import teachers
 from keypoints.teachers.workflow import label_folder

@@ -7,11 +7,11 @@ where `keypoints.Detector()` and the CLIs find it when no ckpt_path is given.
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
-from keypoints.checks import one_of
-from keypoints.errors import KeypointsError
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
+from keypoints.core.checks import one_of
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 from keypoints.training.module import slim_checkpoint
 
 

@@ -7,7 +7,7 @@ not in the package (the `keypoints` command runs detect, filter, serve, export a
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
 from keypoints import training
 from keypoints.training.loop import train

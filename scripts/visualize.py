@@ -4,9 +4,9 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.training.plots import write_plots
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints.commands import hydra_script
-from keypoints.viz import RULES as VIZ_RULES
+from keypoints.training.viz import RULES as VIZ_RULES
 
 
 @hydra_script  # Hydra's own errors in one line, as the keypoints commands give them

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_script
 from keypoints.benchmarks import accuracy as benchmark
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 
 def test_a_miss_counts_as_a_failure_and_perfect_points_score_zero():

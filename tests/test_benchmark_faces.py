@@ -7,9 +7,9 @@ import pytest
 
 from conftest import PHOTOS, run_script
 from keypoints.benchmarks.faces import set_photos, settings_table
-from keypoints.errors import KeypointsError
-from keypoints.faces import load_faces
-from keypoints.io import read_image
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.faces import load_faces
+from keypoints.core.io import read_image
 
 
 @pytest.fixture

@@ -13,14 +13,14 @@ from omegaconf import OmegaConf
 
 import keypoints
 from conftest import PHOTOS
-from keypoints import geometry
+from keypoints.core import geometry
 from keypoints.benchmarks.budget import STAGES, budget_set
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
+from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 from keypoints.inference.backends import resolve_backend
-from keypoints.errors import KeypointsError
-from keypoints import export
+from keypoints.core.errors import KeypointsError
+from keypoints.training import export
 from keypoints.inference.onnx_runtime import OnnxPredictor
-from keypoints.predictors import TorchPredictor
+from keypoints.training.predictors import TorchPredictor
 
 
 @pytest.fixture(scope="module")

@@ -16,8 +16,8 @@ from omegaconf import OmegaConf, open_dict
 
 from conftest import PACKAGED_CONF, REPO, _script_main, initialize_for
 from keypoints import training
-from keypoints.cli import check_settings
-from keypoints.faces import STAGES
+from keypoints.commands.cli import check_settings
+from keypoints.inference.faces import STAGES
 
 CONF = REPO / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF / "experiment").glob("*.yaml"))
@@ -89,7 +89,7 @@ def test_every_entry_points_config_composes_and_passes_its_checks(entry):
     cfg = _resolvable(_compose(entry, REQUIRED.get(entry, [])))
     check_settings(cfg, entry_rules(entry))
     if "detector" in cfg:
-        assert cfg.detector.faces._target_.startswith("keypoints.faces.")
+        assert cfg.detector.faces._target_.startswith("keypoints.inference.faces.")
 
 
 def test_every_rule_checks_a_key_of_an_entry_point_that_names_it():
@@ -136,7 +136,7 @@ def test_make_train_mobile_runs_the_shipped_models_two_rounds():
     assert "teachers.keypoints.ckpt_path=/teacher" in dry and "output=/r/pseudo_mobile/aflw.csv" in dry
     rounds = [shlex.split(line.split("scripts/train.py", 1)[1]) for line in dry.replace("\\\n", " ").splitlines() if "scripts/train.py" in line]
     cfgs = [_compose("train", [o for o in overrides if not o.startswith("hydra.")]) for overrides in rounds]
-    assert [c.model.net._target_ for c in cfgs] == ["keypoints.models.MobileRegressor"] * 2
+    assert [c.model.net._target_ for c in cfgs] == ["keypoints.training.models.MobileRegressor"] * 2
     assert [c.init_from for c in cfgs] == [None, "/r/mobile"] and [c.fine_tune for c in cfgs] == [False, True]
     assert all(c.teacher == "/teacher" and c.paths.pseudo_dir == "/r/pseudo_mobile" for c in cfgs)
     assert [c.trainer.max_epochs for c in cfgs] == [380, 40]

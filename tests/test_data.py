@@ -3,14 +3,14 @@ import numpy as np
 import pytest
 import torch
 
-from keypoints import geometry
-from keypoints.annotations import read_annotations
-from keypoints.data import KeypointsDataset
+from keypoints.core import geometry
+from keypoints.core.annotations import read_annotations
+from keypoints.training.data import KeypointsDataset
 from keypoints.training.datamodule import KeypointsDataModule
-from keypoints.data.framing import FaceFrame
-from keypoints.data.transforms import face_eval, face_train, seed_eval, seed_train
-from keypoints.errors import KeypointsError
-from keypoints.landmarks import FLIP
+from keypoints.inference.framing import FaceFrame
+from keypoints.training.data.transforms import face_eval, face_train, seed_eval, seed_train
+from keypoints.core.errors import KeypointsError
+from keypoints.core.landmarks import FLIP
 
 
 def marked_face(tmp_path, h: int = 180, w: int = 160):

@@ -9,7 +9,7 @@ import pytest
 import keypoints
 from conftest import PHOTOS, SHARED, run_script
 from keypoints.benchmarks import accuracy as benchmark
-from keypoints.checkpoints import DEFAULT_MODEL
+from keypoints.inference.model_files import DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")

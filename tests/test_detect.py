@@ -14,14 +14,14 @@ from omegaconf import OmegaConf
 
 import keypoints
 from conftest import DATA, PHOTOS, SHARED, initialize_for, run_script
-from keypoints import geometry
-from keypoints.faces import STAGES, FoundFace, load_faces, stage_config
+from keypoints.core import geometry
+from keypoints.inference.faces import STAGES, FoundFace, load_faces, stage_config
 from keypoints.inference.config import detector_config
-from keypoints.errors import KeypointsError
-from keypoints.annotations import read_annotations
-from keypoints.faces import yunet
-from keypoints.io import read_image, shrink
-from keypoints.landmarks import FLIP, nose_offset
+from keypoints.core.errors import KeypointsError
+from keypoints.core.annotations import read_annotations
+from keypoints.inference.faces import yunet
+from keypoints.core.io import read_image, shrink
+from keypoints.core.landmarks import FLIP, nose_offset
 from keypoints.training.module import load_checkpoint
 
 

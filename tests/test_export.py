@@ -9,13 +9,14 @@ import torch
 
 import keypoints
 from conftest import PHOTOS, run_script, tiny_overrides
-from keypoints import export, geometry, quantize
-from keypoints.errors import KeypointsError
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL
+from keypoints.training import export, quantize
+from keypoints.core import geometry
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL
 from keypoints.training.module import load_checkpoint
 from keypoints.inference import cpu
 from keypoints.inference.onnx_runtime import OnnxPredictor
-from keypoints.quantize import QUANTIZATION_KEY, cpu_has_vnni
+from keypoints.inference.cpu import QUANTIZATION_KEY, cpu_has_vnni
 
 
 @pytest.fixture(scope="module")
@@ -180,10 +181,10 @@ def test_a_full_range_int8_file_is_refused_on_an_x86_cpu_without_vnni(tiny_face_
 def test_vnni_is_read_from_the_cpu_flags(tmp_path):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text("processor : 0\nflags : fpu sse avx2 avx512f avx512bw\n")
-    assert not quantize.cpu_has_vnni(cpuinfo)
+    assert not cpu_has_vnni(cpuinfo)
     cpuinfo.write_text("processor : 0\nflags : fpu sse avx2 avx512f avx512_vnni avx512_bf16\n")
-    assert quantize.cpu_has_vnni(cpuinfo)
-    assert not quantize.cpu_has_vnni(tmp_path / "missing")
+    assert cpu_has_vnni(cpuinfo)
+    assert not cpu_has_vnni(tmp_path / "missing")
 
 
 @pytest.mark.parametrize("script, overrides, message", [

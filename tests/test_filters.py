@@ -10,9 +10,10 @@ from hydra import compose
 
 import keypoints
 from conftest import DATA, OVERLAYS, PHOTOS, initialize_for, run_script
-from keypoints import filters, landmarks
-from keypoints.annotations import read_annotations
-from keypoints.errors import KeypointsError
+from keypoints.inference import filters
+from keypoints.core import landmarks
+from keypoints.core.annotations import read_annotations
+from keypoints.core.errors import KeypointsError
 
 
 @pytest.fixture(scope="module")
@@ -102,7 +103,7 @@ def test_an_overlay_above_the_pixel_budget_is_refused_by_its_header(tmp_path, mo
 
 def test_the_filter_cli_and_the_python_api_read_one_placements_file():
     """No copy to keep in sync: filter.py's config composes the packaged overlays file that
-    keypoints.filters reads as its defaults (a sunglasses placement changed on the command line
+    keypoints.inference.filters reads as its defaults (a sunglasses placement changed on the command line
     reaches the CLI only)."""
     with initialize_for("filter"):
         cfg = compose("filter", overrides=["input=x.jpg", "placements.sunglasses.width=1.5"])

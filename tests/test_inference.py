@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import PHOTOS, REPO, run_script
-from keypoints.data.transforms import face_eval, seed_eval
+from keypoints.training.data.transforms import face_eval, seed_eval
 from keypoints.inference.pipeline import EvalTransform
 
 # A Python that cannot import the training stack: an import hook refuses it, as a lean install would.

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, PHOTOS, REPO, run_script
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 PNG_END = b"\0\0\0\0IEND\xaeB`\x82"
 
@@ -87,7 +87,7 @@ def kill_after_outputs(proc: subprocess.Popen, out: Path, count: int, sig=signal
 # --- the writer -----------------------------------------------------------------------------------
 
 def test_a_write_cut_short_leaves_the_earlier_file_and_no_temporary(tmp_path):
-    from keypoints.outputs import atomic_path, write_text
+    from keypoints.core.outputs import atomic_path, write_text
     target = tmp_path / "a.json"
     write_text(target, "earlier\n")
     with pytest.raises(KeyboardInterrupt):
@@ -98,7 +98,7 @@ def test_a_write_cut_short_leaves_the_earlier_file_and_no_temporary(tmp_path):
 
 
 def test_a_link_at_the_target_is_replaced_not_written_through(tmp_path):
-    from keypoints.outputs import write_text
+    from keypoints.core.outputs import write_text
     precious = tmp_path / "precious.txt"
     precious.write_text("keep me")
     (tmp_path / "a.json").symlink_to(precious)
@@ -112,7 +112,7 @@ def test_a_write_to_a_full_disk_is_one_line_naming_the_file(tmp_path):
 import resource, signal, sys
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 resource.setrlimit(resource.RLIMIT_FSIZE, (1000, 1000))
-from keypoints.outputs import write_bytes, DiskFull
+from keypoints.core.outputs import write_bytes, DiskFull
 try:
     write_bytes({str(tmp_path / 'big.png')!r}, b"x" * 5000)
 except DiskFull as e:
@@ -239,7 +239,7 @@ def test_a_video_on_a_full_disk_leaves_no_video(tmp_path, small_disk):
 
 
 def test_enospc_is_named_as_a_full_disk():
-    from keypoints.outputs import DiskFull, as_disk_full
+    from keypoints.core.outputs import DiskFull, as_disk_full
     error = as_disk_full(OSError(errno.ENOSPC, "No space left on device"), Path("out/a.png"))
     assert isinstance(error, DiskFull) and isinstance(error, KeypointsError)
     assert str(error).startswith("out/a.png: no space left on the disk")
@@ -254,13 +254,13 @@ RAW_WRITE = r"imwrite\(|VideoWriter\(|json\.dump\(|(?<!outputs)\.write_text\(|(?
 
 
 def test_every_output_is_written_through_keypoints_outputs():
-    """A writer that bypasses keypoints.outputs (or hands a library anything but the temporary path of
+    """A writer that bypasses keypoints.core.outputs (or hands a library anything but the temporary path of
     outputs.atomic_path) would leave half a file when killed."""
     import re
     offenders = []
     for path in sorted([*(REPO / "src").rglob("*.py"), *(REPO / "scripts").rglob("*.py")]):
         name = str(path.relative_to(REPO))
-        if name in NOT_OUTPUTS or name == "src/keypoints/outputs.py" or "/weights/" in name:
+        if name in NOT_OUTPUTS or name == "src/keypoints/core/outputs.py" or "/weights/" in name:
             continue
         lines = path.read_text().splitlines()
         for i, line in enumerate(lines):

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from keypoints.errors import KeypointsError
-from keypoints.io import read_image, to_bgr
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import read_image, to_bgr
 from conftest import DATA, PHOTOS
 
 

@@ -1,6 +1,6 @@
 import torch
 
-from keypoints.metrics import LandmarkMetrics
+from keypoints.training.metrics import LandmarkMetrics
 
 
 def face(iod: float) -> torch.Tensor:

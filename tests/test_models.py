@@ -3,8 +3,8 @@ import pytest
 import torch
 
 from keypoints.training.losses import WingLoss
-from keypoints.errors import KeypointsError
-from keypoints.models import AlexNet, MobileRegressor, NaimishNet, ResNetRegressor
+from keypoints.core.errors import KeypointsError
+from keypoints.training.models import AlexNet, MobileRegressor, NaimishNet, ResNetRegressor
 
 
 def n_params(net):
@@ -39,7 +39,7 @@ def test_dropout_scalar_sets_every_stage_and_list_sets_each():
 
 
 def test_batchnorm_recalibration_measures_statistics_with_dropout_off():
-    from keypoints.models import batchnorm
+    from keypoints.training.models import batchnorm
 
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.Dropout(0.6), torch.nn.BatchNorm1d(8))
@@ -116,8 +116,8 @@ def test_a_shallower_resnet_starts_from_a_deeper_ones_first_blocks():
 def test_heatmap_head_reads_each_point_where_its_heatmap_peaks():
     """A peaked heatmap at cell (row 3, column 20) of the 28x28 grid reads as that cell's centre in
     input pixels (4 * 20 + 1.5, 4 * 3 + 1.5), in the regression head's normalised coordinates."""
-    from keypoints import geometry
-    from keypoints.models.resnet import soft_argmax
+    from keypoints.core import geometry
+    from keypoints.training.models.resnet import soft_argmax
 
     net = ResNetRegressor(head="heatmap").eval()
     heat = torch.full((1, 68, 28, 28), -50.0)

@@ -1,4 +1,4 @@
-"""Head pose from the 68 keypoints (keypoints.pose): its convention, turned and mirrored photos, profiles, the JSON."""
+"""Head pose from the 68 keypoints (keypoints.core.pose): its convention, turned and mirrored photos, profiles, the JSON."""
 
 import json
 
@@ -8,8 +8,8 @@ import pytest
 
 import keypoints
 from conftest import PHOTOS, SHARED
-from keypoints import geometry
-from keypoints.pose import MEAN_FACE, Pose, head_pose
+from keypoints.core import geometry
+from keypoints.core.pose import MEAN_FACE, Pose, head_pose
 
 WILD = SHARED / "data" / "wild" / "aflw" / "labelled"
 # Profiles, chosen by looking at them: the nose in outline, the far eye hidden; +1: the nose points

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from conftest import run_script, tiny_overrides
-from keypoints.errors import KeypointsError
-from keypoints.models import MobileRegressor, ResNetRegressor
+from keypoints.core.errors import KeypointsError
+from keypoints.training.models import MobileRegressor, ResNetRegressor
 from keypoints.training.module import load_checkpoint
 from keypoints.training.quantization_aware import QuantizationAware, quantized_outputs
 
@@ -74,7 +74,7 @@ def test_weights_are_rounded_as_the_export_stores_them_and_left_float_after():
     callback = QuantizationAware(weights=True)
     callback.on_fit_start(None, Holder(net))
     convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
-    assert callback.rounded_convs == convs[1:]  # the stem stays float, as keypoints.quantize leaves it
+    assert callback.rounded_convs == convs[1:]  # the stem stays float, as keypoints.training.quantize leaves it
     seen = {}
     for conv in convs:
         conv.register_forward_hook(lambda m, i, out: seen.__setitem__(m, (i[0].detach(), out.detach())))

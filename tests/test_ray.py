@@ -94,9 +94,9 @@ def test_a_killed_actor_is_restarted_and_no_photo_is_lost_or_written_twice(clust
 
 
 def test_a_killed_writers_temporary_file_is_removed_and_nothing_else(tmp_path):
-    """What a writer killed mid-write leaves (its temporary file, keypoints.outputs) goes once no writer
+    """What a writer killed mid-write leaves (its temporary file, keypoints.core.outputs) goes once no writer
     runs; shards, other shards' files and files of other names stay."""
-    from keypoints import outputs
+    from keypoints.core import outputs
     from keypoints.scale.shards import remove_leftovers, shard_name
 
     left = outputs.temporary_name(tmp_path / shard_name(1))

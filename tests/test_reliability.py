@@ -10,9 +10,9 @@ from hydra import compose
 
 import keypoints
 from conftest import PHOTOS, initialize_for, run_script
-from keypoints.cli import check_settings
+from keypoints.commands.cli import check_settings
 from keypoints.commands.detect import main as detect_command
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 
 @pytest.fixture

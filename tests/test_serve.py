@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from conftest import OVERLAYS, PHOTOS, REPO, run_script
-from keypoints import Detector, runner
-from keypoints.io import read_image
+from keypoints import Detector
+from keypoints.inference import runner
+from keypoints.core.io import read_image
 from keypoints.web.launch import running
 
 OBAMAS = PHOTOS / "obamas.jpg"

@@ -5,7 +5,7 @@ import json
 import shutil
 
 from conftest import PHOTOS, run_script
-from keypoints.checkpoints import DEFAULT_INT8_MODEL
+from keypoints.inference.model_files import DEFAULT_INT8_MODEL
 
 
 def test_benchmark_speed_writes_a_row_per_model_and_backend(tiny_checkpoint, tmp_path):

@@ -12,15 +12,16 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
 from conftest import DATA, REPO, SHARED, run_script, tiny_overrides
-from keypoints.checkpoints import DEFAULT_MODEL, load_model
-from keypoints.annotations import read_annotations
-from keypoints.data import KeypointsDataset
-from keypoints.data.transforms import face_eval
-from keypoints.data.framing import FaceFrame
-from keypoints.errors import KeypointsError
-from keypoints.geometry import rotation
-from keypoints.io import read_image
-from keypoints.landmarks import FLIP, GROUPS
+from keypoints.inference.model_files import DEFAULT_MODEL
+from keypoints.training.checkpoints import load_model
+from keypoints.core.annotations import read_annotations
+from keypoints.training.data import KeypointsDataset
+from keypoints.training.data.transforms import face_eval
+from keypoints.inference.framing import FaceFrame
+from keypoints.core.errors import KeypointsError
+from keypoints.core.geometry import rotation
+from keypoints.core.io import read_image
+from keypoints.core.landmarks import FLIP, GROUPS
 from keypoints.teachers import labels as pl
 from keypoints.teachers.others import CommandTeacher, DetectorTeacher, nearest_centre_readings
 from keypoints.teachers.tddfa import TDDFA
@@ -146,7 +147,7 @@ def test_the_csv_carries_a_weight_a_point_and_bad_weights_are_one_line(tmp_path)
 
 
 def test_the_loss_ignores_points_of_weight_zero_and_mirrors_carry_their_weights(tiny_root):
-    module = KeypointModule(net={"_target_": "keypoints.models.naimish.NaimishNet"}, input_size=96,
+    module = KeypointModule(net={"_target_": "keypoints.training.models.naimish.NaimishNet"}, input_size=96,
                             loss={"_target_": "keypoints.training.losses.WingLoss"}, optimizer={})
     pred, target = torch.zeros(2, 68, 2), torch.zeros(2, 68, 2)
     target[0, 3] = 5.0  # one point far off ...

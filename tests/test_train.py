@@ -12,9 +12,9 @@ import pytest
 import torch
 
 from conftest import DATA, REPO, run_script, tiny_overrides, wandb_run_field
-from keypoints.annotations import read_annotations
-from keypoints.checkpoints import DEFAULT_MODEL
-from keypoints.errors import KeypointsError
+from keypoints.core.annotations import read_annotations
+from keypoints.inference.model_files import DEFAULT_MODEL
+from keypoints.core.errors import KeypointsError
 from keypoints.training.module import KeypointModule, load_checkpoint
 
 
@@ -114,7 +114,7 @@ def test_a_teacher_is_a_second_target_and_never_trained_or_saved(tiny_run, tiny_
 
 @pytest.mark.filterwarnings("ignore:You are trying to `self.log\\(\\)`")  # training_step outside a Trainer
 def test_the_teachers_share_of_the_loss_is_its_points_against_the_students():
-    student = KeypointModule(net={"_target_": "keypoints.models.naimish.NaimishNet"}, input_size=96,
+    student = KeypointModule(net={"_target_": "keypoints.training.models.naimish.NaimishNet"}, input_size=96,
                              loss={"_target_": "keypoints.training.losses.WingLoss"}, optimizer={}, teacher_weight=0.25).eval()
     teacher = KeypointModule(**student.hparams).eval()
     teacher.load_state_dict(student.state_dict())

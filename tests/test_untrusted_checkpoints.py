@@ -17,8 +17,9 @@ from omegaconf import OmegaConf
 
 from conftest import run_script
 from keypoints import Detector
-from keypoints.checkpoints import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL, load_model, read_checkpoint
-from keypoints.errors import KeypointsError
+from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
+from keypoints.training.checkpoints import load_model, read_checkpoint
+from keypoints.core.errors import KeypointsError
 from keypoints.training.module import load_checkpoint, slim_checkpoint
 
 
@@ -115,7 +116,7 @@ def test_a_bare_pickle_is_refused_with_the_reason_and_no_warning(tmp_path, recwa
 
 @pytest.mark.parametrize("target", [
     "os.system", "builtins.exec", "subprocess.run", "torch.load", "torch.nn.Linear", "torch.nn.functional.relu",
-    "keypoints.models.torch.load", "keypoints.data.dataset.Path"])
+    "keypoints.training.models.torch.load", "keypoints.training.data.dataset.Path"])
 @pytest.mark.parametrize("where", ["net", "loss", "data_config.eval_frame"])
 def test_a_config_naming_anything_but_our_classes_is_refused(tmp_path, shipped, target, where):
     marker = tmp_path / "marker"
@@ -151,7 +152,7 @@ def test_clis_refuse_a_hostile_checkpoint_in_one_line(tmp_path, shipped, tiny_ro
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
-@pytest.mark.parametrize("target", ["os.system", "keypoints.data.dataset.Path"])
+@pytest.mark.parametrize("target", ["os.system", "keypoints.training.data.dataset.Path"])
 def test_an_exported_model_whose_metadata_names_anything_but_our_classes_is_refused(tmp_path, target):
     """An .onnx file's metadata carries its data pipeline (instantiated by the Detector): checked the same way."""
     onnx = pytest.importorskip("onnx")

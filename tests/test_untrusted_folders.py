@@ -11,10 +11,10 @@ import cv2
 import pytest
 
 from conftest import PHOTOS, run_script
-from keypoints.errors import KeypointsError
-from keypoints.io import open_file, read_image
-from keypoints.outputs import guard_outputs
-from keypoints.runner import folder_listing, output_names
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import open_file, read_image
+from keypoints.core.outputs import guard_outputs
+from keypoints.inference.runner import folder_listing, output_names
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import PHOTOS
-from keypoints.errors import KeypointsError
-from keypoints.io import image_from_bytes, read_image
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import image_from_bytes, read_image
 
 BUDGET = 1_000_000  # pixels, for the fuzzing below: a photo of it is 3 MB as BGR
 

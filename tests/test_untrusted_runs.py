@@ -16,9 +16,9 @@ from onnx import TensorProto, helper
 
 import keypoints
 from conftest import PHOTOS, REPO, initialize_for, run_script
-from keypoints.cli import check_settings
+from keypoints.commands.cli import check_settings
 from keypoints.commands.detect import main as detect_command
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 from keypoints.inference.model_files import DEFAULT_ONNX_MODEL
 
 SHIPPED_ONNX = DEFAULT_ONNX_MODEL

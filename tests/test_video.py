@@ -1,4 +1,4 @@
-"""Faces in motion (keypoints.video): track ids across frames, the face stage skipped between
+"""Faces in motion (keypoints.inference.video): track ids across frames, the face stage skipped between
 detections, ends and starts of tracks, smoothing, and the CLI on video files and streams."""
 
 import functools
@@ -15,8 +15,8 @@ import torch
 
 import keypoints
 from conftest import PHOTOS, run_script
-from keypoints.errors import KeypointsError
-from keypoints.video import load_tracker, torch_threads
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.video import load_tracker, torch_threads
 from keypoints.benchmarks.video import clip_frame, jitter, noisy_still
 
 

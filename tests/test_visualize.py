@@ -7,7 +7,8 @@ import numpy as np
 import torch
 
 from conftest import run_script
-from keypoints import viz
+from keypoints.core import drawing
+from keypoints.training import viz
 from keypoints.training.callbacks import ValidationFaces
 from keypoints.training.module import load_checkpoint
 
@@ -25,8 +26,8 @@ def test_visualize_writes_samples_predictions_filters_and_feature_maps(tiny_chec
     pad = 4
     assert pictures["samples"].shape == (2 * (96 + pad) + pad, 3 * (96 + pad) + pad, 3)  # 2 faces x (photo + 2 draws)
     assert pictures["predictions"].shape == (96 + 2 * pad, 5 * (96 + pad) + pad, 3)
-    assert has_colour(pictures["samples"], viz.TRUTH)
-    assert has_colour(pictures["predictions"], viz.TRUTH) and has_colour(pictures["predictions"], viz.PREDICTION)
+    assert has_colour(pictures["samples"], drawing.TRUTH)
+    assert has_colour(pictures["predictions"], drawing.TRUTH) and has_colour(pictures["predictions"], drawing.PREDICTION)
     assert pictures["conv1_filters"].std() > 10 and pictures["conv1_feature_maps"].std() > 10
     # NaimishNet's conv1 has 32 filters: 32 kernel tiles, and the face plus 32 maps
     assert pictures["conv1_filters"].shape[1] == 16 * (48 + pad) + pad
@@ -36,10 +37,10 @@ def test_visualize_writes_samples_predictions_filters_and_feature_maps(tiny_chec
 def test_augmented_samples_move_keypoints_with_the_pixels(tiny_root):
     """A dot drawn at a keypoint lands on the same image content with or without augmentation:
     the crop the training pipeline drew is recovered from its keypoints alone."""
-    from keypoints.annotations import read_annotations
-    from keypoints.data.dataset import KeypointsDataset
-    from keypoints.data.transforms import seed_train
-    from keypoints import geometry
+    from keypoints.core.annotations import read_annotations
+    from keypoints.training.data.dataset import KeypointsDataset
+    from keypoints.training.data.transforms import seed_train
+    from keypoints.core import geometry
 
     names, points = read_annotations(tiny_root / "training_frames_keypoints.csv")
     dataset = KeypointsDataset(tiny_root / "training", names[:1], points[:1], seed_train(96, grayscale=False), 96)
@@ -57,7 +58,7 @@ def test_training_logs_validation_faces_each_epoch(tiny_run):
     saved = sorted(p.name for p in (tiny_run / "val_faces").glob("*.png"))
     assert saved == ["epoch000.png", "epoch001.png"]
     picture = cv2.imread(str(tiny_run / "val_faces" / "epoch001.png"))
-    assert has_colour(picture, viz.TRUTH) and has_colour(picture, viz.PREDICTION)
+    assert has_colour(picture, drawing.TRUTH) and has_colour(picture, drawing.PREDICTION)
 
 
 def test_validation_faces_go_to_wandb_as_images(tiny_checkpoint, tmp_path, monkeypatch):

@@ -26,15 +26,15 @@ MAX_MB = 25
 # the packaged configs, the web page, and the wheel's own metadata. A data set, a test, a run's output
 # (outputs/, .hydra/, *.log, *.json results) matches none of these.
 ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"keypoints/weights/([a-z_0-9.]+\.(ckpt|onnx)|TERMS\.md)",
-           r"keypoints/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
+           r"keypoints/inference/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
            r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)",
-           r"keypoints-[^/]+\.dist-info/licenses/(LICENSE|src/keypoints/weights/TERMS\.md|src/keypoints/faces/yunet/LICENSE)"]
-REQUIRED = [f"keypoints/weights/{DEFAULT_MODEL.name}", "keypoints/faces/yunet/yunet_n_640_640.onnx", "keypoints/faces/yunet/yunet_n_dynamic.onnx",
-            "keypoints/faces/yunet/LICENSE", "keypoints/weights/TERMS.md",
+           r"keypoints-[^/]+\.dist-info/licenses/(LICENSE|src/keypoints/weights/TERMS\.md|src/keypoints/inference/faces/yunet/LICENSE)"]
+REQUIRED = [f"keypoints/weights/{DEFAULT_MODEL.name}", "keypoints/inference/faces/yunet/yunet_n_640_640.onnx", "keypoints/inference/faces/yunet/yunet_n_dynamic.onnx",
+            "keypoints/inference/faces/yunet/LICENSE", "keypoints/weights/TERMS.md",
             "keypoints/web/static/index.html", "keypoints/__main__.py",
             *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
             *(f"keypoints/conf/{group}/default.yaml" for group in ("paths", "hydra", "video", "overlays")),
-            "keypoints/inference/config.py", "keypoints/faces/config.py"]
+            "keypoints/inference/config.py", "keypoints/inference/faces/config.py"]
 
 
 def _run(*command, **kwargs) -> subprocess.CompletedProcess:

@@ -1,6 +1,6 @@
 """keypoints: 68-point facial landmarks, and the framework that trains the models behind them."""
 
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 __all__ = ["KeypointsError"]
 

@@ -12,12 +12,11 @@ imported only then, so `keypoints detect` on the shipped model never loads it.
 
 from pathlib import Path
 
-from keypoints.errors import KeypointsError
-from keypoints.faces import load_faces
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.faces import load_faces
 from keypoints.inference.backends import resolve_backend
 from keypoints.inference.config import DEFAULT_FACES, DetectorConfig, RuntimeConfig, detector_config, runtime_config
 from keypoints.inference.detector import Detector as FileDetector
-from keypoints.inference.detector import Face, StageClock, untimed  # noqa: F401  (keypoints.detect.Face, as before)
 
 TRAIN_EXTRA = "pip install 'keypoints[train]'"
 
@@ -29,7 +28,7 @@ def _torch_side():
     except ImportError:
         raise KeypointsError(f"a checkpoint (.ckpt) runs in torch, which this install does not have: {TRAIN_EXTRA} "
                              "(or run an exported .onnx: `keypoints export` where torch is installed)") from None
-    from keypoints import checkpoints, predictors
+    from keypoints.training import checkpoints, predictors
 
     return checkpoints, predictors
 
@@ -37,7 +36,7 @@ def _torch_side():
 class Detector(FileDetector):
     """A landmark model behind a face stage: `Detector()(image) -> [Face]` (keypoints.inference.detector).
 
-    `module`: a trained model (keypoints.checkpoints.load_model, or a training run's KeypointModule),
+    `module`: a trained model (keypoints.training.checkpoints.load_model, or a training run's KeypointModule),
     run in torch (`backend` "auto" or "torch") or exported for ONNX Runtime ("onnxruntime"); None: the
     shipped model, in the file `backend` runs (keypoints.inference.backends). `predictor`: any network
     call with `.metadata`, as keypoints.inference.onnx_runtime.OnnxPredictor.from_file gives.

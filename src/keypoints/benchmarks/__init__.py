@@ -2,7 +2,7 @@
 the dlib peer (peers.py), inference speed (speed.py), training throughput (throughput.py), and
 video smoothing and tracking (video.py)."""
 
-from keypoints.checks import number, optional, whole
+from keypoints.core.checks import number, optional, whole
 
 RULES = {  # the benchmark command and scripts/benchmark_*.py
     "limit": optional(whole(1)),

@@ -15,13 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from keypoints.annotations import SPLITS, read_annotations
+from keypoints.core.annotations import SPLITS, read_annotations
 from keypoints.inference.framing import keypoint_box
-from keypoints.errors import KeypointsError
-from keypoints.io import read_image
-from keypoints.landmarks import GROUPS, per_face_nme
-from keypoints import geometry, tables
-from keypoints import outputs
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import read_image
+from keypoints.core.landmarks import GROUPS, per_face_nme
+from keypoints.core import geometry, tables
+from keypoints.core import outputs
 
 
 def ours(detector):

@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from keypoints.benchmarks.peers import DlibPeer, MediaPipePeer
-from keypoints.detect import StageClock, load_detector, untimed
-from keypoints.errors import KeypointsError
-from keypoints.io import read_image
-from keypoints.runner import folder_files
-from keypoints import tables
+from keypoints.detect import load_detector
+from keypoints.inference.detector import StageClock, untimed
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import read_image
+from keypoints.inference.runner import folder_files
+from keypoints.core import tables
 
 # the pipeline's stages in the order they run; "network, pass N" as the Detector names them
 STAGES = ("face stage", "first frame", "crop", "network, pass 1", "map back", "re-frame", "network, pass 2", "pose")

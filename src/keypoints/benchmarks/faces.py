@@ -12,11 +12,11 @@ from pathlib import Path
 
 import numpy as np
 
-from keypoints import geometry, tables
-from keypoints.errors import KeypointsError
-from keypoints.faces import load_faces
-from keypoints.io import images_under, read_image
-from keypoints.runner import folder_files
+from keypoints.core import geometry, tables
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.faces import load_faces
+from keypoints.core.io import images_under, read_image
+from keypoints.inference.runner import folder_files
 
 def turned_faces_table(photos, stages: list[str], angles: list[float]) -> str:
     """A markdown table: per photo, the faces the first stage finds upright, then `found/total (+extra)`
@@ -51,7 +51,7 @@ def set_photos(folder, step: int = 1, limit: int | None = None) -> list[Path]:
 
 
 def settings_table(sets: dict, settings: list[dict]) -> str:
-    """A markdown table: per YuNet setting (overrides of keypoints.faces.config.YuNetFaces) and photo
+    """A markdown table: per YuNet setting (overrides of keypoints.inference.faces.config.YuNetFaces) and photo
     set, the faces found, how many of the first setting's it lost and found anew, and the face stage's
     ms a photo (one pass, photos decoded beforehand)."""
     stages = [load_faces("yunet", **setting) for setting in settings]  # a wrong key or value: one line, before any work

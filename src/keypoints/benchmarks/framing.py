@@ -1,5 +1,5 @@
 """How a face stage's boxes sit on the training data's faces: where each stage's `keypoint_box` and
-`framing` (keypoints.faces.config) come from. `python scripts/measure_framing.py detector=yunet`.
+`framing` (keypoints.inference.faces.config) come from. `python scripts/measure_framing.py detector=yunet`.
 
 For each of `n` random training photos the box nearest the labelled keypoints is taken; its offsets
 are measured in the face's own upright frame (turned by the roll the stage reports; 0 for Haar), in
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 
-from keypoints import geometry
-from keypoints.annotations import read_annotations
-from keypoints.data.framing import keypoint_box
-from keypoints.io import read_image
+from keypoints.core import geometry
+from keypoints.core.annotations import read_annotations
+from keypoints.inference.framing import keypoint_box
+from keypoints.core.io import read_image
 
 
 def upright(points: np.ndarray, centre: np.ndarray, roll: float) -> np.ndarray:

@@ -10,9 +10,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from keypoints import outputs
-from keypoints.errors import KeypointsError
-from keypoints.io import shrink
+from keypoints.core import outputs
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import shrink
 
 
 class DlibPeer:

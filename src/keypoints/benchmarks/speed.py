@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from keypoints.detect import Detector, load_detector
-from keypoints.errors import KeypointsError
-from keypoints.io import read_image
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import read_image
 from keypoints.benchmarks.peers import DlibPeer
-from keypoints.runner import folder_files
-from keypoints import tables
+from keypoints.inference.runner import folder_files
+from keypoints.core import tables
 
 COLUMNS = ("method", "backend", "input", "keypoints, batch 1 (ms/face)", "keypoints, batch {batch} (faces/s)",
            "photos/s", "faces found")

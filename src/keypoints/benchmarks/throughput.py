@@ -11,7 +11,7 @@ from omegaconf import DictConfig
 
 from keypoints.training.loop import build_module, instantiate_group, make_trainer
 from keypoints.training.module import KeypointModule
-from keypoints import outputs
+from keypoints.core import outputs
 
 
 class StepTimer(L.Callback):

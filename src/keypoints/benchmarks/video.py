@@ -1,7 +1,7 @@
 """Does tracking with smoothing hold still, keep up, and run in real time? Two videos are made from
 one photo (one face): the still photo with fresh pixel noise on every frame, and the photo sliding
 by a few pixels a frame. Both are written as mp4 and read back, then run twice: as photos (the
-Detector on every frame, no smoothing) and through the video pipeline (keypoints.video).
+Detector on every frame, no smoothing) and through the video pipeline (keypoints.inference.video).
 
 - jitter: each keypoint coordinate's std over the noisy still frames, averaged; the pipeline's
   over the photos' (the goal: at most half);
@@ -20,11 +20,11 @@ import cv2
 import numpy as np
 import torch
 
-from keypoints import tables
+from keypoints.core import tables
 from keypoints.detect import Detector
-from keypoints.errors import KeypointsError
-from keypoints.io import read_image
-from keypoints.video import load_tracker
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import read_image
+from keypoints.inference.video import load_tracker
 
 
 def clip_frame(photo: np.ndarray, width: int, height: int) -> np.ndarray:

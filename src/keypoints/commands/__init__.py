@@ -44,7 +44,7 @@ def run(name: str, overrides: list[str]) -> None:
     """Runs command `name` on Hydra overrides (and Hydra's own flags: --help, --cfg job, -m ...).
     Hydra's own errors (a typo'd key, a missing config group option, a run folder that cannot be
     made) end as one line and exit 2, as the commands' own do; Ctrl-C as one line and exit 130
-    (outputs are written whole or not at all: keypoints.outputs)."""
+    (outputs are written whole or not at all: keypoints.core.outputs)."""
     saved = sys.argv
     sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
     try:
@@ -66,7 +66,7 @@ def run(name: str, overrides: list[str]) -> None:
 @contextmanager
 def one_line_errors(interrupted: str = "the outputs written so far are whole; rerun the same command to finish the rest"):
     """Hydra's own errors (a typo'd key, a missing config group option, a run folder that cannot be
-    made) as one line and exit 2, as the commands' own are (keypoints.cli.friendly_errors); Ctrl-C
+    made) as one line and exit 2, as the commands' own are (keypoints.commands.cli.friendly_errors); Ctrl-C
     as one line and exit 130. Around a @hydra.main function: the `keypoints` commands, and the
     checkout's scripts by `hydra_script`."""
     saved_full = os.environ.get("HYDRA_FULL_ERROR")

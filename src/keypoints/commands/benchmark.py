@@ -11,10 +11,10 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.benchmarks import accuracy as benchmark
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints import benchmarks
 from keypoints.detect import Detector, load_detector
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 from keypoints.benchmarks.peers import DlibPeer
 
 

@@ -3,9 +3,11 @@
 import hydra
 from omegaconf import DictConfig
 
-from keypoints import drawing, runner
-from keypoints.cli import friendly_errors
-from keypoints.video import RULES as VIDEO_RULES
+from keypoints.core import drawing
+from keypoints.inference import runner
+from keypoints.commands.cli import friendly_errors
+from keypoints.detect import load_detector
+from keypoints.inference.video import RULES as VIDEO_RULES
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="detect")
@@ -16,4 +18,5 @@ def main(cfg: DictConfig) -> None:
 
         engine.run(cfg)
         return
-    runner.detect_inputs(cfg, render=lambda image, faces: drawing.draw_faces(image, faces, pose=cfg.draw_pose))
+    runner.detect_inputs(cfg, render=lambda image, faces: drawing.draw_faces(image, faces, pose=cfg.draw_pose),
+                         load_detector=load_detector)

@@ -1,6 +1,6 @@
 """A checkpoint as one ONNX or TorchScript file: `keypoints export ckpt_path=CKPT [format=torchscript]`.
 
-`quantize=int8` writes the ONNX model with int8 weights (7-bit by default: `reduce_range`) and uint8 activations (keypoints.quantize),
+`quantize=int8` writes the ONNX model with int8 weights (7-bit by default: `reduce_range`) and uint8 activations (keypoints.training.quantize),
 calibrated on training photos of `paths.data_dir`, for backend=onnxruntime-int8 or ckpt_path=<the file>.
 """
 
@@ -10,14 +10,14 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.checks import BOOLEAN
-from keypoints.cli import friendly_errors
+from keypoints.core.checks import BOOLEAN
+from keypoints.commands.cli import friendly_errors
 from keypoints.detect import Detector, load_detector
-from keypoints.errors import KeypointsError
-from keypoints.export import FORMATS, export
-from keypoints.checkpoints import DEFAULT_MODEL
-from keypoints.quantize import RULES as QUANTIZE_RULES, calibration, calibration_inputs, quantize, training_photos
-from keypoints.outputs import guard_outputs
+from keypoints.core.errors import KeypointsError
+from keypoints.training.export import FORMATS, export
+from keypoints.inference.model_files import DEFAULT_MODEL
+from keypoints.training.quantize import RULES as QUANTIZE_RULES, calibration, calibration_inputs, quantize, training_photos
+from keypoints.core.outputs import guard_outputs
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="export")
@@ -36,7 +36,7 @@ def main(cfg: DictConfig) -> None:
     source = cfg.ckpt_path or f"{DEFAULT_MODEL.name} (shipped with keypoints)"
     output = Path(cfg.output)
     # Before loading anything: never the checkpoint itself (by path or link), and an existing file only
-    # with overwrite=true; the file is written aside and renamed over its target (keypoints.outputs).
+    # with overwrite=true; the file is written aside and renamed over its target (keypoints.core.outputs).
     guard_outputs(output.parent, [Path(cfg.ckpt_path or DEFAULT_MODEL)], [output], overwrite=True)
     if (output.exists() or output.is_symlink()) and not cfg.overwrite:
         raise KeypointsError(f"{output}: output= already exists; choose another output=, delete it or overwrite=true")

@@ -3,10 +3,11 @@
 import hydra
 from omegaconf import DictConfig
 
-from keypoints import filters, runner
-from keypoints.cli import friendly_errors
-from keypoints.errors import KeypointsError
-from keypoints.video import RULES as VIDEO_RULES
+from keypoints.inference import filters, runner
+from keypoints.commands.cli import friendly_errors
+from keypoints.detect import load_detector
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.video import RULES as VIDEO_RULES
 
 
 @hydra.main(version_base="1.3", config_path="pkg://keypoints.conf", config_name="filter")
@@ -17,4 +18,5 @@ def main(cfg: DictConfig) -> None:
     placements = {k: dict(v) for k, v in cfg.placements.items()}
     if kind not in placements:
         raise KeypointsError(f"kind={kind}: unknown; choose one of {', '.join(placements)}")
-    runner.detect_inputs(cfg, lambda image, faces: filters.apply(image, faces, overlay, kind, placements), write_json=False)
+    runner.detect_inputs(cfg, lambda image, faces: filters.apply(image, faces, overlay, kind, placements), load_detector,
+                         write_json=False)

@@ -3,10 +3,10 @@
 import hydra
 from omegaconf import DictConfig
 
-from keypoints.cli import friendly_errors
+from keypoints.commands.cli import friendly_errors
 from keypoints import web
-from keypoints.video import RULES as VIDEO_RULES
-from keypoints.errors import KeypointsError
+from keypoints.inference.video import RULES as VIDEO_RULES
+from keypoints.core.errors import KeypointsError
 
 try:  # the `web` extra (FastAPI, uvicorn) is optional: without it this command says so, the others work
     from keypoints.web.app import serve

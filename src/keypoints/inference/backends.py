@@ -10,8 +10,8 @@
 
 from pathlib import Path
 
-from keypoints.checks import device_type
-from keypoints.errors import KeypointsError
+from keypoints.core.checks import device_type
+from keypoints.core.errors import KeypointsError
 from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_MODEL, DEFAULT_ONNX_MODEL
 
 # onnxruntime-int8: a model quantized by scripts/export.py quantize=int8 (the shipped one when no

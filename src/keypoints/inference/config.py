@@ -2,12 +2,12 @@
 `keypoints.Detector(...)`, the CLIs (`keypoints detect`, `filter`, `serve`, `benchmark`, `export`) and
 the server. Hydra composes them from here (ConfigStore), not from YAML files:
 
-    detector=yunet | haar        the `detector` group: DetectorConfig (faces: keypoints.faces.config)
+    detector=yunet | haar        the `detector` group: DetectorConfig (faces: keypoints.inference.faces.config)
     inference: default           ckpt_path, device, backend, max_megapixels, ort_threads: RuntimeConfig,
                                  at the top of the config (keypoints detect backend=onnxruntime ...)
 
 A wrong value is one line naming its key, raised before any work (`check`, run by every entry point
-through keypoints.cli.friendly_errors); a key these configs do not have is refused by Hydra in one line.
+through keypoints.commands.cli.friendly_errors); a key these configs do not have is refused by Hydra in one line.
 """
 
 from dataclasses import asdict, dataclass, field, fields
@@ -19,10 +19,10 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf
 
-from keypoints.checks import BOOLEAN, check_device, check_value, number, one_of, optional, whole
-from keypoints.faces.config import STAGES, YuNetFaces, refuse_unknown
+from keypoints.core.checks import BOOLEAN, check_device, check_value, number, one_of, optional, whole
+from keypoints.inference.faces.config import STAGES, YuNetFaces, refuse_unknown
 from keypoints.inference.backends import BACKENDS
-from keypoints.io import MAX_MEGAPIXELS
+from keypoints.core.io import MAX_MEGAPIXELS
 
 DEFAULT_FACES = "yunet"  # the face stage when none is named (the configs' `detector: yunet` says the same)
 
@@ -30,7 +30,7 @@ DEFAULT_FACES = "yunet"  # the face stage when none is named (the configs' `dete
 @dataclass
 class DetectorConfig:
     """The `detector` group: a face stage and the keypoint stage's passes (face-crop models)."""
-    faces: Any = field(default_factory=YuNetFaces)  # keypoints.faces.config.YuNetFaces or HaarFaces
+    faces: Any = field(default_factory=YuNetFaces)  # keypoints.inference.faces.config.YuNetFaces or HaarFaces
     refine: int = 1  # passes re-framed on the model's own keypoints after the first (turned upright by their eyes)
     # ... each only for the faces whose frame moves by more than this share of the crop side (0: every face;
     # docs/RESULTS.md "Time budget")

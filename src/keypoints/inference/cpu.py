@@ -1,4 +1,4 @@
-"""What this CPU can run right: int8 files whose weights would saturate without VNNI (keypoints.quantize
+"""What this CPU can run right: int8 files whose weights would saturate without VNNI (keypoints.training.quantize
 says why) are refused where they would move keypoints by pixels."""
 
 import json

@@ -8,12 +8,12 @@ This is the inference wing's Detector: it runs model files (the shipped model's 
 .onnx of one's own) on NumPy, OpenCV and ONNX Runtime. keypoints.Detector (keypoints.detect) is this
 class plus checkpoints (.ckpt, loaded modules) run in torch, with the `train` extra.
 
-Faces come from a face stage (keypoints.faces: YuNet by default, or the seed's Haar cascade); each
+Faces come from a face stage (keypoints.inference.faces: YuNet by default, or the seed's Haar cascade); each
 box is framed the way the model's training images framed a face (the stage's `keypoint_box` /
-`framing`, keypoints.faces.config), turned upright by the face's roll, cut out through
+`framing`, keypoints.inference.faces.config), turned upright by the face's roll, cut out through
 `geometry`, and all faces (of one photo, or of `detect_many`'s photos) go through the network in
-one batch. Each face's head pose (yaw, pitch, roll) comes from its keypoints (keypoints.pose); a
-video's faces also carry a track id (keypoints.video). The JSON of a face: docs/JSON.md.
+one batch. Each face's head pose (yaw, pitch, roll) comes from its keypoints (keypoints.core.pose); a
+video's faces also carry a track id (keypoints.inference.video). The JSON of a face: docs/JSON.md.
 """
 
 import os
@@ -27,16 +27,16 @@ from pathlib import Path
 
 import numpy as np
 
-from keypoints import geometry
-from keypoints.faces import FaceStage, load_faces
+from keypoints.core import geometry
+from keypoints.inference.faces import FaceStage, load_faces
 from keypoints.inference.backends import resolve_backend
 from keypoints.inference.config import DEFAULT_FACES, DetectorConfig, RuntimeConfig
 from keypoints.inference.onnx_runtime import OnnxPredictor
 from keypoints.inference.pipeline import eval_pipeline, to_chw
-from keypoints.io import check_pixels, read_image, to_bgr
-from keypoints.landmarks import FLIP, nose_offset, roll
-from keypoints.errors import KeypointsError
-from keypoints.pose import Pose, head_pose
+from keypoints.core.io import check_pixels, read_image, to_bgr
+from keypoints.core.landmarks import FLIP, nose_offset, roll
+from keypoints.core.errors import KeypointsError
+from keypoints.core.pose import Pose, head_pose
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Face:
     box: tuple[int, int, int, int]  # x, y, w, h in the photo's pixels
     score: float | None  # the face stage's confidence: YuNet's score (0-1), or Haar's last-stage weight (unbounded)
     keypoints: np.ndarray  # (68, 2) float32, x and y in the photo's pixels
-    pose: Pose | None = None  # yaw, pitch, roll in degrees (keypoints.pose); None if the fit failed
+    pose: Pose | None = None  # yaw, pitch, roll in degrees (keypoints.core.pose); None if the fit failed
     track: int | None = None  # in a video: the id the face keeps from frame to frame; None in photos
 
     def to_json(self) -> dict:
@@ -84,7 +84,7 @@ class Detector:
     """A landmark model behind a face stage: `Detector()(image) -> [Face]`.
 
     `faces`: the face stage, by name ("yunet", the default, or "haar"), as a config with `_target_`,
-    or built (keypoints.faces.load_faces). Whole-frame models (the seed's) see a square around the
+    or built (keypoints.inference.faces.load_faces). Whole-frame models (the seed's) see a square around the
     face box as the stage's `framing` says. Face-crop models (trained with `data=face`) see the frame
     they were trained on: a first pass frames the face from the keypoint box that the face box
     predicts (the stage's `keypoint_box`), turned upright by the face's roll when the stage tells
@@ -119,7 +119,7 @@ class Detector:
         self.faces.use_threads(runtime.session_threads)
         self.refine, self.flip, self.refine_min_move = config.refine, config.flip, config.refine_min_move
         self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
-        # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.io);
+        # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.core.io);
         # keypoints.detect.load_detector sets it from max_megapixels=
         self.max_pixels = int(RuntimeConfig.max_megapixels * 1e6)
         self.upright = self.faces.align_roll
@@ -215,7 +215,7 @@ class Detector:
         return to_bgr(image, source)
 
     def keypoints(self, images: list[np.ndarray], faces: list) -> np.ndarray:
-        """Found faces (keypoints.faces.FoundFace), each with the BGR image it is in -> (N, 68, 2)
+        """Found faces (keypoints.inference.faces.FoundFace), each with the BGR image it is in -> (N, 68, 2)
         keypoints in those images' pixels."""
         if not faces:
             return np.zeros((0, 68, 2), np.float32)
@@ -251,7 +251,7 @@ class Detector:
 
     def follow(self, images: list[np.ndarray], points: np.ndarray) -> np.ndarray:
         """Faces followed into new frames from their keypoints in the frames before (N, 68, 2): one
-        pass each, framed as `refine` frames a face (keypoints.video). Face-crop models only."""
+        pass each, framed as `refine` frames a face (keypoints.inference.video). Face-crop models only."""
         if self.frame is None:
             raise KeypointsError(f"{self.architecture}: a whole-frame model cannot follow faces from their keypoints")
         framed = self._framed(points)

@@ -8,7 +8,7 @@ model learns to cope with where a face detector's box really puts the face.
 
 import numpy as np
 
-from keypoints import geometry
+from keypoints.core import geometry
 
 
 def keypoint_box(points: np.ndarray) -> tuple[np.ndarray, float]:

@@ -1,6 +1,6 @@
 """The model files the package ships, and what an exported model file says about itself.
 
-An exported file (keypoints.export) carries, as JSON strings under METADATA_KEYS, what running it
+An exported file (keypoints.training.export) carries, as JSON strings under METADATA_KEYS, what running it
 needs besides the file: its input size and channels, how to read its output, and the checkpoint's
 eval pipeline and framing (read by keypoints.inference.pipeline, never instantiated by name).
 """
@@ -8,7 +8,7 @@ eval pipeline and framing (read by keypoints.inference.pipeline, never instantia
 import json
 from pathlib import Path
 
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 WEIGHTS = Path(__file__).parent.parent / "weights"
 # The model shipped inside the package (docs/MODEL_CARD.md): its checkpoint (torch, the `train` extra) ...

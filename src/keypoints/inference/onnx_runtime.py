@@ -1,4 +1,4 @@
-"""The keypoint network under ONNX Runtime, from a file written by keypoints.export (or shipped)."""
+"""The keypoint network under ONNX Runtime, from a file written by keypoints.training.export (or shipped)."""
 
 import threading
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from keypoints.errors import KeypointsError
-from keypoints.checks import device_type
+from keypoints.core.errors import KeypointsError
+from keypoints.core.checks import device_type
 from keypoints.inference.cpu import QUANTIZATION_KEY, saturates_on_this_cpu
 from keypoints.inference.model_files import decode
 from keypoints.inference.pipeline import eval_pipeline

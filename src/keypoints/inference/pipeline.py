@@ -1,7 +1,7 @@
 """A model's eval pipeline, as its checkpoint or exported file records it (`data_config`), on NumPy and
 OpenCV: how a crop becomes the network's input, and how a face is framed.
 
-Training composes these with albumentations (keypoints.data.transforms); at inference the same steps
+Training composes these with albumentations (keypoints.training.data.transforms); at inference the same steps
 are a grayscale conversion and a scale to [0, 1] (tests/test_inference.py checks they give the same
 arrays). A file from outside names its pipeline by `_target_`; only the names below are read, and
 nothing is imported or instantiated by name.
@@ -10,7 +10,7 @@ nothing is imported or instantiated by name.
 import cv2
 import numpy as np
 
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 from keypoints.inference.framing import FaceFrame
 
 
@@ -45,8 +45,10 @@ def _seed_eval(input_size: int, grayscale: bool = True) -> EvalTransform:
 
 
 # The eval pipelines and frames a model may name (old and new module names alike).
-TRANSFORMS = {"keypoints.data.transforms.face_eval": _face_eval, "keypoints.data.transforms.seed_eval": _seed_eval}
-FRAMES = {"keypoints.data.framing.FaceFrame": FaceFrame, "keypoints.inference.framing.FaceFrame": FaceFrame}
+TRANSFORMS = {f"keypoints.{package}.transforms.{name}": build
+              for package in ("data", "training.data")  # files written before the training wing (2026-12-07) say keypoints.training.data
+              for name, build in (("face_eval", _face_eval), ("seed_eval", _seed_eval))}
+FRAMES = {"keypoints.inference.framing.FaceFrame": FaceFrame, "keypoints.inference.framing.FaceFrame": FaceFrame}
 
 
 def _build(config: dict, known: dict, key: str, path):

@@ -10,10 +10,10 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from keypoints.detect import load_detector
-from keypoints.errors import KeypointsError
-from keypoints.io import read_image
-from keypoints.outputs import guard_outputs
-from keypoints.runner import checked_output, is_video
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import read_image
+from keypoints.core.outputs import guard_outputs
+from keypoints.inference.runner import checked_output, is_video
 from keypoints.scale.inputs import photo_paths
 from keypoints.scale.shards import plan, remove_leftovers, shard_name, write_shard
 

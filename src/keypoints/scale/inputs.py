@@ -4,8 +4,8 @@ lists them), a text file (one path a line), or a column of paths in a Parquet or
 import csv
 from pathlib import Path
 
-from keypoints.errors import KeypointsError
-from keypoints.runner import folder_listing, without_earlier_outputs
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.runner import folder_listing, without_earlier_outputs
 
 LISTS = (".txt", ".lst")
 TABLES = (".parquet", ".csv")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from keypoints import outputs
-from keypoints.errors import KeypointsError
+from keypoints.core import outputs
+from keypoints.core.errors import KeypointsError
 
 POSE = pa.struct([("yaw", pa.float64()), ("pitch", pa.float64()), ("roll", pa.float64())])
 FACE = pa.struct([("box", pa.list_(pa.int64())), ("score", pa.float64()),
@@ -26,7 +26,7 @@ def shard_name(index: int) -> str:
 
 
 def write_shard(out: Path, index: int, rows: list[dict]) -> Path:
-    """One shard, whole or not at all: a temporary file renamed into place (keypoints.outputs), so a
+    """One shard, whole or not at all: a temporary file renamed into place (keypoints.core.outputs), so a
     killed actor leaves no half file and its retry writes the same name again."""
     target = out / shard_name(index)
     with outputs.atomic_path(target) as temp:
@@ -35,7 +35,7 @@ def write_shard(out: Path, index: int, rows: list[dict]) -> Path:
 
 
 def remove_leftovers(out: Path, indices) -> None:
-    """The temporary files a killed writer left for these shards (keypoints.outputs): never a shard.
+    """The temporary files a killed writer left for these shards (keypoints.core.outputs): never a shard.
     Only while no writer is running: before a run's actors start, and after they have all finished."""
     for temp in (t for i in indices for t in outputs.leftovers(out, shard_name(i))):
         temp.unlink(missing_ok=True)

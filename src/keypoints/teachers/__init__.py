@@ -4,7 +4,7 @@ model, dlib), labels.py (their points mapped onto our markup, per-point confiden
 point, the CSV), workflow.py (a folder in, a CSV out). A tool above the inference core: inference never
 imports it."""
 
-from keypoints.checks import BOOLEAN, one_of, optional, whole
+from keypoints.core.checks import BOOLEAN, one_of, optional, whole
 
 RULES = {  # conf/pseudo_label.yaml
     "limit": optional(whole(1)),

@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 
 from keypoints.benchmarks.accuracy import box_error, nme
-from keypoints.annotations import NUM_POINTS, degenerate
-from keypoints.errors import KeypointsError
-from keypoints.io import image_header, images_under, open_file
-from keypoints.landmarks import FLIP, GROUPS, INNER
-from keypoints import outputs
+from keypoints.core.annotations import NUM_POINTS, degenerate
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import image_header, images_under, open_file
+from keypoints.core.landmarks import FLIP, GROUPS, INNER
+from keypoints.core import outputs
 
 AGREEMENT_SCALE = 0.1  # a disagreement of 10% of the face's size is confidence 0
 MIN_WEIGHT = 1e-3  # a point's weight where its teacher may teach it but disagrees with itself

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 
 from keypoints.benchmarks.peers import DlibPeer
-from keypoints.annotations import NUM_POINTS
+from keypoints.core.annotations import NUM_POINTS
 from keypoints.detect import Detector
-from keypoints.errors import KeypointsError
-from keypoints.io import read_image
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import read_image
 
 
 class CommandTeacher:

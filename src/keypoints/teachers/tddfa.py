@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from keypoints.errors import KeypointsError
-from keypoints.faces import load_faces
-from keypoints.io import read_image
-from keypoints.landmarks import GROUPS
+from keypoints.core.errors import KeypointsError
+from keypoints.inference.faces import load_faces
+from keypoints.core.io import read_image
+from keypoints.core.landmarks import GROUPS
 
 SIZE = 120  # the network's input side
 

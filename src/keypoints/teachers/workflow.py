@@ -9,13 +9,13 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from keypoints import tables
-from keypoints.annotations import read_annotations
-from keypoints.annotations import SPLITS
-from keypoints.errors import KeypointsError
-from keypoints.landmarks import GROUPS
+from keypoints.core import tables
+from keypoints.core.annotations import read_annotations
+from keypoints.core.annotations import SPLITS
+from keypoints.core.errors import KeypointsError
+from keypoints.core.landmarks import GROUPS
 from keypoints.teachers import labels as tl
-from keypoints import outputs
+from keypoints.core import outputs
 
 
 def build_teacher(key: str, spec: DictConfig):

@@ -6,7 +6,7 @@ loads nothing: its modules import Lightning themselves, so a checkpoint naming i
 
 from numbers import Number
 
-from keypoints.checks import number, optional, whole
+from keypoints.core.checks import number, optional, whole
 
 RULES = {  # conf/train.yaml and the configs built on it (evaluate, benchmark_train, ...)
     "data.batch_size": whole(1),

@@ -9,8 +9,8 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import WandbLogger
 
-from keypoints import viz
-from keypoints.outputs import write_image
+from keypoints.training import viz
+from keypoints.core.outputs import write_image
 
 log = logging.getLogger(__name__)
 

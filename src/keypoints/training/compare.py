@@ -6,9 +6,9 @@ from pathlib import Path
 import yaml
 from matplotlib.figure import Figure  # no pyplot: no backend to choose, no global figure state
 
-from keypoints.errors import KeypointsError
-from keypoints import tables
-from keypoints import outputs
+from keypoints.core.errors import KeypointsError
+from keypoints.core import tables
+from keypoints.core import outputs
 
 COLUMNS = ("best_val_nme", "test_nme", "test_fr10", "test_rmse_px", "epochs", "fit_seconds")
 

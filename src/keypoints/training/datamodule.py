@@ -1,5 +1,5 @@
 """Train / val / test splits of the Udacity facial keypoints data as a LightningDataModule (the data
-layout itself, SPLITS and the CSV reader, is keypoints.data: no Lightning)."""
+layout itself, SPLITS and the CSV reader, is keypoints.training.data: no Lightning)."""
 
 from pathlib import Path
 
@@ -9,10 +9,10 @@ import torch
 from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from torch.utils.data import ConcatDataset, DataLoader, WeightedRandomSampler
 
-from keypoints.annotations import SPLITS, read_annotations
-from keypoints.data.dataset import KeypointsDataset
-from keypoints.data.framing import FaceFrame
-from keypoints.errors import KeypointsError
+from keypoints.core.annotations import SPLITS, read_annotations
+from keypoints.training.data.dataset import KeypointsDataset
+from keypoints.inference.framing import FaceFrame
+from keypoints.core.errors import KeypointsError
 
 def seed_augmentation(worker_id: int | None = None) -> None:
     """albumentations draws from its own generator, untouched by `seed=`; derive it from torch's
@@ -53,14 +53,14 @@ class KeypointsDataModule(L.LightningDataModule):
         epoch_size: int | None = None,
         splits: dict | None = None,
     ):
-        """`train_frame` / `eval_frame`: face-framed crops (keypoints.data.framing); None: whole frames.
+        """`train_frame` / `eval_frame`: face-framed crops (keypoints.inference.framing); None: whole frames.
         `sources`: more training faces, by name: {labels: CSV, images: folder, weight, min_confidence,
         by_confidence, point_weights (the CSV's per-point weights in the loss; false: every point 1), train_frame, train_transform} (pseudo-labelled photos, say; None frame or
         transform: the main ones). Each batch then draws from the labelled training split with
         probability `train_weight` and from each source with its `weight` (normalised), `epoch_size`
         faces an epoch (None: all faces of all sources); validation and test stay the data set's.
         `splits`: split -> [image folder, CSV] under `root` (None: the Udacity download's layout,
-        keypoints.data.SPLITS; 300-W's is {train: [train, train_keypoints.csv], test: [dev, dev_keypoints.csv]})."""
+        keypoints.training.data.SPLITS; 300-W's is {train: [train, train_keypoints.csv], test: [dev, dev_keypoints.csv]})."""
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
             raise KeypointsError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")

@@ -7,7 +7,7 @@ from omegaconf import DictConfig
 
 from keypoints.training.module import load_checkpoint
 from keypoints.training.loop import finite_or_none, make_trainer
-from keypoints import outputs
+from keypoints.core import outputs
 
 
 def evaluate(cfg: DictConfig) -> dict | None:

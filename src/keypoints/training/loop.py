@@ -14,11 +14,11 @@ from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.loggers import WandbLogger
 from omegaconf import DictConfig, OmegaConf
 
-from keypoints.checkpoints import SAFE_GLOBALS, read_checkpoint, run_checkpoint
-from keypoints.errors import KeypointsError
+from keypoints.training.checkpoints import SAFE_GLOBALS, read_checkpoint, run_checkpoint
+from keypoints.core.errors import KeypointsError
 from keypoints.training import sweep
 from keypoints.training.module import KeypointModule, load_checkpoint
-from keypoints import outputs
+from keypoints.core import outputs
 
 
 def instantiate_group(group: DictConfig | None) -> list:

@@ -12,14 +12,14 @@ import torch
 from hydra.utils import instantiate
 from lightning.pytorch.trainer.states import TrainerFn
 
-from keypoints import geometry
-from keypoints.checkpoints import checkpoint_file, moved, read_checkpoint
-from keypoints.checks import check_value, is_number
-from keypoints.errors import KeypointsError
-from keypoints.metrics import LandmarkMetrics
+from keypoints.core import geometry
+from keypoints.training.checkpoints import checkpoint_file, moved, read_checkpoint
+from keypoints.core.checks import check_value, is_number
+from keypoints.core.errors import KeypointsError
+from keypoints.training.metrics import LandmarkMetrics
 from keypoints.training.losses import weighted_mean
-from keypoints.models import batchnorm
-from keypoints import outputs
+from keypoints.training.models import batchnorm
+from keypoints.core import outputs
 
 
 # teacher_weight, with a teacher (without one it is not read)
@@ -114,7 +114,7 @@ class KeypointModule(L.LightningModule):
 
     def on_validation_start(self) -> None:
         """Before each epoch's validation (and so before its checkpoint), re-estimate batch-norm
-        statistics with dropout off; see keypoints.models.batchnorm for why."""
+        statistics with dropout off; see keypoints.training.models.batchnorm for why."""
         n = self.hparams.bn_recalibration_batches
         fitting = self.trainer.state.fn == TrainerFn.FITTING  # not in trainer.validate() / test()
         if n and fitting and not self.trainer.sanity_checking and batchnorm.has_batchnorm(self.net):
@@ -145,7 +145,7 @@ class KeypointModule(L.LightningModule):
 def load_checkpoint(path=None) -> KeypointModule:
     """A trained LightningModule on the CPU in eval mode, for training code (evaluate, fine-tune,
     visualise); path None: the shipped default model. Inference needs no Lightning:
-    keypoints.checkpoints.load_model. Read as load_model reads it (keypoints.checkpoints.read_checkpoint):
+    keypoints.training.checkpoints.load_model. Read as load_model reads it (keypoints.training.checkpoints.read_checkpoint):
     weights only, and a config that names only the project's own classes."""
     path = checkpoint_file(path)
     checkpoint = read_checkpoint(path)

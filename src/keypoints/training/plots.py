@@ -1,15 +1,15 @@
 """The visualize CLI's pictures of a trained model (scripts/visualize.py): training samples with their
 augmentations, test predictions, conv1 filters and feature maps. Training code: it loads a
-LightningModule checkpoint and its data module; the drawing itself is keypoints.viz."""
+LightningModule checkpoint and its data module; the drawing itself is keypoints.training.viz."""
 
 from pathlib import Path
 
 from hydra.utils import instantiate
 
-from keypoints import viz
-from keypoints.errors import KeypointsError
+from keypoints.training import viz
+from keypoints.core.errors import KeypointsError
 from keypoints.training.module import load_checkpoint
-from keypoints import outputs
+from keypoints.core import outputs
 
 
 def write_plots(cfg) -> list[Path]:

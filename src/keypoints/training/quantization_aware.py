@@ -1,6 +1,6 @@
 """Quantization-aware training: the int8 file's rounding of activations, simulated while the network trains.
 
-An int8 export (keypoints.quantize) stores every activation ONNX Runtime quantizes in 8 bits: each
+An int8 export (keypoints.training.quantize) stores every activation ONNX Runtime quantizes in 8 bits: each
 convolution's output after its activation (or after its batch norm where none follows) and each
 residual sum. A network trained in float never saw that rounding; the narrow MobileNet-class student
 loses 0.15 point of 300w dev NME to it (docs/RESULTS.md). This callback rounds those same tensors
@@ -25,7 +25,7 @@ import torch
 from torch import nn
 from torch.ao.quantization import FakeQuantize, MovingAverageMinMaxObserver
 
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 
 def quantized_outputs(net: nn.Module) -> list[nn.Module]:
@@ -65,7 +65,7 @@ class QuantizationAware(L.Callback):
             self.handles.append(module.register_forward_hook(self._hook(quantizer)))
         if self.weights:
             convs = [m for m in pl_module.net.modules() if isinstance(m, nn.Conv2d)]
-            for conv in convs[1:]:  # keypoints.quantize keeps the first convolution float
+            for conv in convs[1:]:  # keypoints.training.quantize keeps the first convolution float
                 conv.forward = self._rounded_forward(conv)  # an instance attribute: not in the state dict
                 self.rounded_convs.append(conv)
 

@@ -7,7 +7,7 @@ from hydra.types import RunMode
 from lightning.fabric.plugins.environments import SLURMEnvironment
 from omegaconf import DictConfig, open_dict
 
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 MAX_TAG = 64  # W&B's limit on a tag's length
 

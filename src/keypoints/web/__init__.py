@@ -2,7 +2,7 @@
 (scripts/load_test.py): keypoints.web.load. Their settings' checks are here, so a command checks its
 config before FastAPI (the `web` extra) is imported."""
 
-from keypoints.checks import BOOLEAN, number, one_of, optional, whole
+from keypoints.core.checks import BOOLEAN, number, one_of, optional, whole
 
 
 def host_pattern(value) -> bool:

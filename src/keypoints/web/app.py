@@ -38,11 +38,12 @@ from python_multipart.multipart import parse_options_header
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import ClientDisconnect
 
-from keypoints import drawing, filters, runner
+from keypoints.core import drawing
+from keypoints.inference import filters, runner
 from keypoints.detect import load_detector
 from keypoints.inference.detector import cores
-from keypoints.errors import KeypointsError
-from keypoints.io import TooManyPixels, image_from_bytes, opencv_quiet
+from keypoints.core.errors import KeypointsError
+from keypoints.core.io import TooManyPixels, image_from_bytes, opencv_quiet
 from keypoints.web.deadlines import with_header_deadline
 from keypoints.web.launch import is_loopback
 

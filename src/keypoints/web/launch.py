@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from keypoints.errors import KeypointsError
+from keypoints.core.errors import KeypointsError
 
 
 def is_loopback(host: str) -> bool:

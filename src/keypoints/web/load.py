@@ -20,8 +20,8 @@ import httpx
 import numpy as np
 import psutil
 
-from keypoints import tables
-from keypoints.errors import KeypointsError
+from keypoints.core import tables
+from keypoints.core.errors import KeypointsError
 from keypoints.web.launch import is_loopback, running
 
 

@@ -1,0 +1,1 @@
+"""The core every wing stands on: no torch, no ONNX Runtime."""

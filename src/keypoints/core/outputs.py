@@ -1,0 +1,146 @@
+"""Writing an output file whole or not at all.
+
+Every file the project writes goes to a hidden temporary name in the same folder (`.<name>.<random>.part<suffix>`),
+is flushed and fsync'ed, then renamed over its target with os.replace (atomic on one file system). A
+run killed at any moment leaves the earlier file or the new one, never half of either; a leftover
+temporary file is hidden (folder listings leave it out) and named by the next run (`leftovers`).
+
+A full disk (or a quota, or a file-size limit) ends the write as `DiskFull`, a KeypointsError naming the
+file, with the temporary file removed: callers let it stop the run rather than go on to the next photo.
+"""
+
+import errno
+import json
+import os
+import secrets
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from keypoints.core.errors import KeypointsError
+
+PART = ".part"  # the marker of a temporary name: `.<target name>.<random>.part<suffix>`
+NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+class DiskFull(KeypointsError):
+    """No room left for an output (ENOSPC, a quota, or a file-size limit): the run stops here."""
+
+
+def temporary_name(target: Path) -> Path:
+    """A hidden name beside `target`, ending in its suffix (OpenCV picks a video's container by it)."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{PART}{target.suffix}")
+
+
+def leftovers(folder: Path, target_name: str) -> list[Path]:
+    """Temporary files an interrupted run left for `target_name` in `folder`."""
+    return sorted(folder.glob(f".{_glob_escape(target_name)}.*{PART}*"))
+
+
+@contextmanager
+def atomic_path(target: str | Path):
+    """Yields a temporary path for the caller (or a library: OpenCV's VideoWriter) to write; on a
+    clean exit it is fsync'ed and renamed over `target`, on any exception (Ctrl-C too) removed."""
+    target = Path(target)
+    temp = temporary_name(target)
+    try:
+        yield temp
+        _sync(temp)
+        os.replace(temp, target)  # replaces a link at `target` itself, never the file it points at
+        _sync_folder(target.parent)
+    except BaseException as e:
+        temp.unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise as_disk_full(e, target) from None
+        raise
+
+
+def write_bytes(target: str | Path, data: bytes) -> None:
+    """`data` as the whole of `target`, atomically (see the module's docstring)."""
+    with atomic_path(target) as temp, open(temp, "xb") as f:
+        f.write(data)
+        f.flush()
+
+
+def write_text(target: str | Path, text: str) -> None:
+    write_bytes(target, text.encode())
+
+
+def write_json(target: str | Path, value, **dumps) -> None:
+    write_text(target, json.dumps(value, **{"allow_nan": False, **dumps}) + "\n")
+
+
+def write_image(target: str | Path, picture: np.ndarray) -> None:
+    """`picture` encoded in memory by its target's suffix (.png, .jpg, ...), then written atomically:
+    a write error is then the OS's (a full disk says so), not a codec's half-written file."""
+    ok, encoded = cv2.imencode(Path(target).suffix or ".png", picture)
+    if not ok:
+        raise KeypointsError(f"{target}: OpenCV could not encode a {picture.shape} picture as {Path(target).suffix}")
+    write_bytes(target, encoded.tobytes())
+
+
+def as_disk_full(error: OSError, target: Path) -> Exception:
+    """A full disk as DiskFull naming `target`; any other OSError as it was."""
+    if error.errno in NO_SPACE:
+        why = "the file-size limit (ulimit -f) was reached" if error.errno == errno.EFBIG else "no space left on the disk"
+        return DiskFull(f"{target}: {why}; the run stopped, nothing partial was left (free some space and rerun to resume)")
+    return error
+
+
+def _sync(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _sync_folder(folder: Path) -> None:
+    """The rename itself made durable (a crash right after it keeps the new name)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a folder; the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _glob_escape(name: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool,
+                  replaceable: set[Path] = frozenset()) -> None:
+    """The one place that decides whether a run may write: `out` must be (or become) a writable
+    folder, no target may be an input (by path, symlink or hard link), and an existing target is only
+    replaced with `overwrite=true` or when it is `replaceable` (an earlier run's half-done photo:
+    keypoints.inference.runner.resume_plan), as a new file renamed over it (atomic_path), never written through.
+    Every command that writes asks it: detect and filter (runner), export, pseudo_label, engine=ray."""
+    if out.exists() and not out.is_dir():
+        raise KeypointsError(f"{out}: output= is a file, not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        tempfile.TemporaryFile(dir=out).close()  # found out now, not after every photo was processed
+    except OSError as e:
+        raise KeypointsError(f"{out}: output folder cannot be {'written' if out.is_dir() else 'created'} ({e.strerror or e})") from None
+    given = {p.resolve() for p in inputs}
+    same = {(st.st_dev, st.st_ino) for st in map(_stat, inputs) if st}
+    for target in targets:
+        st = _stat(target)
+        if target.resolve() in given or (st and (st.st_dev, st.st_ino) in same):
+            raise KeypointsError(f"{target}: output would overwrite an input (the same file, or a link to it); "
+                                 "choose another output= folder")
+        if (target.exists() or target.is_symlink()) and not overwrite and target not in replaceable:
+            raise KeypointsError(f"{target}: already exists and is not a whole output of an earlier run (cut short by an "
+                                 "older version, or some other file); choose an empty output= folder, delete it or overwrite=true")
+
+
+def _stat(path: Path) -> os.stat_result | None:
+    try:
+        return path.stat()
+    except OSError:
+        return None

@@ -1,6 +1,0 @@
-"""Data: the training Dataset (dataset.py; the CSV layout and reader: keypoints.annotations), face
-framing, albumentations pipelines. No Lightning here: the LightningDataModule is keypoints.training.datamodule."""
-
-from keypoints.data.dataset import KeypointsDataset
-
-__all__ = ["KeypointsDataset"]
