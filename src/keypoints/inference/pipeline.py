@@ -46,9 +46,9 @@ def _seed_eval(input_size: int, grayscale: bool = True) -> EvalTransform:
 
 # The eval pipelines and frames a model may name (old and new module names alike).
 TRANSFORMS = {f"keypoints.{package}.transforms.{name}": build
-              for package in ("data", "training.data")  # files written before the training wing (2026-12-07) say keypoints.training.data
+              for package in ("data", "training.data")  # files written before the training wing (2026-12-07) say keypoints.data
               for name, build in (("face_eval", _face_eval), ("seed_eval", _seed_eval))}
-FRAMES = {"keypoints.inference.framing.FaceFrame": FaceFrame, "keypoints.inference.framing.FaceFrame": FaceFrame}
+FRAMES = {"keypoints.data.framing.FaceFrame": FaceFrame, "keypoints.inference.framing.FaceFrame": FaceFrame}
 
 
 def _build(config: dict, known: dict, key: str, path):

@@ -49,14 +49,14 @@ class Hyperparameters(dict):
 # Modules that moved since checkpoints were written: their hyper-parameters' `_target_` strings
 # name the old place (checkpoints before the training/ package say keypoints.losses.WingLoss).
 MOVED = {"keypoints.losses.": "keypoints.training.losses.",
-         # the LightningDataModule left keypoints.training.data (which no longer loads Lightning) for training/
-         "keypoints.training.data.KeypointsDataModule": "keypoints.training.datamodule.KeypointsDataModule",
-         "keypoints.training.data.datamodule.": "keypoints.training.datamodule.",
+         # the LightningDataModule left keypoints.data (which no longer loads Lightning) for training/
+         "keypoints.data.KeypointsDataModule": "keypoints.training.datamodule.KeypointsDataModule",
+         "keypoints.data.datamodule.": "keypoints.training.datamodule.",
          # face framing moved to the inference wing, which training shares
-         "keypoints.inference.framing.": "keypoints.inference.framing.",
+         "keypoints.data.framing.": "keypoints.inference.framing.",
          # the torch side became the training wing (2026-12-07): its data pipeline and networks
-         "keypoints.training.data.": "keypoints.training.data.",
-         "keypoints.training.models.": "keypoints.training.models."}
+         "keypoints.data.": "keypoints.training.data.",
+         "keypoints.models.": "keypoints.training.models."}
 
 # What a checkpoint's pickle may hold beyond tensors and plain containers (torch's weights-only
 # default): what Lightning and OmegaConf put into checkpoints written by older versions of this

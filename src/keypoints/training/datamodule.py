@@ -60,7 +60,7 @@ class KeypointsDataModule(L.LightningDataModule):
         probability `train_weight` and from each source with its `weight` (normalised), `epoch_size`
         faces an epoch (None: all faces of all sources); validation and test stay the data set's.
         `splits`: split -> [image folder, CSV] under `root` (None: the Udacity download's layout,
-        keypoints.training.data.SPLITS; 300-W's is {train: [train, train_keypoints.csv], test: [dev, dev_keypoints.csv]})."""
+        keypoints.core.annotations.SPLITS; 300-W's is {train: [train, train_keypoints.csv], test: [dev, dev_keypoints.csv]})."""
         super().__init__()
         if not 0.0 < val_fraction < 1.0:
             raise KeypointsError(f"data.val_fraction must be between 0 and 1, got {val_fraction}")
