@@ -15,7 +15,7 @@ from pathlib import Path
 from keypoints.core.errors import KeypointsError
 from keypoints.inference.faces import load_faces
 from keypoints.inference.backends import resolve_backend
-from keypoints.inference.config import DEFAULT_FACES, DetectorConfig, RuntimeConfig, detector_config, runtime_config
+from keypoints.inference.config import DEFAULT_FACES, partition, settings_of, split_settings
 from keypoints.inference.detector import Detector as FileDetector
 
 TRAIN_EXTRA = "pip install 'keypoints[train]'"
@@ -42,50 +42,38 @@ class Detector(FileDetector):
     call with `.metadata`, as keypoints.inference.onnx_runtime.OnnxPredictor.from_file gives.
     """
 
-    def __init__(self, module=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
-                 backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
-                 predictor=None, refine_min_move: float = DetectorConfig.refine_min_move,
-                 ort_threads: int | None = RuntimeConfig.ort_threads, workers: int | None = RuntimeConfig.workers):
+    def __init__(self, module=None, faces=DEFAULT_FACES, predictor=None, **settings):
         self.module = None
         if predictor is None:
-            settings = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)  # one line on a wrong one, before torch loads
-            runtime, _ = resolve_backend(backend, device, module)
-            if module is not None or runtime == "torch":
+            _, runtime = split_settings(settings)  # one line on a wrong one, before torch loads
+            kind, _ = resolve_backend(runtime.backend, runtime.device, module)
+            if module is not None or kind == "torch":
                 checkpoints, predictors = _torch_side()
                 self.module = checkpoints.load_model() if module is None else module
-                predictor = predictors.make_predictor(self.module.eval(), runtime, device, settings.session_threads)
-        super().__init__(predictor, faces, device, backend, refine, flip, refine_min_move, ort_threads, workers)
+                predictor = predictors.make_predictor(self.module.eval(), kind, runtime.device, runtime.session_threads)
+        super().__init__(predictor, faces, **settings)
 
     @classmethod
-    def from_checkpoint(cls, path=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
-                        backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine,
-                        flip: bool = DetectorConfig.flip, refine_min_move: float = DetectorConfig.refine_min_move,
-                        ort_threads: int | None = RuntimeConfig.ort_threads, workers: int | None = RuntimeConfig.workers,
-                        **face_options) -> "Detector":
+    def from_checkpoint(cls, path=None, faces=DEFAULT_FACES, **options) -> "Detector":
         """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from `keypoints
         export` (runs under ONNX Runtime, int8 or not as the file was written, no torch needed), or None for
         the shipped model (its int8 copy with backend "auto" on the CPU or "onnxruntime-int8", its float
-        ONNX copy with "onnxruntime", the checkpoint with "torch"). `face_options` change the face
-        stage's knobs (min_score=..., max_side=...)."""
+        ONNX copy with "onnxruntime", the checkpoint with "torch"). `options`: the Detector's settings
+        (keypoints.inference.config: refine=2, backend="onnxruntime", ...) and the face stage's knobs
+        (min_score=..., max_side=...)."""
+        settings, face_options = partition(options)
         faces = load_faces(faces, **face_options)
-        settings = dict(faces=faces, device=device, backend=backend, refine=refine, flip=flip,
-                        refine_min_move=refine_min_move, ort_threads=ort_threads, workers=workers)
         if path is None:  # the shipped model, in the file `backend` runs
-            return cls(None, **settings)
+            return cls(None, faces=faces, **settings)
         if Path(path).suffix == ".onnx":
-            return cls.from_file(path, **settings)  # the lean Detector's loader: no torch
+            return cls.from_file(path, faces=faces, **settings)  # the lean Detector's loader: no torch
         checkpoints, _ = _torch_side()
-        return cls(checkpoints.load_model(path), **settings)
+        return cls(checkpoints.load_model(path), faces=faces, **settings)
 
 
 def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None) -> Detector:
-    """The CLIs' and the server's one way to a Detector from a composed config: its `detector` node and
-    runtime settings (keypoints.inference.config, each checked); `ckpt_path` None: the shipped model;
-    `backend` overrides the config's (export: torch)."""
-    settings, runtime = detector_config(cfg), runtime_config(cfg)
-    detector = Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, device=runtime.device,
-                                        backend=backend or runtime.backend, refine=settings.refine, flip=settings.flip,
-                                        refine_min_move=settings.refine_min_move, ort_threads=runtime.ort_threads,
-                                        workers=runtime.workers)
-    detector.max_pixels = int(runtime.max_megapixels * 1e6)
-    return detector
+    """The CLIs', the server's and the Ray engine's one way to a Detector from a composed config: its
+    `detector` node and runtime settings (keypoints.inference.config, each checked); `ckpt_path` None: the
+    shipped model; `backend` overrides the config's (export: torch)."""
+    settings = settings_of(cfg)
+    return Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, **{**settings, "backend": backend or settings["backend"]})

@@ -45,6 +45,9 @@ def run(name: str, overrides: list[str]) -> None:
     Hydra's own errors (a typo'd key, a missing config group option, a run folder that cannot be
     made) end as one line and exit 2, as the commands' own do; Ctrl-C as one line and exit 130
     (outputs are written whole or not at all: keypoints.core.outputs)."""
+    if "--help" in overrides or "-h" in overrides:
+        print(command_help(name))
+        return
     saved = sys.argv
     sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
     try:
@@ -122,6 +125,18 @@ def _without_run_folder(name: str, overrides: list[str]) -> list[str]:
     if (name not in WRITES_NOTHING and "output" not in keys) or "hydra.run.dir" in keys:
         return []  # the outputs go to the run folder, or the user asked for one: Hydra's default
     return [o for o in NO_RUN_FOLDER if o.split("=", 1)[0] not in keys]
+
+
+def command_help(name: str) -> str:
+    """`keypoints <command> --help`: what it does, its own keys, and the detector's settings with their
+    defaults and meanings, read from their one declaration (keypoints.inference.config; imported by name,
+    as the commands are, so that `keypoints --help` loads no Hydra)."""
+    what, keys = COMMANDS[name]
+    settings = importlib.import_module("keypoints.inference.config").describe()
+    return (f"keypoints {name}: {what}\n\n  {textwrap.fill(keys, 100, subsequent_indent='  ')}\n\n"
+            f"the detector's settings (key=value; default, meaning):\n{settings}\n\n"
+            f"the face stage's knobs: keypoints {name} --cfg job --package detector; "
+            f"the whole composed config: keypoints {name} --cfg job")
 
 
 def _help() -> str:

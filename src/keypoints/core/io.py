@@ -26,6 +26,7 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 # A photo above this many megapixels is refused by name before it is decoded (a 30000 x 30000
 # PNG of a few hundred KB would need 2.7 GB as BGR): CLIs set it with `max_megapixels`.
 MAX_MEGAPIXELS = 100
+MAX_PIXELS = MAX_MEGAPIXELS * 10**6
 # The formats whose headers Pillow reads and OpenCV decodes (EXR, HDR and PFM hold float pixels,
 # which read_image refuses anyway). Pillow is asked about these alone: it opens nothing else.
 HEADER_FORMATS = ("JPEG", "PNG", "BMP", "DIB", "TIFF", "WEBP", "PPM", "SUN", "JPEG2000", "GIF", "AVIF")
@@ -149,7 +150,7 @@ def check_pixels(pixels: int, max_pixels: int, source: str) -> None:
                             "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
 
 
-def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6), upright: bool = True) -> np.ndarray:
+def read_image(path: str | Path, max_pixels: int = MAX_PIXELS, upright: bool = True) -> np.ndarray:
     """Decode any image OpenCV understands (JPEG, PNG named .jpg, ...) to BGR uint8; a file above
     `max_pixels` by its header is refused by name before decoding. `upright`: turned as its EXIF
     orientation says, as photo viewers show it (keypoints are then in those pixels); labelled data
@@ -159,7 +160,7 @@ def read_image(path: str | Path, max_pixels: int = int(MAX_MEGAPIXELS * 1e6), up
     return image_from_bytes(data, str(path), max_pixels, upright)
 
 
-def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = int(MAX_MEGAPIXELS * 1e6),
+def image_from_bytes(data: bytes | np.ndarray, source: str, max_pixels: int = MAX_PIXELS,
                      upright: bool = True) -> np.ndarray:
     """An encoded image held in memory (a file's bytes, an upload) -> BGR uint8, as read_image
     reads a file; `source` names it in errors. Nothing is written to disk."""

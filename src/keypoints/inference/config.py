@@ -19,6 +19,7 @@ from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf
 
+from keypoints.core.errors import KeypointsError
 from keypoints.core.checks import BOOLEAN, check_device, check_value, number, one_of, optional, whole
 from keypoints.inference.faces.config import STAGES, YuNetFaces, refuse_unknown
 from keypoints.inference.backends import BACKENDS
@@ -27,17 +28,23 @@ from keypoints.core.io import MAX_MEGAPIXELS
 DEFAULT_FACES = "yunet"  # the face stage when none is named (the configs' `detector: yunet` says the same)
 
 
+def setting(default, meaning: str, **kwargs):
+    """A setting's one declaration: its default and its meaning (printed by `keypoints <command> --help`);
+    its check sits in the dataclass's __post_init__."""
+    if callable(default) and not isinstance(default, type):
+        return field(default_factory=default, metadata={"meaning": meaning}, **kwargs)
+    return field(default=default, metadata={"meaning": meaning}, **kwargs)
+
+
 @dataclass
 class DetectorConfig:
     """The `detector` group: a face stage and the keypoint stage's passes (face-crop models)."""
-    faces: Any = field(default_factory=YuNetFaces)  # keypoints.inference.faces.config.YuNetFaces or HaarFaces
-    refine: int = 1  # passes re-framed on the model's own keypoints after the first (turned upright by their eyes)
-    # ... each only for the faces whose frame moves by more than this share of the crop side (0: every face;
-    # docs/RESULTS.md "Time budget")
-    refine_min_move: float = 0.05
-    # also average each pass with its mirror image (2x the work); only for models trained on mirror images:
-    # the default model learned the labels' asymmetric convention without them
-    flip: bool = False
+    faces: Any = setting(YuNetFaces, "the face stage: detector=yunet | haar, its knobs under detector.faces.*")
+    refine: int = setting(1, "passes re-framed on the model's own keypoints after the first (upright by their eyes)")
+    # docs/RESULTS.md "Time budget"
+    refine_min_move: float = setting(0.05, "a face gets its next pass only when its frame moves by more than this share of the crop side (0: every face)")
+    # the default model learned the labels' asymmetric convention without mirror images
+    flip: bool = setting(False, "also average each pass with its mirror image (2x the work; for models trained on mirror images)")
 
     def __post_init__(self):
         check_value("detector.refine", self.refine, whole(0, 10))
@@ -48,25 +55,15 @@ class DetectorConfig:
 @dataclass
 class RuntimeConfig:
     """The model and what runs it, at the top of the inference CLIs' configs (`inference: default`)."""
-    # the landmark model: a .ckpt from scripts/train.py, its run folder, or an exported .onnx; None: the shipped one
-    ckpt_path: str | None = None
-    device: str = "cpu"  # or cuda, cuda:1, mps (torch runs a checkpoint there)
-    # auto: the shipped model's int8 copy under ONNX Runtime on the CPU (on a GPU: torch), a ckpt_path in torch
-    # | torch | onnxruntime (the shipped model's float copy) | onnxruntime-int8; a .onnx ckpt_path runs as
-    # written (keypoints.inference.backends, docs/RESULTS.md "Time budget")
-    backend: str = "auto"
-    # a photo above this (by its header) is reported and skipped (the server: refused, 413), never decoded;
-    # also bounds a batch
-    max_megapixels: float = MAX_MEGAPIXELS
-    # ONNX Runtime's intra-op threads. None: as measured best (docs/RESULTS.md "Two looks at the photo"):
-    # YuNet on one (its small inputs ran slower on two), the keypoint network on `workers` threads for
-    # photos that go through on the calling thread (one photo at a time) and on one in each of a folder
-    # run's worker threads, which already use the cores. A number: both networks on that many, always.
-    ort_threads: int | None = None
-    # threads that take a batch's photos in turn (Detector.detect_many: a folder run's batches), each photo
-    # through the whole pipeline on one ONNX Runtime thread; None: one per core; 1: one photo after another.
-    # Two on 2 cores: ~2x a folder's photos/s, the same points (docs/RESULTS.md "Time budget")
-    workers: int | None = None
+    ckpt_path: str | None = setting(None, "the landmark model: a .ckpt from scripts/train.py, its run folder, or an exported .onnx; null: the shipped one")
+    device: str = setting("cpu", "cpu, cuda, cuda:1 or mps (torch runs a checkpoint there)")
+    # keypoints.inference.backends, docs/RESULTS.md "Time budget"
+    backend: str = setting("auto", "auto (the shipped model's int8 copy on the CPU, a checkpoint in torch) | torch | onnxruntime | onnxruntime-int8")
+    max_megapixels: float = setting(MAX_MEGAPIXELS, "a photo above this (by its header) is reported and skipped (the server: 413), never decoded; also bounds a batch")
+    # docs/RESULTS.md "Two looks at the photo": YuNet ran slower on two threads, the network faster
+    ort_threads: int | None = setting(None, "ONNX Runtime's threads for both networks; null: as measured best (YuNet on one, the network on `workers`)")
+    # two on 2 cores: ~2x a folder's photos/s, the same points (docs/RESULTS.md "Time budget")
+    workers: int | None = setting(None, "threads that take a batch's photos in turn, each on one ONNX Runtime thread; null: one per core")
 
     def __post_init__(self):
         check_value("ckpt_path", self.ckpt_path, optional(((lambda v: isinstance(v, str) and v != ""), "a path")))
@@ -77,10 +74,56 @@ class RuntimeConfig:
         check_value("workers", self.workers, optional(whole(1)))
 
     @property
+    def max_pixels(self) -> int:
+        """`max_megapixels` as the pixel count every reader checks (keypoints.core.io.check_pixels)."""
+        return int(self.max_megapixels * 1e6)
+
+    @property
     def session_threads(self) -> int:
         """The intra-op threads of the sessions made at load (YuNet's, the network's for worker threads):
         `ort_threads`, or one when the Detector decides per call (ort_threads=None)."""
         return self.ort_threads or 1
+
+
+# The settings a Detector takes by keyword (keypoints.Detector(refine=2, backend="onnxruntime", ...)): every
+# field above but the face stage (its own argument) and the model (the path given to from_file/from_checkpoint)
+DETECTOR_KEYS = tuple(f.name for f in fields(DetectorConfig) if f.name != "faces")
+RUNTIME_KEYS = tuple(f.name for f in fields(RuntimeConfig) if f.name != "ckpt_path")
+
+
+def split_settings(settings: dict) -> tuple[DetectorConfig, RuntimeConfig]:
+    """A Detector's keyword settings as the two checked configs, the rest at their defaults; one line
+    naming a key that is no setting."""
+    unknown = sorted(set(settings) - set(DETECTOR_KEYS) - set(RUNTIME_KEYS))
+    if unknown:
+        raise KeypointsError(f"{unknown[0]}: not a detector setting (settings: {', '.join(DETECTOR_KEYS + RUNTIME_KEYS)})")
+    return (DetectorConfig(faces=None, **{k: v for k, v in settings.items() if k in DETECTOR_KEYS}),
+            RuntimeConfig(**{k: v for k, v in settings.items() if k in RUNTIME_KEYS}))
+
+
+def partition(options: dict) -> tuple[dict, dict]:
+    """Keyword arguments of from_file / from_checkpoint: (the Detector's settings, the face stage's knobs)."""
+    keys = set(DETECTOR_KEYS) | set(RUNTIME_KEYS)
+    return ({k: v for k, v in options.items() if k in keys}, {k: v for k, v in options.items() if k not in keys})
+
+
+def keywords(detector: DetectorConfig, runtime: RuntimeConfig) -> dict:
+    """The two checked configs as a Detector's keyword settings."""
+    return {**{k: getattr(detector, k) for k in DETECTOR_KEYS}, **{k: getattr(runtime, k) for k in RUNTIME_KEYS}}
+
+
+def settings_of(cfg: DictConfig) -> dict:
+    """A composed config's detector and runtime settings as a Detector's keywords (each checked)."""
+    return keywords(detector_config(cfg), runtime_config(cfg))
+
+
+def describe() -> str:
+    """Every setting with its default and meaning, as `keypoints <command> --help` prints them."""
+    rows = [(f"detector.{f.name}" if f.name != "faces" else "detector", "yunet" if f.name == "faces" else f.default, f.metadata["meaning"])
+            for f in fields(DetectorConfig)] + [(f.name, f.default, f.metadata["meaning"]) for f in fields(RuntimeConfig)]
+    width = max(len(key) for key, _, _ in rows)
+    return "\n".join(f"  {key:<{width}}  {'null' if default is None else str(default).lower() if isinstance(default, bool) else default!s:<6}  {meaning}"
+                     for key, default, meaning in rows)
 
 
 class PackagedConfigs(SearchPathPlugin):

@@ -30,7 +30,7 @@ import numpy as np
 from keypoints.core import geometry
 from keypoints.inference.faces import FaceStage, load_faces
 from keypoints.inference.backends import resolve_backend
-from keypoints.inference.config import DEFAULT_FACES, DetectorConfig, RuntimeConfig
+from keypoints.inference.config import DEFAULT_FACES, keywords, partition, split_settings
 from keypoints.inference.onnx_runtime import OnnxPredictor
 from keypoints.inference.pipeline import eval_pipeline, to_chw
 from keypoints.core.io import check_pixels, read_image, to_bgr
@@ -92,25 +92,22 @@ class Detector:
     as in training; `flip` averages each pass with its mirror image (labels swapped back).
     """
 
-    def __init__(self, predictor=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
-                 backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
-                 refine_min_move: float = DetectorConfig.refine_min_move, ort_threads: int | None = RuntimeConfig.ort_threads,
-                 workers: int | None = RuntimeConfig.workers):
+    def __init__(self, predictor=None, faces=DEFAULT_FACES, **settings):
         """`predictor`: the network as one call, (N, C, S, S) float32 -> (N, 68, 2) normalised keypoints,
         with `.metadata` (input_size, channels, data_config, architecture: keypoints.inference.model_files);
         None: the shipped model in the file `backend` runs on `device` (keypoints.inference.backends: "auto"
         is its int8 copy on the CPU, test NME within 0.01 point of torch's and faster than its float copy:
-        docs/RESULTS.md "Time budget"). Every other argument is a setting of keypoints.inference.config,
-        with its default and check there (`refine_min_move`: a face gets its next pass only when its frame
-        moves by more than this share of the crop side, `_refine`; `ort_threads`: ONNX Runtime's threads)."""
-        runtime = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)  # one line on a wrong one
-        config = DetectorConfig(faces=None, refine=refine, flip=flip, refine_min_move=refine_min_move)
+        docs/RESULTS.md "Time budget"). `settings`: refine, refine_min_move, flip, device, backend,
+        max_megapixels, ort_threads, workers, each declared once with its default, meaning and check in
+        keypoints.inference.config (`keypoints detect --help` lists them)."""
+        config, runtime = split_settings(settings)  # one line on a wrong or unknown one
+        self.settings = keywords(config, runtime)  # as checked, every one (the CLIs, the server and Ray pass them all)
         if predictor is None:
-            kind, path = resolve_backend(backend, device)
+            kind, path = resolve_backend(runtime.backend, runtime.device)
             if kind != "onnxruntime":
-                raise KeypointsError(f"backend={backend} on {device}: the shipped model's checkpoint runs in torch "
+                raise KeypointsError(f"backend={runtime.backend} on {runtime.device}: the shipped model's checkpoint runs in torch "
                                      "(keypoints.Detector, with pip install 'keypoints[train]')")
-            predictor = OnnxPredictor.from_file(path, device, runtime.session_threads)
+            predictor = OnnxPredictor.from_file(path, runtime.device, runtime.session_threads)
         meta = predictor.metadata
         self.size, self.channels, self.architecture = meta["input_size"], meta["channels"], meta["architecture"]
         self.to_input, self.frame = eval_pipeline(meta["data_config"], meta.get("checkpoint") or "the model file")
@@ -119,9 +116,8 @@ class Detector:
         self.faces.use_threads(runtime.session_threads)
         self.refine, self.flip, self.refine_min_move = config.refine, config.flip, config.refine_min_move
         self.clock = untimed  # a StageClock times each stage (scripts/benchmark_speed.py)
-        # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.core.io);
-        # keypoints.detect.load_detector sets it from max_megapixels=
-        self.max_pixels = int(RuntimeConfig.max_megapixels * 1e6)
+        # the pixel budget of a photo, a path's by its header and an array's by its shape (keypoints.core.io)
+        self.max_pixels = runtime.max_pixels
         self.upright = self.faces.align_roll
         self.workers = runtime.workers or cores()
         self._pool = None  # the workers' threads, made on the first batch that uses them
@@ -131,26 +127,22 @@ class Detector:
         self._alone_lock, self._local = threading.Lock(), threading.local()
 
     @classmethod
-    def from_file(cls, path=None, faces=DEFAULT_FACES, device: str = RuntimeConfig.device,
-                  backend: str = RuntimeConfig.backend, refine: int = DetectorConfig.refine, flip: bool = DetectorConfig.flip,
-                  refine_min_move: float = DetectorConfig.refine_min_move,
-                  ort_threads: int | None = RuntimeConfig.ort_threads, workers: int | None = RuntimeConfig.workers,
-                  **face_options) -> "Detector":
+    def from_file(cls, path=None, faces=DEFAULT_FACES, **options) -> "Detector":
         """`path`: a .onnx from `keypoints export` (runs under ONNX Runtime, int8 or not as the file was
         written), or None for the shipped model in the file `backend` runs. `face_options` change the
-        face stage's knobs (min_score=..., max_side=...)."""
+        face stage's knobs (min_score=..., max_side=...); the rest are the Detector's settings."""
+        settings, face_options = partition(options)
         faces = load_faces(faces, **face_options)
         predictor = None
         if path is not None:
-            settings = RuntimeConfig(device=device, backend=backend, ort_threads=ort_threads, workers=workers)
-            runtime, path = resolve_backend(backend, device, path)
-            if runtime != "onnxruntime":
+            _, runtime = split_settings(settings)
+            kind, path = resolve_backend(runtime.backend, runtime.device, path)
+            if kind != "onnxruntime":
                 raise KeypointsError(f"{path}: a checkpoint runs in torch: keypoints.Detector.from_checkpoint, with "
                                      "pip install 'keypoints[train]'")
-            predictor = OnnxPredictor.from_file(path, device, settings.session_threads)
+            predictor = OnnxPredictor.from_file(path, runtime.device, runtime.session_threads)
         # by keyword: keypoints.Detector (keypoints.detect) inherits this, and its __init__ takes a module first
-        return cls(predictor=predictor, faces=faces, device=device, backend=backend, refine=refine, flip=flip,
-                   refine_min_move=refine_min_move, ort_threads=ort_threads, workers=workers)
+        return cls(predictor=predictor, faces=faces, **settings)
 
     def __call__(self, image) -> list[Face]:
         """A path, or an array as OpenCV reads it (BGR, grayscale or BGRA, any size) -> faces."""

@@ -25,7 +25,7 @@ import numpy as np
 from keypoints.core.checks import BOOLEAN, one_of, optional, whole
 from keypoints.inference.detector import Detector, Face
 from keypoints.core.errors import KeypointsError
-from keypoints.core.io import MAX_MEGAPIXELS, TooManyPixels, image_pixels, not_a_file, read_image
+from keypoints.core.io import MAX_PIXELS, TooManyPixels, image_pixels, not_a_file, read_image
 from keypoints.core import outputs
 from keypoints.core.outputs import DiskFull, atomic_path, guard_outputs, leftovers
 from keypoints.inference.video import load_tracker, torch_threads, video_config
@@ -78,7 +78,7 @@ def detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json: 
 
 def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json: bool, out: Path) -> None:
     spec = checked_input(cfg.input)
-    overwrite = cfg.get("overwrite", False)
+    overwrite = cfg.overwrite
     stream = live_source(spec)
     if stream is not None:  # a webcam or a URL: nothing on disk to list or to protect
         target = out / _stream_name(stream)
@@ -130,7 +130,7 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
         fail(path, KeypointsError(f"{path}: {kind}, not a file (skipped unopened)"))
     photos = [p for p in files if not is_video(p)]
     max_pixels = detector.max_pixels
-    for batch in _decoded_batches(photos, cfg.get("batch_photos", 16), max_pixels):
+    for batch in _decoded_batches(photos, cfg.batch_photos, max_pixels):
         good = []
         for path, image in batch:
             if isinstance(image, Exception):
@@ -406,7 +406,7 @@ def _quiet_opencv():
 
 
 def _video(source: Path | int | str, target: Path, detector: Detector, render: Render, write_json: bool,
-           knobs: dict, max_pixels: int = MAX_MEGAPIXELS * 10**6) -> None:
+           knobs: dict, max_pixels: int = MAX_PIXELS) -> None:
     """`<target>.mp4` with every frame rendered, and one JSON line per frame in `<target>.jsonl`, each
     written under a temporary name and renamed when the video ends (keypoints.core.outputs): a killed run
     leaves no half video. Frames above `max_pixels` are refused by the video's declared size, before

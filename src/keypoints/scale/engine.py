@@ -100,7 +100,7 @@ def run(cfg: DictConfig) -> dict:
     guard_outputs(out, [Path(p) for p in paths], [], overwrite=True)  # a writable folder, holding no input
     for path, kind in skipped:
         print(f"error: {path}: {kind}, not a file (skipped unopened)", file=sys.stderr)
-    shards, done = plan(out, paths, engine.shard_photos, cfg.get("overwrite", False))
+    shards, done = plan(out, paths, engine.shard_photos, cfg.overwrite)
     todo = [i for i in range(len(shards)) if i not in done]
     if done:
         print(f"skipped {len(done)} of {len(shards)} shard(s) already written in {out} "

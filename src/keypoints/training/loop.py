@@ -50,7 +50,7 @@ def build_module(cfg: DictConfig) -> KeypointModule:
         channels_last=cfg.model.get("channels_last", False),
         bn_recalibration_batches=cfg.model.get("bn_recalibration_batches", 0),
         data_config=plain(cfg.data),
-        teacher_weight=cfg.get("teacher_weight", 0.0) if cfg.get("teacher") else 0.0,
+        teacher_weight=cfg.teacher_weight if cfg.get("teacher") else 0.0,
     )
 
 

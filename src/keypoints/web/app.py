@@ -68,7 +68,7 @@ class Upload:
 
 def create_app(cfg) -> FastAPI:
     """The app for a composed conf/serve.yaml; the detectors are loaded (and the config checked) here."""
-    limit, max_pixels = int(cfg.max_upload_mb * 2**20), int(cfg.max_megapixels * 1e6)
+    limit = int(cfg.max_upload_mb * 2**20)
     overlays, placements = _overlays(cfg), {k: dict(v) for k, v in cfg.placements.items()}
     # A Detector is not thread-safe (the face stage keeps its input size), so each slot has its own:
     # this queue of idle detectors is the semaphore that bounds inference to max_concurrency.
@@ -76,8 +76,10 @@ def create_app(cfg) -> FastAPI:
     # each slot its share of the cores (workers=, unless set): with ort_threads=null a detector runs its
     # network on `workers` threads, and max_concurrency slots at work at once would oversubscribe the CPU
     share = OmegaConf.merge(cfg, {"workers": cfg.get("workers") or max(1, cores() // cfg.max_concurrency)})
-    for _ in range(cfg.max_concurrency):
-        idle.put_nowait(load_detector(share, cfg.ckpt_path))  # its max_pixels: max_megapixels=, as `max_pixels` here
+    detectors = [load_detector(share, cfg.ckpt_path) for _ in range(cfg.max_concurrency)]
+    for detector in detectors:
+        idle.put_nowait(detector)
+    max_pixels = detectors[0].max_pixels  # max_megapixels=, as the detectors read it
     page = (resources.files("keypoints.web") / "static" / "index.html").read_text()
     # /docs and /redoc load their scripts and fonts from a CDN: off (the server needs no internet);
     # /openapi.json still describes the API
