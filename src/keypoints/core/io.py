@@ -194,11 +194,11 @@ def decode_buffer(data: np.ndarray, source: str, what: str = "empty, corrupt or 
 
 
 @contextmanager
-def opencv_quiet():
-    """OpenCV's own log lines (its codecs' complaints) silenced while the caller decodes or encodes,
-    and says in one line what went wrong."""
+def opencv_quiet(keep_errors: bool = False):
+    """OpenCV's own log lines (its codecs' complaints; a line per video backend tried) silenced while the
+    caller decodes or encodes, and says in one line what went wrong; `keep_errors`: its error lines still show."""
     logging, level = cv2.utils.logging, cv2.utils.logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_SILENT)
+    logging.setLogLevel(logging.LOG_LEVEL_ERROR if keep_errors else logging.LOG_LEVEL_SILENT)
     try:
         yield
     finally:

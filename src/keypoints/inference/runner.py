@@ -25,7 +25,7 @@ import numpy as np
 from keypoints.core.checks import BOOLEAN, one_of, optional, whole
 from keypoints.inference.detector import Detector, Face
 from keypoints.core.errors import KeypointsError
-from keypoints.core.io import MAX_PIXELS, TooManyPixels, image_pixels, not_a_file, read_image
+from keypoints.core.io import MAX_PIXELS, TooManyPixels, image_pixels, not_a_file, opencv_quiet, read_image
 from keypoints.core import outputs
 from keypoints.core.outputs import DiskFull, atomic_path, guard_outputs, leftovers
 from keypoints.inference.video import load_tracker, torch_threads, video_config
@@ -119,7 +119,7 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
     def fail(path: Path, error: Exception) -> None:
         if isinstance(error, DiskFull):  # every later file would fail the same way
             raise error
-        error = error if isinstance(error, KeypointsError) else _as_error(path, error)
+        error = failure(path, error)
         if not source.is_dir():
             raise error
         print(f"error: {error}", file=sys.stderr)
@@ -137,7 +137,7 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
                 fail(path, image)
             else:
                 good.append((path, image))
-        for (path, image), faces in zip(good, _detect_each(detector, good, fail)):
+        for (path, image), faces in zip(good, detect_each(detector, good, fail)):
             if faces is None:
                 continue
             try:
@@ -309,23 +309,28 @@ def _suffixes(video: bool, write_json: bool) -> list[str]:
     return [".png"] + ([".json"] if write_json else [])
 
 
-def _as_error(path: Path, error: Exception) -> KeypointsError:
+def failure(path, error: Exception) -> KeypointsError:
+    """The one line a photo that failed gets, whatever OpenCV or the model raised: the local engine
+    prints it, the Ray engine writes it in the photo's row (keypoints.scale)."""
+    if isinstance(error, KeypointsError):
+        return error
     first = (str(error).strip().splitlines() or [""])[-1][:160]
     return KeypointsError(f"{path}: could not be processed ({type(error).__name__}: {first})")
 
 
-def _detect_each(detector: Detector, good: list, fail) -> list:
-    """The faces of a batch in one pass; if that pass fails, each photo alone, so the failure is
-    pinned on the file that caused it (None for it) and the others still get their faces."""
+def detect_each(detector: Detector, good: list, fail) -> list:
+    """The faces of a batch of (key, image) in one pass; if that pass fails, each photo alone, so the
+    failure is pinned on the photo that caused it (`fail(key, error)`, None for it) and the others still
+    get their faces. Both engines' batches go through here."""
     try:
         return detector.detect_many([image for _, image in good])
     except Exception:  # noqa: BLE001
         found = []
-        for path, image in good:
+        for key, image in good:
             try:
                 found.append(detector(image))
             except Exception as e:  # noqa: BLE001
-                fail(path, e)
+                fail(key, e)
                 found.append(None)
         return found
 
@@ -353,7 +358,7 @@ def _read(path: Path, max_pixels: int):
     try:
         return read_image(path, max_pixels)
     except Exception as e:  # noqa: BLE001 - a decoder's own error stays this file's
-        return e if isinstance(e, KeypointsError) else _as_error(path, e)
+        return failure(path, e)
 
 
 def _decoded_batches(paths: list[Path], size: int, max_pixels: int):
@@ -389,20 +394,8 @@ def _write_image(path: Path, image: np.ndarray, faces: list[Face], target: Path,
 def _open(source: int | str) -> cv2.VideoCapture:
     """cv2.VideoCapture without OpenCV's warnings about each backend it tried: a source that does not
     open is told in one line by the caller."""
-    with _quiet_opencv():
+    with opencv_quiet(keep_errors=True):
         return cv2.VideoCapture(source)
-
-
-@contextmanager
-def _quiet_opencv():
-    """OpenCV's warnings off (a line per backend tried, per frame it failed to write): the caller
-    says what went wrong in one line."""
-    logging, level = cv2.utils.logging, cv2.utils.logging.getLogLevel()
-    logging.setLogLevel(logging.LOG_LEVEL_ERROR)
-    try:
-        yield
-    finally:
-        logging.setLogLevel(level)
 
 
 def _video(source: Path | int | str, target: Path, detector: Detector, render: Render, write_json: bool,
@@ -447,7 +440,7 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
             raise KeypointsError(f"{target}.mp4: OpenCV cannot write an mp4v video of {width} x {height} here")
         lines = stack.enter_context(open(lines_temp, "x")) if lines_temp else None
         try:
-            with torch_threads(checked["threads"]), _quiet_opencv():
+            with torch_threads(checked["threads"]), opencv_quiet(keep_errors=True):
                 while ok and (max_frames is None or index < max_frames):
                     t = time.monotonic() - start if live else index / fps
                     if frame.shape[:2] != (height, width):

@@ -13,7 +13,7 @@ from keypoints.detect import load_detector
 from keypoints.core.errors import KeypointsError
 from keypoints.core.io import read_image
 from keypoints.core.outputs import guard_outputs
-from keypoints.inference.runner import checked_output, is_video
+from keypoints.inference.runner import checked_output, detect_each, failure, is_video
 from keypoints.scale.inputs import photo_paths
 from keypoints.scale.shards import plan, remove_leftovers, shard_name, write_shard
 
@@ -50,35 +50,17 @@ class ShardWriter:
                 rows.append({"path": path, "width": image.shape[1], "height": image.shape[0], "faces": None, "error": None})
                 good.append((len(rows) - 1, image))
             except Exception as e:  # noqa: BLE001  (a photo that fails is a row that says why, as the CLI prints it)
-                rows.append({"path": path, "width": None, "height": None, "faces": None, "error": reason(path, e)})
+                rows.append({"path": path, "width": None, "height": None, "faces": None, "error": str(failure(path, e))})
+
+        def fail(i: int, error: Exception) -> None:
+            rows[i]["error"] = str(failure(rows[i]["path"], error))
+
         for start in range(0, len(good), self.batch_photos):
             part = good[start:start + self.batch_photos]
-            for (i, _), faces in zip(part, self.detect(part, rows)):
+            for (i, _), faces in zip(part, detect_each(self.detector, part, fail)):
                 if faces is not None:
                     rows[i]["faces"] = [face.to_json() for face in faces]
         return rows
-
-    def detect(self, part: list, rows: list[dict]) -> list:
-        """A batch's faces in one pass; if it fails, photo by photo, so the failure names its photo."""
-        try:
-            return self.detector.detect_many([image for _, image in part])
-        except Exception:  # noqa: BLE001
-            found = []
-            for i, image in part:
-                try:
-                    found.append(self.detector(image))
-                except Exception as e:  # noqa: BLE001
-                    rows[i]["error"], found = reason(rows[i]["path"], e), found + [None]
-            return found
-
-
-def reason(path: str, error: Exception) -> str:
-    """The line `keypoints detect` prints for a photo that failed (without its `error: `)."""
-    if isinstance(error, KeypointsError):
-        return str(error)
-    first = (str(error).strip().splitlines() or [""])[-1][:160]
-    return f"{path}: could not be processed ({type(error).__name__}: {first})"
-
 
 def start_ray(address):
     """Ray, joined at `address` (or RAY_ADDRESS), else a local cluster on this machine's CPUs."""
