@@ -20,6 +20,9 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 import keypoints.inference.config  # noqa: F401  (the `detector` and `inference` groups, as every entry point registers them)
+from keypoints.commands.cli import check_settings
+from keypoints.commands.detect import main as detect_command
+from keypoints.core.errors import KeypointsError
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("KEYPOINTS_SHARED", REPO.parent / "shared"))
@@ -182,3 +185,13 @@ def wandb_run_field(run_file: Path, field: str, value: str) -> bool:
     number = pb.RunRecord.DESCRIPTOR.fields_by_name[field].number
     encoded = value.encode()
     return bytes([(number << 3) | 2, len(encoded)]) + encoded in run_file.read_bytes()
+
+
+def detect_check_error(*overrides: str) -> str:
+    """The one line the check every entry point runs gives on `keypoints detect`'s composed config with
+    these overrides (in-process, no subprocess)."""
+    with initialize_for("detect"):
+        cfg = compose("detect", overrides=["input=x.jpg", "output=out", *overrides])
+    with pytest.raises(KeypointsError) as caught:
+        check_settings(cfg, detect_command.rules)
+    return str(caught.value)

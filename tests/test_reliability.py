@@ -6,12 +6,9 @@ import json
 import cv2
 import numpy as np
 import pytest
-from hydra import compose
 
 import keypoints
-from conftest import PHOTOS, initialize_for, run_script
-from keypoints.commands.cli import check_settings
-from keypoints.commands.detect import main as detect_command
+from conftest import PHOTOS, detect_check_error, run_script
 from keypoints.core.errors import KeypointsError
 
 
@@ -90,14 +87,14 @@ def test_odd_files_are_reported_by_name_and_the_rest_of_the_folder_is_processed(
     ("backend=tpu", "backend='tpu': must be one of auto, torch, onnxruntime, onnxruntime-int8"),
     ("max_megapixels=0", "max_megapixels=0: must be a number >= 0.01"),
     ("overwrite=yes", "overwrite='yes': must be true or false"),
+    # values that once crashed (input=true, input=[a,b], input=, output=: tests/test_bad_sources.py)
+    ("max_megapixels=inf", "max_megapixels=inf: must be a finite number"),
+    ("detector.faces.keypoint_box.side=0", "detector.faces.keypoint_box.side=0.0: must be a number > 0"),
+    ("detector.faces.framing.scale=-2", "detector.faces.framing.scale=-2.0: must be a number > 0"),
 ])  # fmt: skip
 def test_every_settable_value_is_checked_where_the_config_is_read(override, message):
     """In-process: the composed config of detect.py through the check every entry point runs."""
-    with initialize_for("detect"):
-        cfg = compose("detect", overrides=["input=x.jpg", override])
-    with pytest.raises(KeypointsError) as caught:
-        check_settings(cfg, detect_command.rules)
-    assert str(caught.value).startswith(message)
+    assert detect_check_error(override).startswith(message)
 
 
 @pytest.mark.parametrize("override, message", [

@@ -16,8 +16,6 @@ from onnx import TensorProto, helper
 
 import keypoints
 from conftest import PHOTOS, REPO, initialize_for, run_script
-from keypoints.commands.cli import check_settings
-from keypoints.commands.detect import main as detect_command
 from keypoints.core.errors import KeypointsError
 from keypoints.inference.model_files import DEFAULT_ONNX_MODEL
 
@@ -61,20 +59,6 @@ def test_a_video_above_the_pixel_budget_is_refused_before_a_frame_is_decoded(tmp
     proc = run_script("detect.py", f"input={clip}", f"output={tmp_path / 'out'}", "max_megapixels=0.1", check=False)
     one_line(proc, f"{clip}: frames of 0.307 megapixels, above the limit of 0.1")
     assert not list((tmp_path / "out").glob("*.mp4"))
-
-
-# rows 9 and 12: values that crashed (input=true, input=[a,b], input=, output=: tests/test_bad_sources.py)
-@pytest.mark.parametrize("override, message", [
-    ("max_megapixels=inf", "max_megapixels=inf: must be a finite number"),
-    ("detector.faces.keypoint_box.side=0", "detector.faces.keypoint_box.side=0.0: must be a number > 0"),
-    ("detector.faces.framing.scale=-2", "detector.faces.framing.scale=-2.0: must be a number > 0"),
-])  # fmt: skip
-def test_a_bad_value_is_one_line_before_work(override, message):
-    with initialize_for("detect"):
-        cfg = compose("detect", overrides=["input=x.jpg", "output=out", override])
-    with pytest.raises(KeypointsError) as caught:
-        check_settings(cfg, detect_command.rules)
-    assert str(caught.value).startswith(message)
 
 
 def test_a_run_folder_with_a_corrupt_metrics_file_is_one_line(tmp_path):
