@@ -19,7 +19,6 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-import keypoints.inference.config  # noqa: F401  (the `detector` and `inference` groups, as every entry point registers them)
 from keypoints.commands.cli import check_settings
 from keypoints.commands.detect import main as detect_command
 from keypoints.core.errors import KeypointsError

@@ -25,7 +25,7 @@ MAX_MB = 25
 # Every file the wheel may hold: the code, the shipped model and its int8 copy, YuNet with its licence,
 # the packaged configs, the web page, and the wheel's own metadata. A data set, a test, a run's output
 # (outputs/, .hydra/, *.log, *.json results) matches none of these.
-ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"keypoints/weights/([a-z_0-9.]+\.(ckpt|onnx)|TERMS\.md)",
+ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"hydra_plugins/keypoints_configs/__init__\.py", r"keypoints/weights/([a-z_0-9.]+\.(ckpt|onnx)|TERMS\.md)",
            r"keypoints/inference/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
            r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)",
            r"keypoints-[^/]+\.dist-info/licenses/(LICENSE|src/keypoints/weights/TERMS\.md|src/keypoints/inference/faces/yunet/LICENSE)"]
@@ -34,7 +34,7 @@ REQUIRED = [f"keypoints/weights/{DEFAULT_MODEL.name}", "keypoints/inference/face
             "keypoints/web/static/index.html", "keypoints/__main__.py",
             *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
             *(f"keypoints/conf/{group}/default.yaml" for group in ("paths", "hydra", "video", "overlays")),
-            "keypoints/inference/config.py", "keypoints/inference/faces/config.py"]
+            "keypoints/inference/config.py", "keypoints/inference/faces/config.py", "hydra_plugins/keypoints_configs/__init__.py"]
 
 
 def _run(*command, **kwargs) -> subprocess.CompletedProcess:

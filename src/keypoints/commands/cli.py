@@ -8,7 +8,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from keypoints.core.checks import check_config
 from keypoints.core.errors import KeypointsError
-from keypoints.inference import config as detector_settings  # registers the `detector` and `inference` groups with Hydra
+from keypoints.inference import config as detector_settings
 
 
 def check_settings(cfg: DictConfig, rules: tuple[dict, ...] = ()) -> None:

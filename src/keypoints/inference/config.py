@@ -1,6 +1,7 @@
 """The detector's settings, typed: each with its one default and its check, read alike by
 `keypoints.Detector(...)`, the CLIs (`keypoints detect`, `filter`, `serve`, `benchmark`, `export`) and
-the server. Hydra composes them from here (ConfigStore), not from YAML files:
+the server. Hydra composes them from here (ConfigStore, registered by Hydra's plugin discovery:
+hydra_plugins/keypoints_configs), not from YAML files:
 
     detector=yunet | haar        the `detector` group: DetectorConfig (faces: keypoints.inference.faces.config)
     inference: default           ckpt_path, device, backend, max_megapixels, ort_threads: RuntimeConfig,
@@ -15,7 +16,6 @@ from typing import Any
 
 from hydra.core.config_search_path import ConfigSearchPath
 from hydra.core.config_store import ConfigStore
-from hydra.core.plugins import Plugins
 from hydra.plugins.search_path_plugin import SearchPathPlugin
 from omegaconf import DictConfig, OmegaConf
 
@@ -136,9 +136,9 @@ class PackagedConfigs(SearchPathPlugin):
 
 
 def register() -> None:
-    """The `detector` group (one option per face stage) and `inference: default`, and the packaged
-    groups' search path, for Hydra to compose."""
-    Plugins.instance().register(PackagedConfigs)
+    """The `detector` group (one option per face stage) and `inference: default` in Hydra's ConfigStore;
+    called once, by Hydra's plugin discovery (hydra_plugins/keypoints_configs, which also hands Hydra
+    PackagedConfigs)."""
     store = ConfigStore.instance()
     for name, stage in STAGES.items():
         store.store(group="detector", name=name, node=DetectorConfig(faces=stage()))
@@ -166,6 +166,3 @@ def check(cfg: DictConfig) -> None:
     if "detector" in cfg and cfg.detector is not None:
         detector_config(cfg)
     runtime_config(cfg)
-
-
-register()
