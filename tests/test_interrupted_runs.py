@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from conftest import DATA, PHOTOS, REPO, run_script
+from keypoints.core import outputs
 from keypoints.core.errors import KeypointsError
 
 PNG_END = b"\0\0\0\0IEND\xaeB`\x82"
@@ -267,3 +268,31 @@ def test_every_output_is_written_through_keypoints_outputs():
             if re.search(RAW_WRITE, line) and "temp" not in line and "atomic_path" not in lines[i - 1]:
                 offenders.append(f"{name}:{i + 1}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
+
+
+def test_a_temporary_name_ends_in_no_output_suffix_and_fits_the_name_limit(tmp_path):
+    """A user's `*.png` / `*.json` glob (or find -name) never takes a write in progress, and a photo named with
+    250 characters still gets one (its temporary name cut to 255 bytes, as ext4 allows)."""
+    long = "é" * 60 + "x" * 120 + ".json"  # 245 bytes: the old `.<name>.<hex>.part.json` passed 255
+    for name in ("photo.png", "photo.json", long):
+        temp = outputs.temporary_name(tmp_path / name)
+        assert temp.name.startswith(".") and temp.name.endswith(".part") and len(temp.name.encode()) <= 255
+        assert outputs.leftovers(tmp_path, name) == []
+    outputs.write_json(tmp_path / long, {"faces": []})
+    assert [p.name for p in tmp_path.iterdir()] == [long]
+    with pytest.raises(RuntimeError), outputs.atomic_path(tmp_path / "clip.mp4", keep_suffix=True) as temp:
+        assert temp.suffix == ".mp4" and temp.parent.name.endswith(".part")  # OpenCV's writer picks mp4 by the suffix
+        temp.write_bytes(b"half")
+        assert outputs.leftovers(tmp_path, "clip.mp4") == [temp.parent]
+        raise RuntimeError("killed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [long]
+
+
+def test_a_record_that_cannot_be_written_leaves_no_drawing_without_it(tmp_path):
+    """A setting that makes a point infinite (detector.faces.keypoint_box.shift_y=1e300 once did) fails the
+    photo before its drawing is written: no PNG stands without its JSON."""
+    out = tmp_path / "out"
+    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={out}", "detector.faces.keypoint_box.shift_y=1e300",
+                      check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert not out.exists() or not list(out.glob("*.png"))

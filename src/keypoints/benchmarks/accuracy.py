@@ -216,7 +216,7 @@ def plot_ced(results: dict[str, dict], path: Path, threshold: float = 0.10) -> b
     fig.suptitle("Cumulative error, end to end (misses fail)")
     fig.tight_layout()
     with outputs.atomic_path(path) as temp:
-        fig.savefig(temp, dpi=120)
+        fig.savefig(temp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")  # the temporary name has no suffix
     return True
 
 

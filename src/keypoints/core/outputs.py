@@ -1,9 +1,12 @@
 """Writing an output file whole or not at all.
 
-Every file the project writes goes to a hidden temporary name in the same folder (`.<name>.<random>.part<suffix>`),
-is flushed and fsync'ed, then renamed over its target with os.replace (atomic on one file system). A
-run killed at any moment leaves the earlier file or the new one, never half of either; a leftover
-temporary file is hidden (folder listings leave it out) and named by the next run (`leftovers`).
+Every file the project writes goes to a hidden temporary name in the same folder (`.<name>.<random>.part`,
+with no output suffix, so that no tool looking for outputs by suffix, `*.png` or `*.json`, takes it; cut
+to fit the 255-byte name limit), is flushed and fsync'ed, then renamed over its target with os.replace
+(atomic on one file system). A run killed at any moment leaves the earlier file or the new one, never
+half of either; a leftover temporary file is hidden (folder listings leave it out) and named by the next
+run (`leftovers`). A writer that picks its format by the suffix (OpenCV's VideoWriter) writes inside a
+hidden temporary folder of that name instead (`keep_suffix`).
 
 A full disk (or a quota, or a file-size limit) ends the write as `DiskFull`, a KeypointsError naming the
 file, with the temporary file removed: callers let it stop the run rather than go on to the next photo.
@@ -13,6 +16,7 @@ import errno
 import json
 import os
 import secrets
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +26,8 @@ import numpy as np
 
 from keypoints.core.errors import KeypointsError
 
-PART = ".part"  # the marker of a temporary name: `.<target name>.<random>.part<suffix>`
+PART = ".part"  # the marker of a temporary name: `.<target name>.<random>.part`
+NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, tmpfs)
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
@@ -30,32 +35,53 @@ class DiskFull(KeypointsError):
     """No room left for an output (ENOSPC, a quota, or a file-size limit): the run stops here."""
 
 
+def _head(target_name: str) -> str:
+    """`target_name` as the head of its temporary names, cut so that `.<head>.<8 hex>.part` fits NAME_MAX."""
+    room = NAME_MAX - len(f"..{'0' * 8}{PART}")
+    return target_name.encode()[:room].decode(errors="ignore")
+
+
 def temporary_name(target: Path) -> Path:
-    """A hidden name beside `target`, ending in its suffix (OpenCV picks a video's container by it)."""
-    return target.with_name(f".{target.name}.{secrets.token_hex(4)}{PART}{target.suffix}")
+    """A hidden name beside `target` that ends in `.part`, not in the target's suffix."""
+    return target.with_name(f".{_head(target.name)}.{secrets.token_hex(4)}{PART}")
 
 
 def leftovers(folder: Path, target_name: str) -> list[Path]:
-    """Temporary files an interrupted run left for `target_name` in `folder`."""
-    return sorted(folder.glob(f".{_glob_escape(target_name)}.*{PART}*"))
+    """Temporary files (or folders) an interrupted run left for `target_name` in `folder`."""
+    return sorted(folder.glob(f".{_glob_escape(_head(target_name))}.*{PART}*"))  # *: also .part.png, as versions before 2026-12-07 named them
+
+
+def remove(temp: Path) -> None:
+    """A leftover of `leftovers`, file or folder, gone."""
+    if temp.is_dir() and not temp.is_symlink():
+        shutil.rmtree(temp, ignore_errors=True)
+    else:
+        temp.unlink(missing_ok=True)
 
 
 @contextmanager
-def atomic_path(target: str | Path):
+def atomic_path(target: str | Path, keep_suffix: bool = False):
     """Yields a temporary path for the caller (or a library: OpenCV's VideoWriter) to write; on a
-    clean exit it is fsync'ed and renamed over `target`, on any exception (Ctrl-C too) removed."""
+    clean exit it is fsync'ed and renamed over `target`, on any exception (Ctrl-C too) removed.
+    `keep_suffix`: the path ends in the target's suffix, inside a hidden temporary folder."""
     target = Path(target)
     temp = temporary_name(target)
+    path = temp / f"output{target.suffix}" if keep_suffix else temp
     try:
-        yield temp
-        _sync(temp)
-        os.replace(temp, target)  # replaces a link at `target` itself, never the file it points at
+        if keep_suffix:
+            temp.mkdir()
+        yield path
+        _sync(path)
+        os.replace(path, target)  # replaces a link at `target` itself, never the file it points at
         _sync_folder(target.parent)
     except BaseException as e:
-        temp.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)
         if isinstance(e, OSError):
             raise as_disk_full(e, target) from None
         raise
+    finally:
+        if keep_suffix:
+            remove(temp)
 
 
 def write_bytes(target: str | Path, data: bytes) -> None:
@@ -69,8 +95,13 @@ def write_text(target: str | Path, text: str) -> None:
     write_bytes(target, text.encode())
 
 
+def json_text(value, **dumps) -> str:
+    """`value` as the JSON this project writes: strict (a NaN or an infinity is a ValueError, not `NaN`)."""
+    return json.dumps(value, **{"allow_nan": False, **dumps}) + "\n"
+
+
 def write_json(target: str | Path, value, **dumps) -> None:
-    write_text(target, json.dumps(value, **{"allow_nan": False, **dumps}) + "\n")
+    write_text(target, json_text(value, **dumps))
 
 
 def write_image(target: str | Path, picture: np.ndarray) -> None:

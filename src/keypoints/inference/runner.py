@@ -109,7 +109,7 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
                   replaceable={t for p in done | {p for p, _ in redo} for t in targets[p]})
     for path, why in redo:
         for temp in (t for target in targets[path] for t in leftovers(out, target.name)):
-            temp.unlink(missing_ok=True)
+            outputs.remove(temp)
         print(f"{path.name}: redone ({why})")
     if done:
         print(f"skipped {len(done)} of {len(files)} file(s) already done in {out} (overwrite=true redoes them)")
@@ -385,9 +385,12 @@ def _decoded_batches(paths: list[Path], size: int, max_pixels: int):
 
 
 def _write_image(path: Path, image: np.ndarray, faces: list[Face], target: Path, render: Render, write_json: bool) -> None:
+    # the record first: one that cannot be written (a setting that made a point infinite) fails before
+    # the drawing is; the record is renamed into place last: a photo with its record is finished (resume_plan)
+    text = outputs.json_text(record(faces, image, image=str(path))) if write_json else None
     outputs.write_image(f"{target}.png", render(image, faces))
-    if write_json:  # last: a photo with its record is finished (resume_plan)
-        outputs.write_json(f"{target}.json", record(faces, image, image=str(path)))
+    if text is not None:
+        outputs.write_text(f"{target}.json", text)
     print(f"{path.name}: {len(faces)} face(s)")
 
 
@@ -433,7 +436,7 @@ def _video(source: Path | int | str, target: Path, detector: Detector, render: R
     index, start, resized = 0, time.monotonic(), 0
     with ExitStack() as stack:  # exits in reverse: the lines closed, the .mp4 renamed, the .jsonl (the marker) last
         lines_temp = stack.enter_context(atomic_path(f"{target}.jsonl")) if write_json else None
-        video_temp = stack.enter_context(atomic_path(f"{target}.mp4"))
+        video_temp = stack.enter_context(atomic_path(f"{target}.mp4", keep_suffix=True))  # OpenCV picks mp4 by it
         writer = cv2.VideoWriter(str(video_temp), cv2.VideoWriter_fourcc(*"mp4v"), fps, (width, height))
         if not writer.isOpened():
             capture.release()

@@ -38,7 +38,7 @@ def remove_leftovers(out: Path, indices) -> None:
     """The temporary files a killed writer left for these shards (keypoints.core.outputs): never a shard.
     Only while no writer is running: before a run's actors start, and after they have all finished."""
     for temp in (t for i in indices for t in outputs.leftovers(out, shard_name(i))):
-        temp.unlink(missing_ok=True)
+        outputs.remove(temp)
 
 
 def plan(out: Path, paths: list[str], shard_photos: int, overwrite: bool) -> tuple[list[list[str]], set[int]]:

@@ -112,4 +112,4 @@ def plot(rows: list[dict], path: Path, metric: str = "best_val_nme") -> None:
     ax.legend()
     fig.tight_layout()
     with outputs.atomic_path(path) as temp:
-        fig.savefig(temp, dpi=120)
+        fig.savefig(temp, dpi=120, format=Path(path).suffix.lstrip(".") or "png")  # the temporary name has no suffix
