@@ -105,3 +105,24 @@ def test_a_killed_writers_temporary_file_is_removed_and_nothing_else(tmp_path):
         path.write_bytes(b"x")
     remove_leftovers(tmp_path, [0, 1, 2])
     assert not left.exists() and all(path.exists() for path in kept)
+
+
+def test_files_that_are_not_photos_are_left_out_by_name_on_both_engines_and_a_listed_twice_path_is_one_row(cluster, tmp_path):
+    """A labels.csv beside the photos is left out and said (image tools skip it), not a failed photo; a file
+    named as a photo that does not decode stays one; a path listed twice is one row; an empty folder is one line."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    shutil.copy(PHOTOS / "obamas.jpg", folder / "obamas.jpg")
+    (folder / "labels.csv").write_text("name,x0,y0\nobamas.jpg,1,2\n")
+    local = run_script("detect.py", f"input={folder}", f"output={tmp_path / 'local'}")
+    assert "left out 1 file(s) that are not images or videos by their names (labels.csv)" in local.stdout
+    assert not (tmp_path / "local" / "labels.png").exists()
+    on_ray = run_script("detect.py", f"input={folder}", f"output={tmp_path / 'ray'}", "engine=ray")
+    assert "left out 1 file(s) that are not images or videos" in on_ray.stdout and [r["error"] for r in rows(tmp_path / "ray")] == [None]
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{folder / 'obamas.jpg'}\n{folder / 'obamas.jpg'}\n")
+    twice = run_script("detect.py", f"input={listing}", f"output={tmp_path / 'twice'}", "engine=ray")
+    assert "1 path(s) listed more than once, each done once" in twice.stdout and len(rows(tmp_path / "twice")) == 1
+    (tmp_path / "empty").mkdir()
+    empty = run_script("detect.py", f"input={tmp_path / 'empty'}", f"output={tmp_path / 'none'}", "engine=ray", check=False)
+    assert empty.returncode == 2 and empty.stderr.startswith("error: ") and "folder has no images" in empty.stderr

@@ -22,6 +22,10 @@ from PIL import Image
 from keypoints.core.errors import KeypointsError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+# Every suffix a photo OpenCV reads may have (it is read by its content: a PNG named .jpg is fine); a folder
+# run leaves out files whose names say they are something else (a labels.csv beside the photos), as image tools do
+READABLE_SUFFIXES = IMAGE_SUFFIXES | {".jpe", ".dib", ".tif", ".tiff", ".ppm", ".pgm", ".pbm", ".pnm", ".sr", ".ras",
+                                     ".jp2", ".gif", ".avif", ".heic", ".heif"}
 
 # A photo above this many megapixels is refused by name before it is decoded (a 30000 x 30000
 # PNG of a few hundred KB would need 2.7 GB as BGR): CLIs set it with `max_megapixels`.

@@ -25,7 +25,7 @@ import numpy as np
 from keypoints.core.checks import BOOLEAN, one_of, optional, whole
 from keypoints.inference.detector import Detector, Face
 from keypoints.core.errors import KeypointsError
-from keypoints.core.io import MAX_PIXELS, TooManyPixels, image_pixels, not_a_file, opencv_quiet, read_image
+from keypoints.core.io import MAX_PIXELS, READABLE_SUFFIXES, TooManyPixels, image_pixels, not_a_file, opencv_quiet, read_image
 from keypoints.core import outputs
 from keypoints.core.outputs import DiskFull, atomic_path, guard_outputs, leftovers
 from keypoints.inference.video import load_tracker, torch_threads, video_config
@@ -94,11 +94,11 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
     if source.is_dir():
         files, skipped = folder_listing(source)
         files, earlier = without_earlier_outputs(files)
-        if earlier:
-            print(f"{source}: left out {len(earlier)} file(s) an earlier run wrote there ({', '.join(p.name for p in earlier[:3])}"
-                  f"{', ...' if len(earlier) > 3 else ''})")
+        files, others = media_files(files)
+        left_out(source, earlier, "an earlier run wrote there")
+        left_out(source, others, "that are not images or videos by their names")
         if not files:
-            raise KeypointsError(f"{source}: folder has no files (input=an image, a folder of images or a video file)"
+            raise KeypointsError(f"{source}: folder has no images or videos (input=an image, a folder of images or a video file)"
                                  + "".join(f"; {p.name} is {kind}" for p, kind in skipped[:5]))
     elif not_a_file(source):  # a FIFO or a device would block the reader forever
         raise KeypointsError(f"{source}: {not_a_file(source)}, not a file (input=an image, a folder of images or a video file)")
@@ -333,6 +333,21 @@ def detect_each(detector: Detector, good: list, fail) -> list:
                 fail(key, e)
                 found.append(None)
         return found
+
+
+def media_files(files: list[Path]) -> tuple[list[Path], list[Path]]:
+    """(the files a folder run takes: images and videos by their suffix, and files without one; the others,
+    left out unopened, as image tools do: a labels.csv or notes.txt beside the photos). A file named as an
+    image that does not decode stays a failure."""
+    taken = [p for p in files if not p.suffix or p.suffix.lower() in READABLE_SUFFIXES or is_video(p)]
+    return taken, [p for p in files if p not in set(taken)]
+
+
+def left_out(source: Path, files: list, why: str) -> None:
+    """One line naming the files of a folder a run leaves out, and why."""
+    if files:
+        names = ", ".join(Path(p).name for p in files[:3]) + (", ..." if len(files) > 3 else "")
+        print(f"{source}: left out {len(files)} file(s) {why} ({names})")
 
 
 def folder_files(folder: Path) -> list[Path]:

@@ -2,10 +2,11 @@
 lists them), a text file (one path a line), or a column of paths in a Parquet or CSV file."""
 
 import csv
+from collections import Counter
 from pathlib import Path
 
 from keypoints.core.errors import KeypointsError
-from keypoints.inference.runner import folder_listing, without_earlier_outputs
+from keypoints.inference.runner import folder_listing, left_out, media_files, without_earlier_outputs
 
 LISTS = (".txt", ".lst")
 TABLES = (".parquet", ".csv")
@@ -19,6 +20,11 @@ def photo_paths(spec, column: str = "path") -> tuple[list[str], list[tuple[str, 
     if source.is_dir():
         files, skipped = folder_listing(source)
         files, _ = without_earlier_outputs(files)
+        files, others = media_files(files)
+        left_out(source, others, "that are not images or videos by their names")
+        if not files:
+            raise KeypointsError(f"{source}: folder has no images (engine=ray: a folder of photos, a .txt of paths, or a "
+                                 f".parquet/.csv with a `{column}` column)")
         return [str(p) for p in files], [(str(p), kind) for p, kind in skipped]
     if not source.is_file():
         raise KeypointsError(f"{source}: input not found (engine=ray: a folder, a .txt of paths, or a .parquet/.csv with a "
@@ -52,4 +58,8 @@ def photo_paths(spec, column: str = "path") -> tuple[list[str], list[tuple[str, 
         raise KeypointsError(f"{source}: row {bad + 1}: not a path ({paths[bad]!r})")
     if not paths:
         raise KeypointsError(f"{source}: no photo paths in it")
-    return paths, []
+    unique = list(dict.fromkeys(paths))  # a photo listed twice is one row (its first place)
+    if len(unique) < len(paths):
+        twice = [p for p, n in Counter(paths).items() if n > 1]
+        print(f"{source}: {len(twice)} path(s) listed more than once, each done once ({', '.join(twice[:3])}{', ...' if len(twice) > 3 else ''})")
+    return unique, []
