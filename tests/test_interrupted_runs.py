@@ -16,6 +16,7 @@ import pytest
 
 from conftest import DATA, PHOTOS, REPO, run_script
 from keypoints.core import outputs
+from keypoints.inference import runner
 from keypoints.core.errors import KeypointsError
 
 PNG_END = b"\0\0\0\0IEND\xaeB`\x82"
@@ -289,10 +290,13 @@ def test_a_temporary_name_ends_in_no_output_suffix_and_fits_the_name_limit(tmp_p
 
 
 def test_a_record_that_cannot_be_written_leaves_no_drawing_without_it(tmp_path):
-    """A setting that makes a point infinite (detector.faces.keypoint_box.shift_y=1e300 once did) fails the
-    photo before its drawing is written: no PNG stands without its JSON."""
-    out = tmp_path / "out"
-    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={out}", "detector.faces.keypoint_box.shift_y=1e300",
-                      check=False)
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert not out.exists() or not list(out.glob("*.png"))
+    """A record that is not JSON (an infinite point: detector.faces.keypoint_box.shift_y=1e300 once gave one,
+    before its range was checked) fails the photo before its drawing is written: no PNG stands without its JSON."""
+    class InfiniteFace:
+        def to_json(self):
+            return {"keypoints": [[float("inf"), 0.0]]}
+
+    image = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    with pytest.raises(ValueError):
+        runner._write_image(PHOTOS / "obamas.jpg", image, [InfiniteFace()], tmp_path / "obamas", lambda im, faces: im, True)
+    assert list(tmp_path.iterdir()) == []

@@ -38,6 +38,14 @@ def finite(v) -> bool:
     return is_number(v) and math.isfinite(v)
 
 
+def between(low: float, high: float, unit: str = ""):
+    """A finite number in [low, high]: a setting measured in some unit has a sane range, and a value far
+    out of it (1e300) overflows later, far from the key that caused it."""
+    def ok(v) -> bool:
+        return finite(v) and low <= v <= high
+    return ok, f"a number from {low:g} to {high:g}{f' ({unit})' if unit else ''}"
+
+
 def one_of(*values):
     return (lambda v: v in values), "one of " + ", ".join(map(str, values))
 

@@ -25,6 +25,7 @@ from keypoints.inference.faces.config import STAGES, YuNetFaces, refuse_unknown
 from keypoints.inference.backends import BACKENDS
 from keypoints.core.io import MAX_MEGAPIXELS
 
+MAX_THREADS = 1024  # ort_threads, workers: more is a typo (ONNX Runtime's pybind refuses 99999999999 with a TypeError)
 DEFAULT_FACES = "yunet"  # the face stage when none is named (the configs' `detector: yunet` says the same)
 
 
@@ -70,8 +71,8 @@ class RuntimeConfig:
         check_device(self.device)
         check_value("backend", self.backend, one_of(*BACKENDS))
         check_value("max_megapixels", self.max_megapixels, number(0.01))
-        check_value("ort_threads", self.ort_threads, optional(whole(1)))
-        check_value("workers", self.workers, optional(whole(1)))
+        check_value("ort_threads", self.ort_threads, optional(whole(1, MAX_THREADS)))
+        check_value("workers", self.workers, optional(whole(1, MAX_THREADS)))
 
     @property
     def max_pixels(self) -> int:

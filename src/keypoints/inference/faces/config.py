@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, fields, is_dataclass
 
 from omegaconf import DictConfig, OmegaConf
 
-from keypoints.core.checks import BOOLEAN, check_value, finite, is_number, number, optional, positive, whole
+from keypoints.core.checks import BOOLEAN, between, check_value, finite, is_number, number, optional, positive, whole
 from keypoints.core.errors import KeypointsError
 
 KEY = "detector.faces"
@@ -43,9 +43,9 @@ class Framing:
     shift_y: float
 
     def __post_init__(self):
-        check("framing.scale", self.scale, (positive, "a number > 0 (box sides)"))  # a side of 0 divides by zero
+        check("framing.scale", self.scale, (lambda v: positive(v) and v <= 20, "a number > 0 and <= 20 (box sides)"))  # 0 divides by zero
         for key in ("shift_x", "shift_y"):
-            check(f"framing.{key}", getattr(self, key), (finite, "a finite number (box sides)"))
+            check(f"framing.{key}", getattr(self, key), between(-10, 10, "box sides"))
 
 
 @dataclass
@@ -57,9 +57,9 @@ class KeypointBox:
     shift_y: float
 
     def __post_init__(self):
-        check("keypoint_box.side", self.side, (positive, "a number > 0 (box sides)"))
+        check("keypoint_box.side", self.side, (lambda v: positive(v) and v <= 20, "a number > 0 and <= 20 (box sides)"))
         for key in ("shift_x", "shift_y"):
-            check(f"keypoint_box.{key}", getattr(self, key), (finite, "a finite number (box sides)"))
+            check(f"keypoint_box.{key}", getattr(self, key), between(-10, 10, "box sides"))
 
 
 @dataclass
