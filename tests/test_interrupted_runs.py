@@ -300,3 +300,22 @@ def test_a_record_that_cannot_be_written_leaves_no_drawing_without_it(tmp_path):
     with pytest.raises(ValueError):
         runner._write_image(PHOTOS / "obamas.jpg", image, [InfiniteFace()], tmp_path / "obamas", lambda im, faces: im, True)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_second_run_into_a_folder_another_is_writing_is_refused_in_one_line(tmp_path):
+    """One run at a time per output folder (a second one could delete or double the first's outputs): the
+    lock is held for the run, released when it ends, a kill included (the kernel drops it with the process)."""
+    out = tmp_path / "out"
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pathlib import Path; from keypoints.core import outputs\n"
+                               f"with outputs.run_lock(Path({str(out)!r})):\n    print('held', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={out}", check=False)
+        assert proc.returncode == 2 and proc.stderr == f"error: {out}: another keypoints run is writing into this folder; wait for it to finish, or choose another output=\n"
+        assert not list(out.glob("*.png")) and not list(out.glob("*.json"))
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={out}").returncode == 0  # the killed holder let go
+    assert (out / "obamas.json").is_file()

@@ -14,6 +14,7 @@ import pytest
 import ray
 
 from conftest import DATA, PHOTOS, run_script
+from keypoints.core import outputs
 
 
 @pytest.fixture(scope="module")
@@ -126,3 +127,11 @@ def test_files_that_are_not_photos_are_left_out_by_name_on_both_engines_and_a_li
     (tmp_path / "empty").mkdir()
     empty = run_script("detect.py", f"input={tmp_path / 'empty'}", f"output={tmp_path / 'none'}", "engine=ray", check=False)
     assert empty.returncode == 2 and empty.stderr.startswith("error: ") and "folder has no images" in empty.stderr
+
+
+def test_a_second_ray_run_into_a_folder_another_is_writing_is_refused(cluster, tmp_path):
+    out = tmp_path / "out"
+    with outputs.run_lock(out):
+        proc = run_script("detect.py", f"input={PHOTOS}", f"output={out}", "engine=ray", check=False)
+    assert proc.returncode == 2 and "another keypoints run is writing into this folder" in proc.stderr
+    assert not list(out.glob("*.parquet"))

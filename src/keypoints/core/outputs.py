@@ -13,6 +13,7 @@ file, with the temporary file removed: callers let it stop the run rather than g
 """
 
 import errno
+import fcntl
 import json
 import os
 import secrets
@@ -29,6 +30,7 @@ from keypoints.core.errors import KeypointsError
 PART = ".part"  # the marker of a temporary name: `.<target name>.<random>.part`
 NAME_MAX = 255  # bytes in a file name (ext4, XFS, Btrfs, tmpfs)
 NO_SPACE = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+LOCK = ".keypoints.lock"  # held by the run writing into a folder (run_lock); hidden, so no listing takes it
 
 
 class DiskFull(KeypointsError):
@@ -142,6 +144,50 @@ def _sync_folder(folder: Path) -> None:
 
 def _glob_escape(name: str) -> str:
     return "".join(f"[{c}]" if c in "*?[" else c for c in name)
+
+
+@contextmanager
+def run_lock(out: Path):
+    """One run at a time per output folder, for both engines: a second run into a folder another is still
+    writing (which could delete or double its outputs) is one line, before it writes anything. An advisory
+    lock (flock) on `out/.keypoints.lock`, released when the run ends however it ends (the kernel drops it
+    with a killed process); the file goes with a run that ends, so a folder holds only its outputs. A
+    folder that cannot be made or written is left to guard_outputs to name."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        yield
+        return
+    path = out / LOCK
+    while True:
+        try:
+            lock = open(path, "a")
+        except OSError:
+            yield
+            return
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise KeypointsError(f"{out}: another keypoints run is writing into this folder; wait for it to finish, "
+                                 "or choose another output=") from None
+        if _same_file(lock, path):
+            break
+        lock.close()  # the file we locked was removed by the run that just ended: lock the one there now
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)  # while still held: a run waiting on this file sees it gone and retries
+        lock.close()
+
+
+def _same_file(opened, path: Path) -> bool:
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    mine = os.fstat(opened.fileno())
+    return (st.st_dev, st.st_ino) == (mine.st_dev, mine.st_ino)
 
 
 def guard_outputs(out: Path, inputs: list[Path], targets: list[Path], overwrite: bool,

@@ -68,7 +68,8 @@ def detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json: 
     out = checked_output(cfg.output)
     made = not out.exists() and not out.is_symlink()
     try:
-        _detect_inputs(cfg, render, load_detector, write_json, out)
+        with outputs.run_lock(out):  # one run at a time into a folder
+            _detect_inputs(cfg, render, load_detector, write_json, out)
     except BaseException:
         if made:
             with suppress(OSError):

@@ -12,7 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from keypoints.detect import load_detector
 from keypoints.core.errors import KeypointsError
 from keypoints.core.io import read_image
-from keypoints.core.outputs import guard_outputs
+from keypoints.core.outputs import guard_outputs, run_lock
 from keypoints.inference.runner import checked_output, detect_each, failure, is_video
 from keypoints.scale.inputs import photo_paths
 from keypoints.scale.shards import plan, remove_leftovers, shard_name, write_shard
@@ -76,7 +76,12 @@ def start_ray(address):
 
 def run(cfg: DictConfig) -> dict:
     """`keypoints detect input=... output=... engine=ray`: writes output/part-NNNNN.parquet and prints
-    the run's figures (photos, faces, photos/s, errors); returns them."""
+    the run's figures (photos, faces, photos/s, errors); returns them. One run at a time into a folder."""
+    with run_lock(checked_output(cfg.output)):
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> dict:
     engine, out = cfg.engine, checked_output(cfg.output)
     paths, skipped = photo_paths(cfg.input, engine.column)
     guard_outputs(out, [Path(p) for p in paths], [], overwrite=True)  # a writable folder, holding no input
