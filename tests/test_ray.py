@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import cv2
 import psutil
 import pyarrow.parquet as pq
 import pytest
@@ -63,7 +64,9 @@ def test_a_rerun_skips_the_shards_written_and_redoes_a_missing_one(cluster, phot
     first = rows(out)
     (out / "part-00001.parquet").unlink()
     proc = run_script("detect.py", f"input={photos}", f"output={out}", "engine=ray", "engine.shard_photos=10", check=False)
-    assert "skipped 2 of 3 shard(s) already written" in proc.stdout and "1 shard(s) written" in proc.stdout
+    # part 1 missing; part 2 holds broken.jpg's failed row: tried again
+    assert "skipped 1 of 3 shard(s) already written" in proc.stdout and "2 shard(s) written" in proc.stdout
+    assert "redoing 1 shard(s) written before: 1 1 failed row(s), tried again" in proc.stdout
     again = rows(out)
     assert sorted(r["path"] for r in again) == sorted(r["path"] for r in first) and len(again) == 27
     assert sorted(again, key=lambda r: r["path"]) == sorted(first, key=lambda r: r["path"])
@@ -135,3 +138,29 @@ def test_a_second_ray_run_into_a_folder_another_is_writing_is_refused(cluster, t
         proc = run_script("detect.py", f"input={PHOTOS}", f"output={out}", "engine=ray", check=False)
     assert proc.returncode == 2 and "another keypoints run is writing into this folder" in proc.stderr
     assert not list(out.glob("*.parquet"))
+
+
+def test_a_rerun_redoes_what_another_model_setting_or_photo_made_and_a_broken_shard(cluster, tmp_path):
+    """Resume keyed on what made each shard (its Parquet footer: the model and detector settings, the photos'
+    sizes and times): nothing stale is skipped, a shard cut short is redone, overwrite=true redoes all."""
+    folder, out = tmp_path / "photos", tmp_path / "out"
+    folder.mkdir()
+    for path in sorted((DATA / "test").glob("*.jpg"))[:4]:
+        shutil.copy(path, folder / path.name)
+    run = lambda *extra: run_script("detect.py", f"input={folder}", f"output={out}", "engine=ray", "engine.shard_photos=2", *extra)
+    run()
+    assert "skipped 2 of 2 shard(s)" in run().stdout
+    changed = run("detector.faces.min_score=0.99")
+    assert "redoing 2 shard(s) written before: 2 another model or detector settings" in changed.stdout
+    assert "skipped 2 of 2 shard(s)" in run("detector.faces.min_score=0.99", "workers=2").stdout  # speed only: not a change
+    first = sorted(folder.iterdir())[0]
+    shutil.copy(PHOTOS / "obamas.jpg", first)  # another photo under the same name
+    replaced = run("detector.faces.min_score=0.99")
+    assert "redoing 1 shard(s) written before: 1 a photo changed (size or time)" in replaced.stdout
+    obamas = cv2.imread(str(PHOTOS / "obamas.jpg"))
+    row = next(r for r in rows(out) if r["path"] == str(first))
+    assert (row["width"], row["height"]) == (obamas.shape[1], obamas.shape[0])  # the Obamas, not the old frame
+    (out / "part-00001.parquet").write_bytes((out / "part-00001.parquet").read_bytes()[:300])  # cut short
+    cut = run("detector.faces.min_score=0.99")
+    assert "1 not a whole Parquet file" in cut.stdout and len(rows(out)) == 4
+    assert "redoing 2 shard(s) written before: 2 overwrite=true" in run("detector.faces.min_score=0.99", "overwrite=true").stdout

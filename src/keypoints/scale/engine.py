@@ -30,10 +30,10 @@ class ShardWriter:
 
     def __call__(self, batch: dict) -> dict:
         figures = {"shard": [], "photos": [], "faces": [], "errors": [], "seconds": []}
-        for index, paths in zip(batch["shard"], batch["paths"]):
+        for index, paths, inputs in zip(batch["shard"], batch["paths"], batch["inputs"]):
             start = time.perf_counter()
             rows = self.rows([str(p) for p in paths])
-            write_shard(self.out, int(index), rows)
+            write_shard(self.out, int(index), rows, self.detector.provenance, str(inputs))
             for key, value in (("shard", int(index)), ("photos", len(rows)), ("faces", sum(len(r["faces"] or []) for r in rows)),
                                ("errors", sum(r["error"] is not None for r in rows)), ("seconds", time.perf_counter() - start)):
                 figures[key].append(value)
@@ -87,21 +87,22 @@ def _run(cfg: DictConfig) -> dict:
     guard_outputs(out, [Path(p) for p in paths], [], overwrite=True)  # a writable folder, holding no input
     for path, kind in skipped:
         print(f"error: {path}: {kind}, not a file (skipped unopened)", file=sys.stderr)
-    shards, done = plan(out, paths, engine.shard_photos, cfg.overwrite)
+    settings = OmegaConf.to_container(cfg, resolve=True)
+    settings["workers"] = 1  # an actor is one CPU: Ray's actors, not a detector's threads, use the cores
+    made_by = load_detector(OmegaConf.create(settings), cfg.ckpt_path).provenance  # the model and settings checked here, before Ray starts
+    shards, done, identities = plan(out, paths, engine.shard_photos, cfg.overwrite, made_by)
     todo = [i for i in range(len(shards)) if i not in done]
     if done:
         print(f"skipped {len(done)} of {len(shards)} shard(s) already written in {out} "
               f"({sum(len(shards[i]) for i in done)} photos; overwrite=true redoes them)")
-    settings = OmegaConf.to_container(cfg, resolve=True)
-    settings["workers"] = 1  # an actor is one CPU: Ray's actors, not a detector's threads, use the cores
-    load_detector(OmegaConf.create(settings), cfg.ckpt_path)  # the model and settings checked here, before Ray starts
     start = time.perf_counter()
     figures = {"photos": 0, "faces": 0, "errors": 0}
     first_shard, busy, actors = None, 0.0, 0  # Ray's own cost: seconds to the first shard written, the actors' idle share
     if todo:
         ray = start_ray(engine.address)
         actors = min(engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1))), len(todo))
-        items = ray.data.from_items([{"shard": i, "paths": shards[i]} for i in todo], override_num_blocks=len(todo))
+        items = ray.data.from_items([{"shard": i, "paths": shards[i], "inputs": identities[i]} for i in todo],
+                                    override_num_blocks=len(todo))
         pool = ray.data.ActorPoolStrategy(size=actors)  # Ray restarts a dead actor, retries its shard
         written = items.map_batches(ShardWriter, fn_constructor_args=(settings, str(out.resolve())), batch_size=1,
                                     compute=pool, num_cpus=1, batch_format="numpy")
