@@ -4,6 +4,7 @@ run leaves only whole files and its rerun finishes the rest, a full disk stops t
 import errno
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -202,8 +203,8 @@ def test_a_folder_that_is_its_own_output_leaves_out_earlier_outputs(tmp_path):
     proc = run_script("detect.py", f"input={folder}", f"output={folder}")
     assert "left out 4 file(s) an earlier run wrote there" in proc.stdout
     assert "skipped 2 of 2 file(s) already done" in proc.stdout
-    assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["obamas.jpg", "obamas.png", "obamas.json", "mona_lisa.jpg", "mona_lisa.png", "mona_lisa.json"])
+    assert sorted(p.name for p in folder.iterdir()) == sorted(  # the outputs, and the hidden record of what made them
+        ["obamas.jpg", "obamas.png", "obamas.json", "mona_lisa.jpg", "mona_lisa.png", "mona_lisa.json", runner.MADE_LOG])
 
 
 # --- a full disk, for real --------------------------------------------------------------------------
@@ -319,3 +320,24 @@ def test_a_second_run_into_a_folder_another_is_writing_is_refused_in_one_line(tm
         holder.wait()
     assert run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={out}").returncode == 0  # the killed holder let go
     assert (out / "obamas.json").is_file()
+
+
+def test_a_rerun_redoes_what_another_model_setting_or_photo_made(tmp_path):
+    """Resume keyed on what made each output (a hidden log beside them: the model file, the settings that
+    change points or drawings, the photo's size and time): nothing stale is skipped; speed settings are not a change."""
+    folder, out = tmp_path / "photos", tmp_path / "out"
+    folder.mkdir()
+    for path in sorted((DATA / "test").glob("*.jpg"))[:2]:
+        shutil.copy(path, folder / path.name)
+    run = lambda *extra: run_script("detect.py", f"input={folder}", f"output={out}", *extra).stdout
+    run()
+    assert "skipped 2 of 2 file(s) already done" in run("workers=1", "ort_threads=1")
+    for change in ("draw_pose=true", "detector.faces.min_score=0.99", "backend=onnxruntime", "detector=haar"):
+        again = run(change)
+        assert again.count("redone (made by another model or other settings)") == 2, (change, again)
+    first = sorted(folder.iterdir())[0]
+    shutil.copy(PHOTOS / "obamas.jpg", first)  # another photo under the same name
+    replaced = run("detector=haar")
+    assert f"{first.name}: redone (the file changed since (size or time))" in replaced and "skipped 1 of 2" in replaced
+    assert json.loads((out / f"{first.stem}.json").read_text())["width"] == cv2.imread(str(PHOTOS / "obamas.jpg")).shape[1]
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == [runner.MADE_LOG]

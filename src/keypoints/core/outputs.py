@@ -115,6 +115,16 @@ def write_image(target: str | Path, picture: np.ndarray) -> None:
     write_bytes(target, encoded.tobytes())
 
 
+def append_line(target: str | Path, line: str) -> None:
+    """One line at the end of a log (`line` without its newline): a log only this run writes (run_lock),
+    read back line by line, a torn last line ignored."""
+    try:
+        with open(target, "a") as f:
+            f.write(line + "\n")
+    except OSError as e:
+        raise as_disk_full(e, Path(target)) from None
+
+
 def as_disk_full(error: OSError, target: Path) -> Exception:
     """A full disk as DiskFull naming `target`; any other OSError as it was."""
     if error.errno in NO_SPACE:

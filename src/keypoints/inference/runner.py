@@ -7,6 +7,7 @@ network pass, and the next batch is decoded in a background thread while this on
 CPU does not wait on the disk.
 """
 
+import hashlib
 import json
 import os
 from contextlib import ExitStack, contextmanager, suppress
@@ -21,6 +22,7 @@ from urllib.parse import unquote
 
 import cv2
 import numpy as np
+from omegaconf import OmegaConf
 
 from keypoints.core.checks import BOOLEAN, one_of, optional, whole
 from keypoints.inference.detector import Detector, Face
@@ -105,7 +107,8 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
         raise KeypointsError(f"{source}: {not_a_file(source)}, not a file (input=an image, a folder of images or a video file)")
     names, targets = output_names(files, out, write_json)
     detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
-    done, redo = resume_plan(targets, overwrite)
+    made_by = made_key(detector, cfg, write_json)
+    done, redo = resume_plan(targets, overwrite, read_made(out), made_by)
     guard_outputs(out, files, [t for ts in targets.values() for t in ts], overwrite,
                   replaceable={t for p in done | {p for p, _ in redo} for t in targets[p]})
     for path, why in redo:
@@ -143,11 +146,13 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
                 continue
             try:
                 _write_image(path, image, faces, out / names[path], render, write_json)
+                note_made(out, path, made_by)
             except Exception as e:  # noqa: BLE001 - one file's failure must not sink the folder
                 fail(path, e)
     for path in filter(is_video, files):
         try:
             _video(path, out / names[path], detector, render, write_json, cfg.get("video") or {}, max_pixels)
+            note_made(out, path, made_by)
         except Exception as e:  # noqa: BLE001
             fail(path, e)
     if failures:
@@ -166,11 +171,55 @@ def without_earlier_outputs(files: list[Path]) -> tuple[list[Path], list[Path]]:
     return [p for p in files if p not in earlier], sorted(p for p in files if p in earlier)
 
 
-def resume_plan(targets: dict[Path, list[Path]], overwrite: bool) -> tuple[set[Path], list[tuple[Path, str]]]:
-    """Which inputs an earlier run finished (their outputs all there and whole: skipped) and which it
-    left half-done (redone, with the reason): a drawing without its JSON record, a record without its
-    drawing, a temporary file of an interrupted write. An output that is there but not whole (not one
-    this version writes: it writes atomically) is left to guard_outputs, which names it."""
+# What made each input's outputs, a line per input done (note_made), hidden beside them: resume compares it
+MADE_LOG = ".keypoints-made.log"
+# The settings beside the detector's that change what a run draws or writes
+RENDER_KEYS = ("draw_pose", "overlay", "kind", "overlay_dir", "overlay_files", "placements", "video")
+
+
+def made_key(detector: Detector, cfg, write_json: bool) -> str:
+    """What makes this run's outputs, as one short hash: the detector's provenance (model file, settings:
+    keypoints.detect.provenance), what the command draws and whether it writes records."""
+    render = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
+              for k in RENDER_KEYS if k in cfg}
+    made = json.dumps([getattr(detector, "provenance", None), render, write_json], sort_keys=True, default=str)
+    return hashlib.sha256(made.encode()).hexdigest()[:16]
+
+
+def _identity(path: Path) -> list:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def note_made(out: Path, path: Path, made_by: str) -> None:
+    """`path`'s outputs are whole in `out`, made by `made_by` from the file as it is now."""
+    outputs.append_line(out / MADE_LOG, json.dumps({"input": str(path), "made_by": made_by, "identity": _identity(path)}))
+
+
+def read_made(out: Path) -> dict | None:
+    """The latest MADE_LOG line of each input; None where there is no log (outputs of a version before it)."""
+    try:
+        lines = (out / MADE_LOG).read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    made = {}
+    for line in lines:
+        try:
+            entry = json.loads(line)
+            made[entry["input"]] = entry
+        except (ValueError, KeyError, TypeError):
+            continue  # a line torn by a kill: that input is redone
+    return made
+
+
+def resume_plan(targets: dict[Path, list[Path]], overwrite: bool, made: dict | None = None,
+                made_by: str | None = None) -> tuple[set[Path], list[tuple[Path, str]]]:
+    """Which inputs an earlier run finished (their outputs all there and whole, made by these settings
+    from the file as it is: skipped) and which to redo, with the reason: made by another model or other
+    settings, from a file since replaced (MADE_LOG), or left half-done: a drawing without its JSON
+    record, a record without its drawing, a temporary file of an interrupted write. An output that is
+    there but not whole (not one this version writes: it writes atomically) is left to guard_outputs,
+    which names it. `made` None (no log: an older version's outputs): whole outputs are done."""
     done, redo = set(), []
     for path, wanted in targets.items():
         temps = [t for target in wanted for t in leftovers(target.parent, target.name)]
@@ -181,7 +230,11 @@ def resume_plan(targets: dict[Path, list[Path]], overwrite: bool) -> tuple[set[P
                 redo.append((path, f"overwrite=true; {temps[0].name} was left by an interrupted run"))
             continue
         if len(whole) == len(wanted) and not temps:
-            done.add(path)
+            changed = _changed(path, made, made_by)
+            if changed:
+                redo.append((path, changed))
+            else:
+                done.add(path)
         elif there and len(whole) < len(there):
             continue  # not whole: guard_outputs refuses it by name
         elif temps:
@@ -190,6 +243,23 @@ def resume_plan(targets: dict[Path, list[Path]], overwrite: bool) -> tuple[set[P
             missing = [t.name for t in wanted if t not in whole]
             redo.append((path, f"{whole[0].name} is there without {missing[0]}: an interrupted run"))
     return done, redo
+
+
+def _changed(path: Path, made: dict | None, made_by: str | None) -> str | None:
+    """Why `path`'s whole outputs are stale, or None."""
+    if made is None:
+        return None
+    entry = made.get(str(path))
+    if entry is None:
+        return "no record of what made its outputs"
+    if entry.get("made_by") != made_by:
+        return "made by another model or other settings"
+    try:
+        if entry.get("identity") != _identity(path):
+            return "the file changed since (size or time)"
+    except OSError:
+        return "the file changed since"
+    return None
 
 
 def _is_record(path: Path) -> bool:
