@@ -65,7 +65,8 @@ def test_a_run_told_where_to_write_writes_only_there(tmp_path):
     code, out, err = _in_process(tmp_path, "detect", f"input={PHOTO}", "output=out")
     assert code == 0, err
     assert "obamas.jpg: 2 face(s)" in out
-    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["out", "out/obamas.json", "out/obamas.png"]
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == [  # the outputs and what made them
+        "out", "out/.keypoints-made.log", "out/obamas.json", "out/obamas.png"]
 
 
 def test_a_run_without_output_writes_its_run_folder_under_the_current_directory(tmp_path):
@@ -99,3 +100,12 @@ def test_a_missing_input_or_an_unknown_command_is_one_line(tmp_path):
     code, _, err = _in_process(tmp_path, "train")
     assert code == 2 and "invalid choice: 'train'" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("added, hint", [("+overwrit=true", "did you mean overwrite=?"),
+                                         ("+video.smothing=1", "did you mean video.smoothing=?")])
+def test_a_key_added_with_plus_is_refused_with_the_key_it_was_meant_to_be(added, hint):
+    """Hydra's `+key=value` adds a key nothing reads: a typo would pass unseen (issue 53)."""
+    proc = subprocess.run([sys.executable, "-m", "keypoints", "detect", f"input={PHOTO}", added], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"error: {added}: keypoints detect has no key") and hint in proc.stderr

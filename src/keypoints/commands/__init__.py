@@ -7,12 +7,14 @@ runs, by its name through importlib (`run`). Training stays a checkout's job: sc
 """
 
 import argparse
+import difflib
 import functools
 import importlib
 import os
 import sys
 import textwrap
 from contextlib import contextmanager
+from importlib import resources
 from importlib.metadata import PackageNotFoundError, version
 
 # name -> (what it does, its main keys), as `keypoints --help` lists them; tests/test_commands.py
@@ -48,6 +50,13 @@ def run(name: str, overrides: list[str]) -> None:
     if "--help" in overrides or "-h" in overrides:
         print(command_help(name))
         return
+    added = next((o for o in overrides if o.startswith("+") and not o.startswith("++")), None)
+    if added is not None:  # Hydra's `+key=value` adds a key nothing reads: a typo (+overwrit=true) must not pass unseen
+        key = added.lstrip("+").split("=", 1)[0]
+        close = difflib.get_close_matches(key, _known_keys(name), n=1)
+        print(f"error: {added}: keypoints {name} has no key {key} to add{f' (did you mean {close[0]}=?)' if close else ''}; "
+              f"its keys: keypoints {name} --help", file=sys.stderr)
+        sys.exit(2)
     saved = sys.argv
     sys.argv = [f"keypoints {name}", *_without_run_folder(name, overrides), *overrides]
     try:
@@ -137,6 +146,14 @@ def command_help(name: str) -> str:
             f"the detector's settings (key=value; default, meaning):\n{settings}\n\n"
             f"the face stage's knobs: keypoints {name} --cfg job --package detector; "
             f"the whole composed config: keypoints {name} --cfg job")
+
+
+def _known_keys(name: str) -> list[str]:
+    """The keys `keypoints <name> --help` names: the command's own and the detector's settings."""
+    own = [word.split("=", 1)[0] for word in COMMANDS[name][1].split() if "=" in word]
+    settings = importlib.import_module("keypoints.inference.config")
+    video = importlib.import_module("omegaconf").OmegaConf.load(resources.files("keypoints.conf") / "video" / "default.yaml")
+    return own + [f"detector.{k}" for k in settings.DETECTOR_KEYS] + list(settings.RUNTIME_KEYS) + [f"video.{k}" for k in video]
 
 
 def _help() -> str:
