@@ -7,6 +7,7 @@ import json
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from hydra import compose
@@ -109,3 +110,12 @@ def test_a_key_added_with_plus_is_refused_with_the_key_it_was_meant_to_be(added,
     proc = subprocess.run([sys.executable, "-m", "keypoints", "detect", f"input={PHOTO}", added], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith(f"error: {added}: keypoints detect has no key") and hint in proc.stderr
+
+
+@pytest.mark.skipif(not Path("/proc/self/fdinfo").is_dir(), reason="needs Linux's /proc: a folder no one can write into, even root")
+@pytest.mark.parametrize("command", [["-m", "keypoints", "detect", f"input={PHOTO}"], [str(REPO / "scripts" / "evaluate.py")]])
+def test_a_run_folder_that_cannot_be_written_is_one_line(command, tmp_path):
+    """Hydra's log file in a run folder that exists but cannot be written was logging's 54-line traceback."""
+    proc = subprocess.run([sys.executable, *command, "hydra.run.dir=/proc/self/fdinfo"], capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: /proc/self/fdinfo/") and ".log: " in proc.stderr and "hydra.run.dir=" in proc.stderr

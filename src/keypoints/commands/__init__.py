@@ -89,7 +89,7 @@ def one_line_errors(interrupted: str = "the outputs written so far are whole; re
         print(f"error: interrupted (Ctrl-C): {interrupted}", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # Hydra's and OmegaConf's, told by their module: listing the commands imports neither
-        if not (isinstance(e, OSError) or type(e).__module__.split(".")[0] in ("hydra", "omegaconf")):
+        if not (isinstance(e, OSError) or type(e).__module__.split(".")[0] in ("hydra", "omegaconf") or _log_not_writable(e)):
             raise
         print(f"error: {hydra_error(e)}", file=sys.stderr)
         sys.exit(2)
@@ -109,8 +109,15 @@ def hydra_script(main, interrupted: str = "stopped"):
     return wrapper
 
 
+def _log_not_writable(error: Exception) -> bool:
+    """Hydra's job logging could not open its log file in the run folder (logging.config's ValueError)."""
+    return isinstance(error, ValueError) and str(error).startswith("Unable to configure handler")
+
+
 def hydra_error(error: Exception) -> str:
     """Hydra's error (several lines, its cause below it) as one line: its first line and its cause's."""
+    if _log_not_writable(error) and isinstance(error.__cause__, OSError):
+        error = error.__cause__  # a run folder that exists but cannot be written: its log file is named
     if isinstance(error, OSError) and error.filename:
         return f"{error.filename}: {error.strerror or error} (hydra.run.dir= or output=)"
     parts = [str(error)] + ([str(error.__cause__)] if error.__cause__ is not None else [])
