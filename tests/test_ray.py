@@ -164,3 +164,11 @@ def test_a_rerun_redoes_what_another_model_setting_or_photo_made_and_a_broken_sh
     cut = run("detector.faces.min_score=0.99")
     assert "1 not a whole Parquet file" in cut.stdout and len(rows(out)) == 4
     assert "redoing 2 shard(s) written before: 2 overwrite=true" in run("detector.faces.min_score=0.99", "overwrite=true").stdout
+
+
+def test_an_address_ray_cannot_reach_is_one_line(tmp_path):
+    """engine.address=ray://... without the ray[client] package (or no cluster there) was Ray's 55-line traceback."""
+    proc = run_script("detect.py", f"input={PHOTOS}", f"output={tmp_path / 'out'}", "engine=ray", "engine.address=ray://127.0.0.1:1",
+                      check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert proc.stderr.startswith("error: engine.address=ray://127.0.0.1:1: Ray could not start or join a cluster (")

@@ -69,8 +69,12 @@ def start_ray(address):
     except ImportError:
         raise KeypointsError(f"engine=ray needs Ray: {SCALE_EXTRA}") from None
     if not ray.is_initialized():
-        ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+        try:
+            ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
+                     runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+        except (ConnectionError, ValueError, RuntimeError) as e:  # no cluster there; ray:// without ray[client]
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
+            raise KeypointsError(f"engine.address={address}: Ray could not start or join a cluster ({first})") from None
     return ray
 
 
