@@ -169,6 +169,6 @@ def test_a_rerun_redoes_what_another_model_setting_or_photo_made_and_a_broken_sh
 def test_an_address_ray_cannot_reach_is_one_line(tmp_path):
     """engine.address=ray://... without the ray[client] package (or no cluster there) was Ray's 55-line traceback."""
     proc = run_script("detect.py", f"input={PHOTOS}", f"output={tmp_path / 'out'}", "engine=ray", "engine.address=ray://127.0.0.1:1",
-                      check=False)
+                      check=False, process=True)  # its own process: this one may have a local Ray running already
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("error: engine.address=ray://127.0.0.1:1: Ray could not start or join a cluster (")
