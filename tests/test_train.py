@@ -313,3 +313,19 @@ def test_training_refuses_an_all_zero_label_row_before_training(tiny_root, tmp_p
     assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1].startswith("error: ")
     assert name in proc.stderr and "all 136 coordinates are 0" in proc.stderr
     assert not (tmp_path / "run" / "metrics.json").exists()
+
+
+def test_training_names_a_bad_test_split_row_before_the_fit(tiny_root, tmp_path):
+    """A NaN in the test CSV was found only after the whole fit: now at setup, before the first step."""
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_root, root)
+    csv = root / "test_frames_keypoints.csv"
+    lines = csv.read_text().splitlines()
+    name, *coords = lines[2].split(",")
+    lines[2] = ",".join([name, "nan", *coords[1:]])
+    csv.write_text("\n".join(lines) + "\n")
+    proc = run_script("train.py", "model=naimish", "logger=none", *tiny_overrides(root, tmp_path / "run"), check=False)
+    assert proc.returncode == 2 and name in proc.stderr and str(csv) in proc.stderr, proc.stderr
+    assert not list((tmp_path / "run").rglob("*.ckpt"))  # before any epoch
