@@ -65,7 +65,8 @@ def test_a_rerun_skips_the_shards_written_and_redoes_a_missing_one(cluster, phot
     (out / "part-00001.parquet").unlink()
     proc = run_script("detect.py", f"input={photos}", f"output={out}", "engine=ray", "engine.shard_photos=10", check=False)
     # part 1 missing; part 2 holds broken.jpg's failed row: tried again
-    assert "skipped 1 of 3 shard(s) already written" in proc.stdout and "2 shard(s) written" in proc.stdout
+    assert "skipped 1 of 3 shard(s) already written" in proc.stdout
+    assert "2 shard(s) written (part-00001.parquet, part-00002.parquet)" in proc.stdout  # the shards it wrote, by name
     assert "redoing 1 shard(s) written before: 1 1 failed row(s), tried again" in proc.stdout
     again = rows(out)
     assert sorted(r["path"] for r in again) == sorted(r["path"] for r in first) and len(again) == 27

@@ -2,6 +2,7 @@
 and nothing lost — no input overwritten, no folder run sunk by one odd file."""
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -192,3 +193,23 @@ def test_the_python_api_says_what_is_wrong(call, message):
 def test_the_checkouts_hydra_scripts_give_hydras_errors_in_one_line_as_the_commands_do(tmp_path, script, override, message):
     proc = run_script(script, override, f"hydra.run.dir={tmp_path}", check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and proc.stderr.startswith(f"error: {message}"), proc.stderr
+
+
+@pytest.mark.parametrize("suffix, what", [(".ckpt", "a FIFO, not a checkpoint file"), (".onnx", "a FIFO, not an ONNX model file")])
+def test_a_fifo_as_the_model_is_named_for_what_it_is_not_as_missing(tmp_path, suffix, what):
+    fifo = tmp_path / f"model{suffix}"
+    os.mkfifo(fifo)
+    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={tmp_path / 'out'}", f"ckpt_path={fifo}", check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"error: {fifo}: {what}"), proc.stderr
+
+
+def test_a_photo_above_a_small_pixel_limit_says_its_size(tmp_path):
+    """"0 megapixels, above the limit of 0.1" said nothing: the size is given to three figures."""
+    proc = run_script("detect.py", f"input={PHOTOS / 'obamas.jpg'}", f"output={tmp_path / 'out'}", "max_megapixels=0.1", check=False)
+    assert proc.returncode == 2 and "obamas.jpg: 0.38 megapixels, above the limit of 0.1" in proc.stderr
+
+
+def test_pseudo_label_refuses_a_folder_as_its_output_before_labelling(tmp_path):
+    proc = run_script("pseudo_label.py", f"images={PHOTOS}", f"output={tmp_path}", "overwrite=true", "~teachers.keypoints",
+                      f"hydra.run.dir={tmp_path / 'run'}", check=False)
+    assert proc.returncode == 2 and f"output={tmp_path}: a folder; output= names the CSV to write" in proc.stderr

@@ -150,7 +150,7 @@ _UPRIGHT = {
 def check_pixels(pixels: int, max_pixels: int, source: str) -> None:
     """The pixel budget: one line naming `source` when it holds more than `max_pixels`."""
     if pixels > max_pixels:
-        raise TooManyPixels(f"{source}: {pixels / 1e6:.0f} megapixels, above the limit of {max_pixels / 1e6:g} "
+        raise TooManyPixels(f"{source}: {pixels / 1e6:.3g} megapixels, above the limit of {max_pixels / 1e6:g} "
                             "(a decompression bomb, or a huge scan: raise max_megapixels= to read it)")
 
 

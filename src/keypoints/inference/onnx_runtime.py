@@ -7,6 +7,7 @@ import numpy as np
 import onnxruntime as ort
 
 from keypoints.core.errors import KeypointsError
+from keypoints.core.io import not_a_file
 from keypoints.core.checks import device_type
 from keypoints.inference.cpu import QUANTIZATION_KEY, saturates_on_this_cpu
 from keypoints.inference.model_files import decode
@@ -45,7 +46,8 @@ class OnnxPredictor:
     def from_file(cls, path, device="cpu", threads: int | None = None) -> "OnnxPredictor":
         path = Path(path)
         if not path.is_file():
-            raise KeypointsError(f"{path}: ONNX model not found")
+            kind = not_a_file(path)  # a FIFO or a device exists, but is no model file (and reading it could block)
+            raise KeypointsError(f"{path}: {'ONNX model not found' if kind in (None, 'not found') else f'{kind}, not an ONNX model file'}")
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or 0  # 0: ORT's default
         try:

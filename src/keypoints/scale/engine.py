@@ -123,7 +123,8 @@ def _run(cfg: DictConfig) -> dict:
                    photos_per_s=photos / seconds if photos else 0.0,
                    actor_ms_per_photo=1000 * busy / photos if photos else 0.0,
                    overhead_ms_per_photo=1000 * (seconds * actors - busy) / photos if photos else 0.0)
-    print(f"{out}: {len(todo)} shard(s) written ({shard_name(0)} ...): {photos} photos, {figures['faces']} faces, "
+    names = ", ".join(shard_name(i) for i in todo[:2]) + (", ..." if len(todo) > 2 else "")
+    print(f"{out}: {len(todo)} shard(s) written{f' ({names})' if todo else ''}: {photos} photos, {figures['faces']} faces, "
           f"{figures['errors']} error(s), {figures['photos_per_s']:.1f} photos/s over {seconds:.1f} s")
     if photos:
         print(f"  Ray's share: {first_shard:.1f} s to the first shard written; {actors} actor(s) busy "

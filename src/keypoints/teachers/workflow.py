@@ -42,6 +42,8 @@ def build_teacher(key: str, spec: DictConfig):
 def label_folder(cfg: DictConfig) -> dict:
     """Labels `cfg.images` into `cfg.output` (and `<output>.json`, the summary it returns)."""
     images, output = Path(cfg.images), Path(cfg.output)
+    if output.is_dir():  # found now, not after every photo was labelled
+        raise KeypointsError(f"output={output}: a folder; output= names the CSV to write (e.g. {output / 'labels.csv'})")
     if output.exists() and not cfg.overwrite:
         raise KeypointsError(f"output={output} exists: pass overwrite=true to replace it")
     truth = None

@@ -30,6 +30,7 @@ from omegaconf.nodes import AnyNode
 from torch import nn
 
 from keypoints.core.errors import KeypointsError
+from keypoints.core.io import not_a_file
 from keypoints.inference.model_files import DEFAULT_MODEL
 
 # The shipped model's files (docs/MODEL_CARD.md) are named in the inference wing, which runs them without torch.
@@ -220,7 +221,9 @@ def checkpoint_file(path=None) -> Path:
     path = run_checkpoint(path) if path is not None else DEFAULT_MODEL
     if not path.is_file():
         hint = "ckpt_path=..." if path != DEFAULT_MODEL else "this install has no default model; pass ckpt_path=..."
-        raise KeypointsError(f"{path}: checkpoint not found ({hint})")
+        kind = not_a_file(path)  # a FIFO or a device exists, but is no checkpoint (and reading it could block)
+        what = "checkpoint not found" if kind in (None, "not found") else f"{kind}, not a checkpoint file"
+        raise KeypointsError(f"{path}: {what} ({hint})")
     return path
 
 
