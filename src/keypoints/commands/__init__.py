@@ -50,8 +50,10 @@ def run(name: str, overrides: list[str]) -> None:
     if "--help" in overrides or "-h" in overrides:
         print(command_help(name))
         return
-    added = next((o for o in overrides if o.startswith("+") and not o.startswith("++")), None)
-    if added is not None:  # Hydra's `+key=value` adds a key nothing reads: a typo (+overwrit=true) must not pass unseen
+    # Hydra's `+key=value` adds a key nothing reads: a typo (+overwrit=true) must not pass unseen (the typed
+    # detector group refuses its own unknown keys, naming its settings)
+    added = next((o for o in overrides if o.startswith("+") and not o.startswith(("++", "+detector."))), None)
+    if added is not None:
         key = added.lstrip("+").split("=", 1)[0]
         close = difflib.get_close_matches(key, _known_keys(name), n=1)
         print(f"error: {added}: keypoints {name} has no key {key} to add{f' (did you mean {close[0]}=?)' if close else ''}; "
