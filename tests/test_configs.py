@@ -17,6 +17,7 @@ from omegaconf import OmegaConf, open_dict
 from conftest import PACKAGED_CONF, REPO, _script_main, initialize_for
 from keypoints import training
 from keypoints.commands.cli import check_settings
+from keypoints.inference.cpu import cpu_has_bf16
 from keypoints.inference.faces import STAGES
 
 CONF = REPO / "conf"
@@ -141,3 +142,19 @@ def test_make_train_mobile_runs_the_shipped_models_two_rounds():
     assert all(c.teacher == "/teacher" and c.paths.pseudo_dir == "/r/pseudo_mobile" for c in cfgs)
     assert [c.trainer.max_epochs for c in cfgs] == [380, 40]
     assert [bool(c.callbacks.get("quantization_aware")) for c in cfgs] == [False, True]
+
+
+@pytest.mark.parametrize("bf16, expected", [(False, "32-true"), (True, "bf16-mixed")])
+def test_the_experiments_train_in_bf16_only_where_it_is_the_faster(monkeypatch, tmp_path, bf16, expected):
+    """bf16 autocast is emulated on an AVX2-only CPU, 14x slower than float32 (docs/RESULTS.md): the
+    experiments' precision is chosen by the machine (${fast_precision:}), not written as bf16-mixed."""
+    monkeypatch.setattr(training, "cpu_has_bf16", lambda: bf16)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    for experiment in ("face_resnet", "face_300w", "alexnet_seed"):
+        cfg = _compose("train", [f"experiment={experiment}", "paths.data_dir=/data", "paths.w300_dir=/w300"])
+        assert cfg.trainer.precision == expected, experiment
+    flags = tmp_path / "cpuinfo"
+    flags.write_text("processor : 0\nflags : fpu sse avx2 fma\n")
+    assert not cpu_has_bf16(flags)
+    flags.write_text("processor : 0\nflags : fpu avx2 avx512f avx512_vnni avx512_bf16\n")
+    assert cpu_has_bf16(flags)

@@ -22,6 +22,16 @@ def cpu_has_vnni(cpuinfo: str = "/proc/cpuinfo") -> bool:
     return bool({"avx512_vnni", "avx_vnni"} & set(flags.split()))
 
 
+def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """AVX512-BF16 or AMX-BF16 in the CPU's flags (Linux): where bf16 autocast trains faster than float32.
+    Without them it is emulated and about 14x slower (docs/RESULTS.md, "Int8 and the CPU")."""
+    try:
+        flags = next((line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+
+
 def saturates_on_this_cpu(quantization: str | None) -> bool:
     """True when a file with this `quantization` metadata would give wrong keypoints on this CPU:
     uint8 x full-range int8 weights on an x86 CPU without VNNI. Files written before the metadata
