@@ -120,7 +120,8 @@ def test_the_installed_commands_detect_and_serve_as_the_checkout_does(venv, tmp_
     assert "detect" in _run(keypoints, "--help", cwd=here).stdout
     proc = _run(keypoints, "detect", f"input={PHOTO}", "output=out", cwd=here)
     assert "obamas.jpg: 2 face(s)" in proc.stdout
-    assert sorted(p.relative_to(here).as_posix() for p in here.rglob("*")) == ["out", "out/obamas.json", "out/obamas.png"]
+    assert sorted(p.relative_to(here).as_posix() for p in here.rglob("*")) == [  # the outputs and what made them
+        "out", "out/.keypoints-made.log", "out/obamas.json", "out/obamas.png"]
     run_script("detect.py", f"input={PHOTO}", f"output={tmp_path / 'checkout'}")
     checkout = json.loads((tmp_path / "checkout" / "obamas.json").read_text())
     assert json.loads((here / "out" / "obamas.json").read_text()) == checkout
