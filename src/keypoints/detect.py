@@ -10,11 +10,7 @@ its run folder) or a loaded module, run in torch or exported on the fly for ONNX
 imported only then, so `keypoints detect` on the shipped model never loads it.
 """
 
-import hashlib
-import json
 from pathlib import Path
-
-from omegaconf import OmegaConf
 
 from keypoints.core.errors import KeypointsError
 from keypoints.inference.faces import load_faces
@@ -79,29 +75,5 @@ def load_detector(cfg, ckpt_path: str | None = None, backend: str | None = None)
     """The CLIs', the server's and the Ray engine's one way to a Detector from a composed config: its
     `detector` node and runtime settings (keypoints.inference.config, each checked); `ckpt_path` None: the
     shipped model; `backend` overrides the config's (export: torch)."""
-    settings = {**settings_of(cfg), "backend": backend or settings_of(cfg)["backend"]}
-    detector = Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, **settings)
-    detector.provenance = provenance(settings, OmegaConf.to_container(cfg.detector.faces, resolve=True), ckpt_path)
-    return detector
-
-
-# Settings that change how fast a photo goes through, never its points: not part of what made an output
-SPEED_ONLY = ("ort_threads", "workers")
-
-
-def provenance(settings: dict, faces: dict, ckpt_path) -> str:
-    """What makes a photo's output, as one short hash that resume compares: the model file (its path, size
-    and modification time; a run folder's metrics.json, which names its best checkpoint), every detector
-    setting that changes points, the face stage's settings. Another model, backend, detector= or
-    min_score= gives another hash; ort_threads= or workers= do not."""
-    _, path = resolve_backend(settings["backend"], settings["device"], ckpt_path)
-    model = Path(path) if path is not None else None
-    if model is not None and model.is_dir():
-        model = model / "metrics.json"
-    try:
-        st = model.stat() if model is not None else None
-        identity = [str(model.resolve()), st.st_size, st.st_mtime_ns] if st else None
-    except OSError:
-        identity = [str(model), None, None]
-    made = {"model": identity, "settings": {k: v for k, v in settings.items() if k not in SPEED_ONLY}, "faces": faces}
-    return hashlib.sha256(json.dumps(made, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    settings = settings_of(cfg)
+    return Detector.from_checkpoint(ckpt_path, faces=cfg.detector.faces, **{**settings, "backend": backend or settings["backend"]})

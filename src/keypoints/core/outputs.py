@@ -133,6 +133,16 @@ def as_disk_full(error: OSError, target: Path) -> Exception:
     return error
 
 
+def file_identity(path) -> list | None:
+    """[size, modification time in ns] of a file as it is now (None if it cannot be read): a file replaced or
+    cut short under the same name is another identity (what resume keys an output on)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return [st.st_size, st.st_mtime_ns]
+
+
 def _sync(path: Path) -> None:
     with open(path, "rb+") as f:
         os.fsync(f.fileno())

@@ -11,7 +11,10 @@ A wrong value is one line naming its key, raised before any work (`check`, run b
 through keypoints.commands.cli.friendly_errors); a key these configs do not have is refused by Hydra in one line.
 """
 
+import hashlib
+import json
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_search_path import ConfigSearchPath
@@ -22,7 +25,8 @@ from omegaconf import DictConfig, OmegaConf
 from keypoints.core.errors import KeypointsError
 from keypoints.core.checks import BOOLEAN, check_device, check_value, number, one_of, optional, whole
 from keypoints.inference.faces.config import STAGES, YuNetFaces, refuse_unknown
-from keypoints.inference.backends import BACKENDS
+from keypoints.inference.backends import BACKENDS, resolve_backend
+from keypoints.core.outputs import file_identity
 from keypoints.core.io import MAX_MEGAPIXELS
 
 MAX_THREADS = 1024  # ort_threads, workers: more is a typo (ONNX Runtime's pybind refuses 99999999999 with a TypeError)
@@ -118,9 +122,29 @@ def settings_of(cfg: DictConfig) -> dict:
     return keywords(detector_config(cfg), runtime_config(cfg))
 
 
+# Settings that change how fast a photo goes through, never its points: not part of what made an output
+SPEED_ONLY = ("ort_threads", "workers")
+
+
+def provenance(cfg: DictConfig, ckpt_path) -> str:
+    """What makes a photo's output under a composed config, as one short hash that resume compares: the
+    model file (its path, size and modification time; a run folder's metrics.json, which names its best
+    checkpoint), every detector setting that changes points, the face stage's settings. Another model,
+    backend, detector= or min_score= gives another hash; ort_threads= or workers= do not."""
+    settings = settings_of(cfg)
+    _, path = resolve_backend(settings["backend"], settings["device"], ckpt_path)
+    model = Path(path) if path is not None else None
+    if model is not None and model.is_dir():
+        model = model / "metrics.json"
+    made = {"model": model and [str(model.resolve()), *(file_identity(model) or [None, None])],
+            "settings": {k: v for k, v in settings.items() if k not in SPEED_ONLY},
+            "faces": OmegaConf.to_container(cfg.detector.faces, resolve=True)}
+    return hashlib.sha256(json.dumps(made, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def describe() -> str:
     """Every setting with its default and meaning, as `keypoints <command> --help` prints them."""
-    rows = [(f"detector.{f.name}" if f.name != "faces" else "detector", "yunet" if f.name == "faces" else f.default, f.metadata["meaning"])
+    rows = [(f"detector.{f.name}" if f.name != "faces" else "detector", DEFAULT_FACES if f.name == "faces" else f.default, f.metadata["meaning"])
             for f in fields(DetectorConfig)] + [(f.name, f.default, f.metadata["meaning"]) for f in fields(RuntimeConfig)]
     width = max(len(key) for key, _, _ in rows)
     return "\n".join(f"  {key:<{width}}  {'null' if default is None else str(default).lower() if isinstance(default, bool) else default!s:<6}  {meaning}"

@@ -13,23 +13,24 @@ def is_x86() -> bool:
     return platform.machine().lower() in ("x86_64", "amd64", "i386", "i686", "x86")
 
 
-def cpu_has_vnni(cpuinfo: str = "/proc/cpuinfo") -> bool:
-    """AVX512-VNNI or AVX-VNNI in the CPU's flags (Linux); False where the flags cannot be read."""
+def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU's flags (Linux); empty where they cannot be read."""
     try:
         flags = next((line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), "")
     except OSError:
-        return False
-    return bool({"avx512_vnni", "avx_vnni"} & set(flags.split()))
+        return set()
+    return set(flags.split())
+
+
+def cpu_has_vnni(cpuinfo: str = "/proc/cpuinfo") -> bool:
+    """AVX512-VNNI or AVX-VNNI in the CPU's flags; False where the flags cannot be read."""
+    return bool({"avx512_vnni", "avx_vnni"} & cpu_flags(cpuinfo))
 
 
 def cpu_has_bf16(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """AVX512-BF16 or AMX-BF16 in the CPU's flags (Linux): where bf16 autocast trains faster than float32.
     Without them it is emulated and about 14x slower (docs/RESULTS.md, "Int8 and the CPU")."""
-    try:
-        flags = next((line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split()))
+    return bool({"avx512_bf16", "amx_bf16"} & cpu_flags(cpuinfo))
 
 
 def saturates_on_this_cpu(quantization: str | None) -> bool:

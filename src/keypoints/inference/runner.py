@@ -25,6 +25,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from keypoints.core.checks import BOOLEAN, one_of, optional, whole
+from keypoints.inference.config import provenance
 from keypoints.inference.detector import Detector, Face
 from keypoints.core.errors import KeypointsError
 from keypoints.core.io import MAX_PIXELS, READABLE_SUFFIXES, TooManyPixels, image_pixels, not_a_file, opencv_quiet, read_image
@@ -107,7 +108,7 @@ def _detect_inputs(cfg, render: Render, load_detector: LoadDetector, write_json:
         raise KeypointsError(f"{source}: {not_a_file(source)}, not a file (input=an image, a folder of images or a video file)")
     names, targets = output_names(files, out, write_json)
     detector = load_detector(cfg, cfg.ckpt_path)  # its knobs are checked before anything is written
-    made_by = made_key(detector, cfg, write_json)
+    made_by = made_key(cfg, write_json)
     done, redo = resume_plan(targets, overwrite, read_made(out), made_by)
     guard_outputs(out, files, [t for ts in targets.values() for t in ts], overwrite,
                   replaceable={t for p in done | {p for p, _ in redo} for t in targets[p]})
@@ -177,23 +178,18 @@ MADE_LOG = ".keypoints-made.log"
 RENDER_KEYS = ("draw_pose", "overlay", "kind", "overlay_dir", "overlay_files", "placements", "video")
 
 
-def made_key(detector: Detector, cfg, write_json: bool) -> str:
-    """What makes this run's outputs, as one short hash: the detector's provenance (model file, settings:
-    keypoints.detect.provenance), what the command draws and whether it writes records."""
+def made_key(cfg, write_json: bool) -> str:
+    """What makes this run's outputs, as one short hash: the model and detector settings
+    (keypoints.inference.config.provenance), what the command draws and whether it writes records."""
     render = {k: OmegaConf.to_container(cfg[k], resolve=True) if OmegaConf.is_config(cfg[k]) else cfg[k]
               for k in RENDER_KEYS if k in cfg}
-    made = json.dumps([getattr(detector, "provenance", None), render, write_json], sort_keys=True, default=str)
+    made = json.dumps([provenance(cfg, cfg.ckpt_path), render, write_json], sort_keys=True, default=str)
     return hashlib.sha256(made.encode()).hexdigest()[:16]
-
-
-def _identity(path: Path) -> list:
-    st = path.stat()
-    return [st.st_size, st.st_mtime_ns]
 
 
 def note_made(out: Path, path: Path, made_by: str) -> None:
     """`path`'s outputs are whole in `out`, made by `made_by` from the file as it is now."""
-    outputs.append_line(out / MADE_LOG, json.dumps({"input": str(path), "made_by": made_by, "identity": _identity(path)}))
+    outputs.append_line(out / MADE_LOG, json.dumps({"input": str(path), "made_by": made_by, "identity": outputs.file_identity(path)}))
 
 
 def read_made(out: Path) -> dict | None:
@@ -254,11 +250,8 @@ def _changed(path: Path, made: dict | None, made_by: str | None) -> str | None:
         return "no record of what made its outputs"
     if entry.get("made_by") != made_by:
         return "made by another model or other settings"
-    try:
-        if entry.get("identity") != _identity(path):
-            return "the file changed since (size or time)"
-    except OSError:
-        return "the file changed since"
+    if entry.get("identity") != outputs.file_identity(path):
+        return "the file changed since (size or time)"
     return None
 
 

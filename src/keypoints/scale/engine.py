@@ -13,6 +13,7 @@ from keypoints.detect import load_detector
 from keypoints.core.errors import KeypointsError
 from keypoints.core.io import read_image
 from keypoints.core.outputs import guard_outputs, run_lock
+from keypoints.inference.config import provenance
 from keypoints.inference.runner import checked_output, detect_each, failure, is_video
 from keypoints.scale.inputs import photo_paths
 from keypoints.scale.shards import plan, remove_leftovers, shard_name, write_shard
@@ -30,10 +31,10 @@ class ShardWriter:
 
     def __call__(self, batch: dict) -> dict:
         figures = {"shard": [], "photos": [], "faces": [], "errors": [], "seconds": []}
-        for index, paths, inputs in zip(batch["shard"], batch["paths"], batch["inputs"]):
+        for index, paths, inputs, made_by in zip(batch["shard"], batch["paths"], batch["inputs"], batch["made_by"]):
             start = time.perf_counter()
             rows = self.rows([str(p) for p in paths])
-            write_shard(self.out, int(index), rows, self.detector.provenance, str(inputs))
+            write_shard(self.out, int(index), rows, str(made_by), str(inputs))
             for key, value in (("shard", int(index)), ("photos", len(rows)), ("faces", sum(len(r["faces"] or []) for r in rows)),
                                ("errors", sum(r["error"] is not None for r in rows)), ("seconds", time.perf_counter() - start)):
                 figures[key].append(value)
@@ -93,7 +94,8 @@ def _run(cfg: DictConfig) -> dict:
         print(f"error: {path}: {kind}, not a file (skipped unopened)", file=sys.stderr)
     settings = OmegaConf.to_container(cfg, resolve=True)
     settings["workers"] = 1  # an actor is one CPU: Ray's actors, not a detector's threads, use the cores
-    made_by = load_detector(OmegaConf.create(settings), cfg.ckpt_path).provenance  # the model and settings checked here, before Ray starts
+    load_detector(OmegaConf.create(settings), cfg.ckpt_path)  # the model and settings checked here, before Ray starts
+    made_by = provenance(cfg, cfg.ckpt_path)
     shards, done, identities = plan(out, paths, engine.shard_photos, cfg.overwrite, made_by)
     todo = [i for i in range(len(shards)) if i not in done]
     if done:
@@ -105,7 +107,7 @@ def _run(cfg: DictConfig) -> dict:
     if todo:
         ray = start_ray(engine.address)
         actors = min(engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1))), len(todo))
-        items = ray.data.from_items([{"shard": i, "paths": shards[i], "inputs": identities[i]} for i in todo],
+        items = ray.data.from_items([{"shard": i, "paths": shards[i], "inputs": identities[i], "made_by": made_by} for i in todo],
                                     override_num_blocks=len(todo))
         pool = ray.data.ActorPoolStrategy(size=actors)  # Ray restarts a dead actor, retries its shard
         written = items.map_batches(ShardWriter, fn_constructor_args=(settings, str(out.resolve())), batch_size=1,

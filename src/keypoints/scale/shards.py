@@ -30,7 +30,7 @@ def shard_name(index: int) -> str:
 def write_shard(out: Path, index: int, rows: list[dict], made_by: str, inputs: str) -> Path:
     """One shard, whole or not at all: a temporary file renamed into place (keypoints.core.outputs), so a
     killed actor leaves no half file and its retry writes the same name again. Its footer says what made it
-    (`made_by`: keypoints.detect.provenance) and from which photos (`inputs`: input_identity), for resume."""
+    (`made_by`: keypoints.inference.config.provenance) and from which photos (`inputs`: input_identity), for resume."""
     target = out / shard_name(index)
     table = pa.Table.from_pylist(rows, schema=SCHEMA)
     table = table.replace_schema_metadata({PROVENANCE: json.dumps({"made_by": made_by, "inputs": inputs, "rows": len(rows)})})
@@ -42,22 +42,17 @@ def write_shard(out: Path, index: int, rows: list[dict], made_by: str, inputs: s
 def input_identity(paths: list[str]) -> str:
     """A shard's photos as they are now: each path with its size and modification time (a photo replaced
     or cut short under the same name is another identity)."""
-    def stat(path: str):
-        try:
-            st = Path(path).stat()
-            return [path, st.st_size, st.st_mtime_ns]
-        except OSError:
-            return [path, None, None]
-    return hashlib.sha256(json.dumps([stat(p) for p in paths]).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps([[p, *(outputs.file_identity(p) or [None, None])] for p in paths]).encode()).hexdigest()[:16]
 
 
 def why_redo(path: Path, rows: int, made_by: str, inputs: str) -> str | None:
     """None if the shard at `path` is whole (its Parquet footer read, its row count right), made by these
     settings from these photos, with no failed row; else why it is done again."""
     try:
-        meta = pq.read_metadata(path)
+        shard = pq.ParquetFile(path)  # its footer read once
+        meta = shard.metadata
         said = json.loads((meta.metadata or {}).get(PROVENANCE.encode(), b"null")) or {}
-        fine = pq.read_table(path, columns=["error"]).column("error").null_count  # rows without an error
+        fine = shard.read(columns=["error"]).column("error").null_count  # rows without an error
     except (OSError, ValueError, pa.ArrowException):
         return "not a whole Parquet file"
     if meta.num_rows != rows or said.get("rows") != rows:
