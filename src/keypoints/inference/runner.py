@@ -403,8 +403,9 @@ def media_files(files: list[Path]) -> tuple[list[Path], list[Path]]:
     """(the files a folder run takes: images and videos by their suffix, and files without one; the others,
     left out unopened, as image tools do: a labels.csv or notes.txt beside the photos). A file named as an
     image that does not decode stays a failure."""
-    taken = [p for p in files if not p.suffix or p.suffix.lower() in READABLE_SUFFIXES or is_video(p)]
-    return taken, [p for p in files if p not in set(taken)]
+    def wanted(p: Path) -> bool:
+        return not p.suffix or p.suffix.lower() in READABLE_SUFFIXES or is_video(p)
+    return [p for p in files if wanted(p)], [p for p in files if not wanted(p)]
 
 
 def left_out(source: Path, files: list, why: str) -> None:
