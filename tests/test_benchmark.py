@@ -154,3 +154,41 @@ def test_two_models_with_one_file_name_keep_a_row_each():
         ["shipped default", "a/model.onnx", "b/model.onnx", "other.onnx"]
     with pytest.raises(KeypointsError, match=r"^ckpt_paths: a/model.onnx is given twice$"):
         method_sources([None, "a/model.onnx", "a/model.onnx"])
+
+
+def test_pose_and_3d_points_are_scored_against_aflw2000s_labels_on_the_faces_found(tmp_path):
+    """A method whose faces are fitted to the labels' own points scores a few degrees and a few percent; one
+    that misses a face or gives no pose leaves it out (NaN), and the table names both, published rows beside."""
+    from conftest import SHARED
+    from keypoints.benchmarks import head
+    from keypoints.inference.detector import Face
+
+    wild = SHARED / "data" / "wild" / "aflw"
+    images, truths = benchmark.load_labelled(wild / "labelled_keypoints.csv", wild / "labelled", limit=4, skip=10)
+    heads = head.load_heads(wild / "labelled_keypoints.csv", wild / "labelled_pose.csv", wild / "labelled_3d.csv", limit=4, skip=10)
+    assert heads["pose"].shape == (4, 3) and heads["points_3d"].shape == (4, 68, 3)
+    faces = iter([None] + [[((0, 0, 384, 384), t, Face.fitted((0, 0, 384, 384), 1.0, t))] for t in truths])  # 1st: warm-up
+    fitted = benchmark.run_method(lambda image: next(faces), images, truths, heads)
+    assert fitted["pose_errors"].shape == (4, 3) and np.nanmean(fitted["pose_errors"]) < 5
+    assert 0 < np.mean(fitted["points_3d_errors"]) < 0.04
+    plain = iter([None, [], *[[((0, 0, 384, 384), t)] for t in truths[1:]]])  # a miss, then faces with no pose
+    unposed = benchmark.run_method(lambda image: next(plain), images, truths, heads)
+    assert np.isnan(unposed["pose_errors"]).all() and np.isnan(unposed["points_3d_errors"]).all()
+    text = benchmark.write_report({"fitted": fitted, "unposed": unposed}, tmp_path)
+    assert "| fitted | 4 of 4 |" in text and "| unposed | 0 of 4 |" in text and "SynergyNet (published" in text
+    assert json.loads((tmp_path / "benchmark.json").read_text())["fitted"]["head"]["faces"] == 4
+
+
+def test_a_pose_csv_without_a_labelled_photo_is_one_line_naming_it(tmp_path):
+    from conftest import SHARED
+    from keypoints.benchmarks import head
+
+    wild = SHARED / "data" / "wild" / "aflw"
+    first = (wild / "labelled_keypoints.csv").read_text().splitlines()[1].split(",")[0]
+    lines = (wild / "labelled_pose.csv").read_text().splitlines()
+    (tmp_path / "pose.csv").write_text("\n".join(line for line in lines if not line.startswith(first + ",")) + "\n")
+    with pytest.raises(KeypointsError, match=rf"pose\.csv: no row of 3 numbers for {first}"):
+        head.load_heads(wild / "labelled_keypoints.csv", tmp_path / "pose.csv", wild / "labelled_3d.csv", limit=2)
+    (tmp_path / "pose.csv").write_text(f"{lines[0]}\n{first},a,b,c,1\n")
+    with pytest.raises(KeypointsError, match=r"pose\.csv:2: not a file name followed by numbers"):
+        head.load_heads(wild / "labelled_keypoints.csv", tmp_path / "pose.csv", wild / "labelled_3d.csv", limit=2)

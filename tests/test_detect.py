@@ -433,7 +433,7 @@ def _check_record(record: dict, width: int, height: int, faces: int) -> None:
     assert (record["width"], record["height"]) == (width, height)
     assert len(record["faces"]) == faces
     for face in record["faces"]:
-        assert set(face) == {"box", "score", "keypoints", "pose"}  # a photo's faces have no "track"
+        assert set(face) == {"box", "score", "keypoints", "pose", "keypoints_3d"}  # a photo's faces have no "track"
         assert face["pose"] is None or (set(face["pose"]) == {"yaw", "pitch", "roll"}
                                         and all(isinstance(v, float) for v in face["pose"].values()))
         assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])

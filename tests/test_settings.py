@@ -71,3 +71,12 @@ def test_every_setting_has_a_meaning_in_the_help_and_a_wrong_key_is_one_line():
         assert f.metadata["meaning"] in text, f.name
     with pytest.raises(KeypointsError, match="refin: not a detector setting"):
         keypoints.Detector(refin=2)
+
+
+def test_outputs_of_an_older_output_format_are_made_again(monkeypatch):
+    """What made an output includes what a face's output holds: a release that adds keypoints_3d (or changes
+    the pose) bumps OUTPUT_FORMAT, and resume no longer takes the older outputs as done."""
+    cfg = _compose("detect", "input=x.jpg", "output=out")
+    before = config.provenance(cfg, None)
+    monkeypatch.setattr(config, "OUTPUT_FORMAT", config.OUTPUT_FORMAT + 1)
+    assert config.provenance(cfg, None) != before

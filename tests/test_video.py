@@ -118,7 +118,7 @@ def test_cli_writes_tracks_pose_and_time_for_each_frame_and_filter_takes_videos(
     assert [line["frame"] for line in lines] == list(range(8))
     assert [line["time"] for line in lines] == pytest.approx([i / 10 for i in range(8)])
     assert all([f["track"] for f in line["faces"]] == [0, 1] and all(set(f["pose"]) == {"yaw", "pitch", "roll"}
-               for f in line["faces"]) for line in lines)
+               and np.shape(f["keypoints_3d"]) == (68, 3) for f in line["faces"]) for line in lines)
     assert len(read(tmp_path / "out" / "clip.mp4")) == 8
     run_script("filter.py", f"input={clip}", f"output={tmp_path / 'filtered'}", f"hydra.run.dir={tmp_path / 'run2'}")
     assert len(read(tmp_path / "filtered" / "clip.mp4")) == 8

@@ -22,17 +22,24 @@ from keypoints.core.io import read_image
 from keypoints.core.landmarks import GROUPS, per_face_nme
 from keypoints.core import geometry, tables
 from keypoints.core import outputs
+from keypoints.benchmarks import head
 
 
 def ours(detector):
-    """The project's Detector as a method: image -> [(box, keypoints)]."""
-    return lambda image: [(face.box, face.keypoints) for face in detector(image)]
+    """The project's Detector as a method: image -> [(box, keypoints, face)] (the face: its pose and 3D points)."""
+    return lambda image: [(face.box, face.keypoints, face) for face in detector(image)]
+
+
+def matching(found: list, truth: np.ndarray) -> tuple | None:
+    """The returned face whose box holds the labelled face's centre, or None."""
+    i = geometry.nearest_box([item[0] for item in found], keypoint_box(truth)[0], containing=True)
+    return None if i is None else found[i]
 
 
 def match(found: list, truth: np.ndarray) -> np.ndarray | None:
     """The keypoints of the returned face whose box holds the labelled face's centre, or None."""
-    i = geometry.nearest_box([box for box, _ in found], keypoint_box(truth)[0], containing=True)
-    return None if i is None else found[i][1]
+    item = matching(found, truth)
+    return None if item is None else item[1]
 
 
 INNER = slice(17, 68)  # brows, nose, eyes, mouth: the jaw's convention differs between label sets
@@ -54,17 +61,25 @@ def nme(pred: np.ndarray, truth: np.ndarray, face: np.ndarray | None = None) -> 
     return float(per_face_nme(as_batch(pred), as_batch(truth))[0])
 
 
-def run_method(method, images: list[np.ndarray], truths: np.ndarray) -> dict:
+def run_method(method, images: list[np.ndarray], truths: np.ndarray, heads: dict | None = None) -> dict:
     """Per-face errors (inf for a miss), the mean signed offset (pred - label, x and y pixels) over
-    the found faces' points, and the time per image, detection included."""
+    the found faces' points, and the time per image, detection included. `heads`: the labelled poses and 3D
+    points (keypoints.benchmarks.head.load_heads), scored where the method gives faces with a pose (NaN else)."""
     method(images[0])  # warm-up: first-call allocations and lazy initialisation
     errors, box_errors, jaw_errors, offsets, seconds = [], [], [], [], 0.0
     group_errors = {group: [] for group in GROUPS}
-    for image, truth in zip(images, truths):
+    pose_errors, depth_errors = [], []
+    for k, (image, truth) in enumerate(zip(images, truths)):
         start = time.perf_counter()
         found = method(image)
         seconds += time.perf_counter() - start
-        pred = match(found, truth)
+        item = matching(found, truth)
+        pred = None if item is None else item[1]
+        if heads is not None:
+            pose_error, depth_error = head.errors(item[2] if item is not None and len(item) > 2 else None,
+                                                  heads["pose"][k], heads["points_3d"][k])
+            pose_errors.append(pose_error)
+            depth_errors.append(depth_error)
         errors.append(np.inf if pred is None else nme(pred, truth))
         box_errors.append(np.inf if pred is None else box_error(pred, truth))
         jaw_errors.append(np.inf if pred is None else nme(np.asarray(pred)[JAW], truth[JAW], truth))
@@ -73,9 +88,12 @@ def run_method(method, images: list[np.ndarray], truths: np.ndarray) -> dict:
         if pred is not None:
             offsets.append(np.mean(np.asarray(pred, np.float64) - truth, axis=0))
     offset = np.mean(offsets, axis=0) if offsets else np.full(2, np.nan)
-    return {"errors": np.array(errors), "box_errors": np.array(box_errors), "jaw_errors": np.array(jaw_errors),
-            "group_errors": {group: np.array(e) for group, e in group_errors.items()}, "offset_px": offset.tolist(),
-            "ms_per_image": 1000 * seconds / len(images)}
+    result = {"errors": np.array(errors), "box_errors": np.array(box_errors), "jaw_errors": np.array(jaw_errors),
+              "group_errors": {group: np.array(e) for group, e in group_errors.items()}, "offset_px": offset.tolist(),
+              "ms_per_image": 1000 * seconds / len(images)}
+    if heads is not None:
+        result.update(pose_errors=np.array(pose_errors).reshape(-1, 3), points_3d_errors=np.array(depth_errors))
+    return result
 
 
 def summarise(errors: np.ndarray, box_errors: np.ndarray, jaw_errors: np.ndarray | None = None, threshold: float = 0.10) -> dict:
@@ -234,6 +252,11 @@ def write_report(results: dict[str, dict], out: Path) -> str:
         rows[name]["against_first"] = r
     if paired:
         text += "\n\n" + tables.markdown(PAIRED, paired_table(paired))
+    if any("pose_errors" in r for r in results.values()):
+        text += "\n\n" + head.table(results)
+        for name, r in results.items():
+            if "pose_errors" in r:
+                rows[name]["head"] = head.summary(r)
     outputs.write_text(out / "benchmark.md", text + "\n")
     finite = lambda v: None if isinstance(v, float) and not np.isfinite(v) else v  # noqa: E731  JSON has no NaN
     plain = {name: {k: ({g: finite(x) for g, x in v.items()} if isinstance(v, dict) else finite(v)) for k, v in r.items()}

@@ -2,7 +2,8 @@
 or on any labelled folder: `keypoints benchmark labels=<csv> images=<folder>` (e.g. wild photos).
 
 Prints and writes a markdown table (faces found, NME, FR@0.10, AUC@0.10, ms per image) and a
-cumulative error curve (ced.png); see keypoints.benchmarks.accuracy for the protocol.
+cumulative error curve (ced.png); see keypoints.benchmarks.accuracy for the protocol. On the wild sets, also
+head pose and 3D points against AFLW2000-3D's labels (keypoints.benchmarks.head).
 """
 
 from pathlib import Path
@@ -11,6 +12,7 @@ import hydra
 from omegaconf import DictConfig
 
 from keypoints.benchmarks import accuracy as benchmark
+from keypoints.benchmarks import head
 from keypoints.commands.cli import friendly_errors
 from keypoints import benchmarks
 from keypoints.detect import Detector, load_detector
@@ -19,18 +21,22 @@ from keypoints.benchmarks.peers import DlibPeer
 
 
 def labelled_sets(cfg) -> dict[str, tuple]:
-    """name -> (images, labels) of each set this run scores."""
+    """name -> (images, labels, head labels or None) of each set this run scores."""
     if cfg.sets is None:
         if cfg.labels:  # any labelled folder in the Udacity CSV layout
-            return {"": benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit, cfg.skip)}
-        return {"": benchmark.load_test_split(cfg.paths.data_dir, cfg.limit, cfg.skip)}
+            return {"": (*benchmark.load_labelled(cfg.labels, cfg.images, cfg.limit, cfg.skip), None)}
+        return {"": (*benchmark.load_test_split(cfg.paths.data_dir, cfg.limit, cfg.skip), None)}
     names = list(cfg.named_sets) if cfg.sets == "all" else list(cfg.sets)
     unknown = [n for n in names if n not in cfg.named_sets]
     if unknown:
         raise KeypointsError(f"sets: unknown {unknown} (all, or some of {', '.join(cfg.named_sets)})")
-    return {name: benchmark.load_labelled(cfg.named_sets[name].labels, cfg.named_sets[name].images,
-                                          cfg.named_sets[name].get("limit", cfg.limit), cfg.named_sets[name].get("skip", 0))
-            for name in names}
+    sets = {}
+    for name in names:
+        spec = cfg.named_sets[name]
+        limit, skip = spec.get("limit", cfg.limit), spec.get("skip", 0)
+        heads = head.load_heads(spec.labels, spec.pose, spec.points_3d, limit, skip) if spec.get("pose") else None
+        sets[name] = (*benchmark.load_labelled(spec.labels, spec.images, limit, skip), heads)
+    return sets
 
 
 def method_sources(paths: list) -> list[str]:
@@ -65,10 +71,10 @@ def main(cfg: DictConfig) -> None:
                 raise
             print(f"skipping dlib: {e}")
     summary = {}
-    for set_name, (images, truths) in sets.items():
+    for set_name, (images, truths, heads) in sets.items():
         results = {}
         for name, method in methods.items():
-            results[name] = benchmark.run_method(method, images, truths)
+            results[name] = benchmark.run_method(method, images, truths, heads)
             print(f"{set_name + ': ' if set_name else ''}{name}: done")
         out = Path(cfg.output) / set_name
         print(benchmark.write_report(results, out))

@@ -126,17 +126,23 @@ def settings_of(cfg: DictConfig) -> dict:
 SPEED_ONLY = ("ort_threads", "workers")
 
 
+# What a face's output holds (docs/JSON.md), as one number that resume compares: bumped whenever a release
+# changes it, so outputs of an older release are made again. 2: keypoints_3d, and the pose from the 3D face fit.
+OUTPUT_FORMAT = 2
+
+
 def provenance(cfg: DictConfig, ckpt_path) -> str:
     """What makes a photo's output under a composed config, as one short hash that resume compares: the
     model file (its path, size and modification time; a run folder's metrics.json, which names its best
-    checkpoint), every detector setting that changes points, the face stage's settings. Another model,
-    backend, detector= or min_score= gives another hash; ort_threads= or workers= do not."""
+    checkpoint), every detector setting that changes points, the face stage's settings, the output's format
+    (OUTPUT_FORMAT). Another model, backend, detector= or min_score= gives another hash; ort_threads= or
+    workers= do not."""
     settings = settings_of(cfg)
     _, path = resolve_backend(settings["backend"], settings["device"], ckpt_path)
     model = Path(path) if path is not None else None
     if model is not None and model.is_dir():
         model = model / "metrics.json"
-    made = {"model": model and [str(model.resolve()), *(file_identity(model) or [None, None])],
+    made = {"format": OUTPUT_FORMAT, "model": model and [str(model.resolve()), *(file_identity(model) or [None, None])],
             "settings": {k: v for k, v in settings.items() if k not in SPEED_ONLY},
             "faces": OmegaConf.to_container(cfg.detector.faces, resolve=True)}
     return hashlib.sha256(json.dumps(made, sort_keys=True, default=str).encode()).hexdigest()[:16]

@@ -36,7 +36,7 @@ from keypoints.inference.pipeline import eval_pipeline, to_chw
 from keypoints.core.io import check_pixels, read_image, to_bgr
 from keypoints.core.landmarks import FLIP, nose_offset, roll
 from keypoints.core.errors import KeypointsError
-from keypoints.core.pose import Pose, head_pose
+from keypoints.core.pose import Pose, fit_head
 
 
 @dataclass
@@ -46,12 +46,20 @@ class Face:
     keypoints: np.ndarray  # (68, 2) float32, x and y in the photo's pixels
     pose: Pose | None = None  # yaw, pitch, roll in degrees (keypoints.core.pose); None if the fit failed
     track: int | None = None  # in a video: the id the face keeps from frame to frame; None in photos
+    keypoints_3d: np.ndarray | None = None  # (68, 3): the 3D face fitted with the pose (x, y pixels, z toward the camera)
+
+    @classmethod
+    def fitted(cls, box, score, keypoints: np.ndarray, track: int | None = None) -> "Face":
+        """A face with its pose and 3D points from one fit of the 3D face model to its keypoints."""
+        head = fit_head(keypoints)
+        return cls(box, score, keypoints, None if head is None else head.pose, track, None if head is None else head.points)
 
     def to_json(self) -> dict:
         """The face's JSON (docs/JSON.md): new keys are only ever added, so older readers keep working."""
         out = {"box": [int(v) for v in self.box], "score": None if self.score is None else float(self.score),
                "keypoints": self.keypoints.astype(float).round(2).tolist(),
-               "pose": None if self.pose is None else self.pose.to_json()}
+               "pose": None if self.pose is None else self.pose.to_json(),
+               "keypoints_3d": None if self.keypoints_3d is None else self.keypoints_3d.astype(float).round(2).tolist()}
         return out if self.track is None else {**out, "track": int(self.track)}
 
 
@@ -194,8 +202,8 @@ class Detector:
         points = self.keypoints([images[i] for i in owners], [face for faces in found for face in faces])
         out, k = [], 0
         with self.clock("pose"):
-            for image, faces in zip(images, found):
-                out.append([Face(f.box, f.score, p, head_pose(p, image.shape)) for f, p in zip(faces, points[k:k + len(faces)])])
+            for faces in found:
+                out.append([Face.fitted(f.box, f.score, p) for f, p in zip(faces, points[k:k + len(faces)])])
                 k += len(faces)
         return out
 

@@ -1,5 +1,5 @@
 """What a batch run writes: Parquet shards, one row a photo (path, width, height, faces with box,
-score, 68 points and pose as in the JSON of docs/JSON.md, and `error`: the one line `keypoints
+score, 68 points, pose and 68 points in 3D as in the JSON of docs/JSON.md, and `error`: the one line `keypoints
 detect` prints for a photo that failed, null otherwise), and a manifest that ties the shards to
 their inputs, so a re-run skips exactly the shards written and never writes a photo twice."""
 
@@ -16,7 +16,8 @@ from keypoints.core.errors import KeypointsError
 
 POSE = pa.struct([("yaw", pa.float64()), ("pitch", pa.float64()), ("roll", pa.float64())])
 FACE = pa.struct([("box", pa.list_(pa.int64())), ("score", pa.float64()),
-                  ("keypoints", pa.list_(pa.list_(pa.float64()))), ("pose", POSE)])
+                  ("keypoints", pa.list_(pa.list_(pa.float64()))), ("pose", POSE),
+                  ("keypoints_3d", pa.list_(pa.list_(pa.float64())))])
 SCHEMA = pa.schema([("path", pa.string()), ("width", pa.int64()), ("height", pa.int64()),
                     ("faces", pa.list_(FACE)), ("error", pa.string())])
 MANIFEST = "_keypoints_shards.json"

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keypoints.inference.detector import Detector, Face
-from keypoints.core.pose import head_pose
 from keypoints.inference.video.smoothing import OneEuroFilter
 
 
@@ -141,7 +140,7 @@ class Tracker:
             x1 = min(frame.shape[1], round(centre[0] + dx + w / 2))
             y1 = min(frame.shape[0], round(centre[1] + dy + h / 2))
             box = (x0, y0, max(0, x1 - x0), max(0, y1 - y0))  # inside the frame, as the face stage's boxes are
-            faces.append(Face(box, track.score, p, head_pose(p, frame.shape), track.id))
+            faces.append(Face.fitted(box, track.score, p, track.id))
         return faces
 
 
