@@ -57,8 +57,9 @@ class Detector(FileDetector):
     def from_checkpoint(cls, path=None, faces=DEFAULT_FACES, **options) -> "Detector":
         """`path`: a .ckpt from scripts/train.py (or its run folder: the best one), a .onnx from `keypoints
         export` (runs under ONNX Runtime, int8 or not as the file was written, no torch needed), or None for
-        the shipped model (its int8 copy with backend "auto" on the CPU or "onnxruntime-int8", its float
-        ONNX copy with "onnxruntime", the checkpoint with "torch"). `options`: the Detector's settings
+        the shipped model (with backend "auto" on the CPU its int8 or float copy, the faster here:
+        keypoints.inference.choice; its int8 copy with "onnxruntime-int8", its float ONNX copy with
+        "onnxruntime", the checkpoint with "torch"). `options`: the Detector's settings
         (keypoints.inference.config: refine=2, backend="onnxruntime", ...) and the face stage's knobs
         (min_score=..., max_side=...)."""
         settings, face_options = partition(options)

@@ -17,6 +17,7 @@ from keypoints.commands.cli import friendly_errors
 from keypoints import benchmarks
 from keypoints.detect import Detector, load_detector
 from keypoints.core.errors import KeypointsError
+from keypoints.inference.backends import explain
 from keypoints.benchmarks.peers import DlibPeer
 
 
@@ -60,6 +61,7 @@ def main(cfg: DictConfig) -> None:
     for path, source in zip(paths, method_sources(paths)):
         detector = load_detector(cfg, ckpt_path=path)
         methods[f"{detector.architecture} ({source}{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)
+        print(f"{source}: {explain(cfg.backend, cfg.device, path)}")
     for name in cfg.also_faces:  # the shipped model behind other face stages, with their own defaults
         detector = Detector.from_checkpoint(faces=name, backend=cfg.backend, refine=cfg.detector.refine)
         methods[f"{detector.architecture} (shipped default{backend}), {type(detector.faces).__name__}"] = benchmark.ours(detector)

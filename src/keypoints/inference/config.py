@@ -63,7 +63,7 @@ class RuntimeConfig:
     ckpt_path: str | None = setting(None, "the landmark model: a .ckpt from scripts/train.py, its run folder, or an exported .onnx; null: the shipped one")
     device: str = setting("cpu", "cpu, cuda, cuda:1 or mps (torch runs a checkpoint there)")
     # keypoints.inference.backends, docs/RESULTS.md "Time budget"
-    backend: str = setting("auto", "auto (the shipped model's int8 copy on the CPU, a checkpoint in torch) | torch | onnxruntime | onnxruntime-int8")
+    backend: str = setting("auto", "auto (the shipped model's int8 or float copy on the CPU, the faster here: measured once, cached; a checkpoint in torch) | torch | onnxruntime | onnxruntime-int8")
     max_megapixels: float = setting(MAX_MEGAPIXELS, "a photo above this (by its header) is reported and skipped (the server: 413), never decoded; also bounds a batch")
     # docs/RESULTS.md "Two looks at the photo": YuNet ran slower on two threads, the network faster
     ort_threads: int | None = setting(None, "ONNX Runtime's threads for both networks; null: as measured best (YuNet on one, the network on `workers`)")

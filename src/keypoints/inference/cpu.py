@@ -22,6 +22,15 @@ def cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
     return set(flags.split())
 
 
+def cpu_name(cpuinfo: str = "/proc/cpuinfo") -> str:
+    """The CPU's model name as the OS reports it ("AMD EPYC", "Intel(R) Xeon(R) ..."), or the platform's word for it."""
+    try:
+        line = next((line for line in Path(cpuinfo).read_text().splitlines() if line.startswith("model name")), "")
+    except OSError:
+        line = ""
+    return line.partition(":")[2].strip() or platform.processor() or platform.machine()
+
+
 def cpu_has_vnni(cpuinfo: str = "/proc/cpuinfo") -> bool:
     """AVX512-VNNI or AVX-VNNI in the CPU's flags; False where the flags cannot be read."""
     return bool({"avx512_vnni", "avx_vnni"} & cpu_flags(cpuinfo))

@@ -104,8 +104,8 @@ class Detector:
         """`predictor`: the network as one call, (N, C, S, S) float32 -> (N, 68, 2) normalised keypoints,
         with `.metadata` (input_size, channels, data_config, architecture: keypoints.inference.model_files);
         None: the shipped model in the file `backend` runs on `device` (keypoints.inference.backends: "auto"
-        is its int8 copy on the CPU, test NME within 0.01 point of torch's and faster than its float copy:
-        docs/RESULTS.md "Time budget"). `settings`: refine, refine_min_move, flip, device, backend,
+        is its int8 or float copy on the CPU, whichever this CPU runs faster with the same points, measured
+        once: keypoints.inference.choice). `settings`: refine, refine_min_move, flip, device, backend,
         max_megapixels, ort_threads, workers, each declared once with its default, meaning and check in
         keypoints.inference.config (`keypoints detect --help` lists them)."""
         config, runtime = split_settings(settings)  # one line on a wrong or unknown one

@@ -3,7 +3,7 @@
     POST /api/detect    multipart field `file` -> the JSON scripts/detect.py writes for that photo
     POST /api/filter    the same upload, `?overlay=sunglasses|moustache|hat|keypoints` -> the picture as PNG
     POST /api/annotate  the page's call: {"record": <detect.py's JSON>, "image": <the picture, a JPEG data URL>}
-    GET  /api/info      the overlays on offer and the limits;  GET / the page (static/index.html)
+    GET  /api/info      the overlays on offer, the limits, which model file runs and why;  GET / the page (static/index.html)
 
 An upload is read from the request stream into memory (never a temporary file) and refused by its
 size before anything is decoded. Photos go through the model `max_concurrency` at a time, in worker
@@ -41,6 +41,7 @@ from starlette.requests import ClientDisconnect
 from keypoints.core import drawing
 from keypoints.inference import filters, runner
 from keypoints.detect import load_detector
+from keypoints.inference.backends import explain
 from keypoints.inference.detector import cores
 from keypoints.core.errors import KeypointsError
 from keypoints.core.io import TooManyPixels, image_from_bytes, opencv_quiet
@@ -80,6 +81,7 @@ def create_app(cfg) -> FastAPI:
     for detector in detectors:
         idle.put_nowait(detector)
     max_pixels = detectors[0].max_pixels  # max_megapixels=, as the detectors read it
+    model = explain(cfg.backend, cfg.device, cfg.ckpt_path)  # which file runs the network, and why (auto: measured)
     page = (resources.files("keypoints.web") / "static" / "index.html").read_text()
     # /docs and /redoc load their scripts and fonts from a CDN: off (the server needs no internet);
     # /openapi.json still describes the API
@@ -133,7 +135,7 @@ def create_app(cfg) -> FastAPI:
     @app.get("/api/info")
     async def info():
         return {"overlays": [PLAIN, *overlays], "max_upload_mb": cfg.max_upload_mb,
-                "max_megapixels": cfg.max_megapixels}
+                "max_megapixels": cfg.max_megapixels, "model": model}
 
     @app.post("/api/detect", openapi_extra=UPLOAD_DOC)
     async def detect(request: Request):
