@@ -21,6 +21,7 @@ import torch
 
 from keypoints.benchmarks.peers import DlibPeer, MediaPipePeer
 from keypoints.detect import load_detector
+from keypoints.inference.cpu import vector_extensions
 from keypoints.inference.detector import StageClock, untimed
 from keypoints.core.errors import KeypointsError
 from keypoints.core.io import read_image
@@ -118,7 +119,7 @@ def measure(cfg) -> dict:
             if mediapipe is not None:
                 mediapipe.close()
         print(f"budget: {name} done ({times(sets[name]['ratio'])} dlib, {times(sets[name]['ratio_mediapipe'])} MediaPipe)", flush=True)
-    machine = {"cpu": tables.cpu_name(), "cpu_flags": cpu_flags(), "cpu_count": os.cpu_count(),
+    machine = {"cpu": tables.cpu_name(), "cpu_flags": vector_extensions(), "cpu_count": os.cpu_count(),
                "torch_threads": torch.get_num_threads(), "opencv_threads": cv2.getNumThreads(),
                "load_average": os.getloadavg()}
     setup = {"backend": cfg.backend, "refine": cfg.detector.refine, "refine_min_move": cfg.detector.get("refine_min_move", 0.0),
@@ -132,17 +133,6 @@ def measure(cfg) -> dict:
 def times(ratio: float) -> str:
     """A ratio as `0.42x`, or `—` for a peer that was skipped (not installed: its time is NaN)."""
     return "—" if ratio != ratio else f"{ratio:.2f}x"
-
-
-def cpu_flags() -> str:
-    """The vector extensions that decide int8 and float speed: AVX-512 (and VNNI) or AVX2 only."""
-    try:
-        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return "unknown"
-    if "avx512f" in flags:
-        return "AVX-512" + (" VNNI" if "avx512_vnni" in flags else "") + (" BF16" if "avx512_bf16" in flags else "")
-    return "AVX2-only" if "avx2" in flags else "no AVX2"
 
 
 def markdown(result: dict) -> str:

@@ -7,7 +7,7 @@ Which file is faster depends on the CPU's int8 kernels (VNNI, AVX2 only, SSE4 un
 ONNX Runtime build, which no list of CPU flags predicts; so both files run on a few face crops (PROBE_FACES:
 scripts/make_probe_faces.py) on one thread, and the int8 file is kept when it is faster and its points stay
 within AGREE of the float file's. The result lives in the user's cache (CACHE), keyed by the CPU's model
-name and flags, ONNX Runtime's version and both files' size and time: the next run reads it and measures
+name and vector extensions (as its CPUID tells them: right under an emulator too), ONNX Runtime's version and both files' size and time: the next run reads it and measures
 nothing. A cache that cannot be read or written is measured around, never a failure.
 """
 
@@ -26,7 +26,8 @@ import onnxruntime as ort
 
 from keypoints.core import outputs
 from keypoints.core.errors import KeypointsError
-from keypoints.inference.cpu import cpu_flags, cpu_name
+from keypoints.core.tables import cpu_name
+from keypoints.inference.cpu import cpu_features
 from keypoints.inference.model_files import DEFAULT_INT8_MODEL, DEFAULT_ONNX_MODEL, WEIGHTS
 from keypoints.inference.onnx_runtime import OnnxPredictor
 from keypoints.inference.pipeline import eval_pipeline
@@ -34,8 +35,6 @@ from keypoints.inference.pipeline import eval_pipeline
 PROBE_FACES = WEIGHTS / "probe_faces.png"  # face crops at the shipped model's input size, side by side
 AGREE = 0.02  # the int8 file's points may stray this far from the float file's: mean distance / eye-corner distance
 RUNS = 7  # timed batches of each file, after one untimed: the median counts
-# the flags that change which int8 and float kernels ONNX Runtime takes
-KERNEL_FLAGS = ("sse4_1", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
 
 
 def cache_file() -> Path:
@@ -50,7 +49,7 @@ class Choice:
 
 def machine_key(int8: Path = DEFAULT_INT8_MODEL, float_: Path = DEFAULT_ONNX_MODEL) -> str:
     """What the choice depends on: this CPU, this ONNX Runtime, these two files."""
-    made = [cpu_name(), sorted(set(KERNEL_FLAGS) & cpu_flags()), platform.machine(), ort.__version__,
+    made = [cpu_name(), sorted(cpu_features()), platform.machine(), ort.__version__,
             *(outputs.file_identity(p) for p in (int8, float_))]
     return hashlib.sha256(json.dumps(made, default=str).encode()).hexdigest()[:16]
 
