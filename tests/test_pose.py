@@ -130,3 +130,16 @@ def test_pose_is_in_the_json_of_a_photos_faces_without_a_track(detector):
 @pytest.mark.parametrize("points", [np.full((68, 2), np.nan), np.zeros((68, 2)), np.ones((68, 3))])
 def test_points_that_place_no_face_have_no_pose_and_no_depth(points):
     assert fit_head(points) is None
+
+
+def test_the_drawing_with_pose_shows_the_3d_points_nearest_bright_and_farthest_dark(detector):
+    """draw_pose=true: axes and each fitted 3D point as a ring coloured by its depth (inferno: near yellow, far dark)."""
+    from keypoints.core import drawing
+
+    photo = cv2.imread(str(WILD / "image00473.jpg"))  # a profile: its far side is hidden
+    face = max(detector(photo), key=lambda f: f.box[2] * f.box[3])
+    plain, posed = drawing.draw_faces(photo, [face]), drawing.draw_faces(photo, [face], pose=True)
+    near, far = np.argmax(face.keypoints_3d[:, 2]), np.argmin(face.keypoints_3d[:, 2])
+    ring = lambda i: posed[int(round(face.keypoints_3d[i, 1])), int(round(face.keypoints_3d[i, 0])) + max(2, round(face.box[2] / 40))]  # noqa: E731
+    assert ring(near).astype(int).sum() > 400 and ring(far).astype(int).sum() < 200  # yellow is bright, dark purple is not
+    assert (plain != posed).any(axis=2).sum() > (plain != photo).any(axis=2).sum() / 4
