@@ -167,7 +167,7 @@ def test_pose_and_3d_points_are_scored_against_aflw2000s_labels_on_the_faces_fou
     images, truths = benchmark.load_labelled(wild / "labelled_keypoints.csv", wild / "labelled", limit=4, skip=10)
     heads = head.load_heads(wild / "labelled_keypoints.csv", wild / "labelled_pose.csv", wild / "labelled_3d.csv", limit=4, skip=10)
     assert heads["pose"].shape == (4, 3) and heads["points_3d"].shape == (4, 68, 3)
-    faces = iter([None] + [[((0, 0, 384, 384), t, Face.fitted((0, 0, 384, 384), 1.0, t))] for t in truths])  # 1st: warm-up
+    faces = iter([None] + [[((0, 0, 384, 384), t, Face.fitted([(0, 0, 384, 384)], [1.0], [t])[0])] for t in truths])  # 1st: warm-up
     fitted = benchmark.run_method(lambda image: next(faces), images, truths, heads)
     assert fitted["pose_errors"].shape == (4, 3) and np.nanmean(fitted["pose_errors"]) < 5
     assert 0 < np.mean(fitted["points_3d_errors"]) < 0.04

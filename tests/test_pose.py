@@ -31,7 +31,7 @@ WILD_LABELS = WILD.parent
 
 def seen(pose: Pose, scale: float = 2e-4, centre=(320.0, 240.0)) -> np.ndarray:
     """The face model's mean face turned by `pose` and seen from afar: (68, 3) in pixels, z toward the camera."""
-    head = face_model()[0] @ FLIP  # its axes as the camera's: x right, y down, z away
+    head = face_model().mean @ FLIP  # its axes as the camera's: x right, y down, z away
     placed = scale * head @ pose.matrix().T
     return np.column_stack([placed[:, :2] + centre, -placed[:, 2]])
 
@@ -143,3 +143,17 @@ def test_the_drawing_with_pose_shows_the_3d_points_nearest_bright_and_farthest_d
     ring = lambda i: posed[int(round(face.keypoints_3d[i, 1])), int(round(face.keypoints_3d[i, 0])) + max(2, round(face.box[2] / 40))]  # noqa: E731
     assert ring(near).astype(int).sum() > 400 and ring(far).astype(int).sum() < 200  # yellow is bright, dark purple is not
     assert (plain != posed).any(axis=2).sum() > (plain != photo).any(axis=2).sum() / 4
+
+
+def test_faces_fitted_together_are_fitted_as_each_alone():
+    from keypoints.core.pose import fit_heads
+
+    _, points, _, _ = labelled_wild()
+    faces = [points[0], np.full((68, 2), np.nan), points[1], np.zeros((68, 2)), points[2]]
+    together = fit_heads(faces)
+    assert [h is None for h in together] == [False, True, False, True, False]
+    for face, head in zip(faces, together):
+        alone = fit_head(face)
+        if head is not None:
+            np.testing.assert_allclose(head.points, alone.points, atol=1e-9)
+            assert head.pose == pytest.approx(alone.pose)

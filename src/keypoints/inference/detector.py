@@ -36,7 +36,7 @@ from keypoints.inference.pipeline import eval_pipeline, to_chw
 from keypoints.core.io import check_pixels, read_image, to_bgr
 from keypoints.core.landmarks import FLIP, nose_offset, roll
 from keypoints.core.errors import KeypointsError
-from keypoints.core.pose import Pose, fit_head
+from keypoints.core.pose import Pose, fit_heads
 
 
 @dataclass
@@ -49,10 +49,12 @@ class Face:
     keypoints_3d: np.ndarray | None = None  # (68, 3): the 3D face fitted with the pose (x, y pixels, z toward the camera)
 
     @classmethod
-    def fitted(cls, box, score, keypoints: np.ndarray, track: int | None = None) -> "Face":
-        """A face with its pose and 3D points from one fit of the 3D face model to its keypoints."""
-        head = fit_head(keypoints)
-        return cls(box, score, keypoints, None if head is None else head.pose, track, None if head is None else head.points)
+    def fitted(cls, boxes: list, scores: list, points: list, tracks: list | None = None) -> list["Face"]:
+        """Faces with their pose and 3D points, from one fit of the 3D face model to each face's keypoints
+        (all of them together: keypoints.core.pose.fit_heads)."""
+        heads, tracks = fit_heads(points), tracks or [None] * len(points)
+        return [cls(box, score, p, None if head is None else head.pose, track, None if head is None else head.points)
+                for box, score, p, head, track in zip(boxes, scores, points, heads, tracks)]
 
     def to_json(self) -> dict:
         """The face's JSON (docs/JSON.md): new keys are only ever added, so older readers keep working."""
@@ -202,8 +204,10 @@ class Detector:
         points = self.keypoints([images[i] for i in owners], [face for faces in found for face in faces])
         out, k = [], 0
         with self.clock("pose"):
+            every = [f for faces in found for f in faces]
+            fitted = Face.fitted([f.box for f in every], [f.score for f in every], list(points[:len(every)]))
             for faces in found:
-                out.append([Face.fitted(f.box, f.score, p) for f, p in zip(faces, points[k:k + len(faces)])])
+                out.append(fitted[k:k + len(faces)])
                 k += len(faces)
         return out
 

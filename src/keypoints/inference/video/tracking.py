@@ -132,16 +132,16 @@ class Tracker:
             ids = [tr.id for tr in self.tracks]
             self.smooth.keep(ids)
             points = self.smooth(points, t, ids, sides)
-        faces = []
-        for track, p in sorted(zip(self.tracks, points), key=lambda pair: pair[0].id):
+        order = sorted(zip(self.tracks, points), key=lambda pair: pair[0].id)
+        boxes = []
+        for track, p in order:
             centre, side = square(p)
             dx, dy, w, h = track.box * side
             x0, y0 = max(0, round(centre[0] + dx - w / 2)), max(0, round(centre[1] + dy - h / 2))
             x1 = min(frame.shape[1], round(centre[0] + dx + w / 2))
             y1 = min(frame.shape[0], round(centre[1] + dy + h / 2))
-            box = (x0, y0, max(0, x1 - x0), max(0, y1 - y0))  # inside the frame, as the face stage's boxes are
-            faces.append(Face.fitted(box, track.score, p, track.id))
-        return faces
+            boxes.append((x0, y0, max(0, x1 - x0), max(0, y1 - y0)))  # inside the frame, as the face stage's boxes are
+        return Face.fitted(boxes, [tr.score for tr, _ in order], [p for _, p in order], [tr.id for tr, _ in order])
 
 
 def _inside(points: np.ndarray, shape: tuple) -> bool:
