@@ -2,6 +2,7 @@
 Data's `map_batches` (its progress bar, its retries: a killed actor is restarted and its shard run
 again), each shard written as one Parquet file (shards.py); then the run's figures."""
 
+import json
 import logging
 import sys
 import time
@@ -22,16 +23,25 @@ SCALE_EXTRA = "pip install 'keypoints[scale]'"
 
 
 class ShardWriter:
-    """A Ray actor: one Detector (one CPU, one ONNX Runtime thread), shards in, Parquet files out."""
+    """A Ray actor: one Detector (one CPU, one ONNX Runtime thread), shards in, Parquet files out. Its settings
+    come with each shard (`job`: the composed config and the output folder, as JSON), not as constructor
+    arguments: Ray keeps those in its object store and warns at every run that a restarted actor could not
+    read them (its issue 53727), while a restart is what resume counts on."""
 
-    def __init__(self, settings: dict, out: str):
-        cfg = OmegaConf.create(settings)
-        self.detector = load_detector(cfg, cfg.ckpt_path)
-        self.batch_photos, self.out = cfg.batch_photos, Path(out)
+    def __init__(self):
+        self.job, self.detector = None, None
+
+    def _load(self, job: str) -> None:
+        if job != self.job:  # the first shard (every shard of a run carries the same job)
+            settings, out = json.loads(job)
+            cfg = OmegaConf.create(settings)
+            self.detector = load_detector(cfg, cfg.ckpt_path)
+            self.batch_photos, self.out, self.job = cfg.batch_photos, Path(out), job
 
     def __call__(self, batch: dict) -> dict:
         figures = {"shard": [], "photos": [], "faces": [], "errors": [], "seconds": []}
-        for index, paths, inputs, made_by in zip(batch["shard"], batch["paths"], batch["inputs"], batch["made_by"]):
+        for index, paths, inputs, made_by, job in zip(batch["shard"], batch["paths"], batch["inputs"], batch["made_by"], batch["job"]):
+            self._load(str(job))
             start = time.perf_counter()
             rows = self.rows([str(p) for p in paths])
             write_shard(self.out, int(index), rows, str(made_by), str(inputs))
@@ -70,12 +80,19 @@ def start_ray(address):
     except ImportError:
         raise KeypointsError(f"engine=ray needs Ray: {SCALE_EXTRA}") from None
     if not ray.is_initialized():
+        # a local cluster keeps Ray's token authentication on; the warning that says so at every start goes
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                      runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
         except (ConnectionError, ValueError, RuntimeError) as e:  # no cluster there; ray:// without ray[client]
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
             raise KeypointsError(f"engine.address={address}: Ray could not start or join a cluster ({first})") from None
+    import ray.data  # noqa: F401  (configures its loggers: their console lines are raised to warnings below)
+
+    for handler in logging.getLogger("ray.data").handlers:  # Ray Data's INFO lines (plan, progress) stay in its log file
+        if not isinstance(handler, logging.FileHandler) and "File" not in type(handler).__name__:
+            handler.setLevel(logging.WARNING)
     return ray
 
 
@@ -107,11 +124,11 @@ def _run(cfg: DictConfig) -> dict:
     if todo:
         ray = start_ray(engine.address)
         actors = min(engine.actors or max(1, int(ray.cluster_resources().get("CPU", 1))), len(todo))
-        items = ray.data.from_items([{"shard": i, "paths": shards[i], "inputs": identities[i], "made_by": made_by} for i in todo],
-                                    override_num_blocks=len(todo))
+        job = json.dumps([settings, str(out.resolve())])
+        items = ray.data.from_items([{"shard": i, "paths": shards[i], "inputs": identities[i], "made_by": made_by, "job": job}
+                                     for i in todo], override_num_blocks=len(todo))
         pool = ray.data.ActorPoolStrategy(size=actors)  # Ray restarts a dead actor, retries its shard
-        written = items.map_batches(ShardWriter, fn_constructor_args=(settings, str(out.resolve())), batch_size=1,
-                                    compute=pool, num_cpus=1, batch_format="numpy")
+        written = items.map_batches(ShardWriter, batch_size=1, compute=pool, num_cpus=1, batch_format="numpy")
         for row in written.iter_rows():
             if first_shard is None:
                 first_shard = time.perf_counter() - start
