@@ -47,8 +47,8 @@ def build_module(cfg: DictConfig) -> KeypointModule:
         loss=plain(cfg.loss),
         optimizer=plain(cfg.optimizer),
         scheduler=plain(cfg.scheduler) if cfg.get("scheduler") else None,
-        channels_last=cfg.model.get("channels_last", False),
-        bn_recalibration_batches=cfg.model.get("bn_recalibration_batches", 0),
+        channels_last=cfg.model.channels_last,
+        bn_recalibration_batches=cfg.model.bn_recalibration_batches,
         data_config=plain(cfg.data),
         teacher_weight=cfg.teacher_weight if cfg.get("teacher") else 0.0,
     )
@@ -140,7 +140,7 @@ def _fit_and_test(cfg: DictConfig, trainer: L.Trainer, module: KeypointModule, d
                              "(callbacks.interrupt_checkpoint saved the run)")
     results = {"epochs": trainer.current_epoch, "fit_seconds": round(fit_seconds, 1),
                "best_val_nme": finite_or_none(best_val), "best_ckpt": best_ckpt}
-    if cfg.get("test", True):
+    if cfg.test:
         # A weight-averaging run (callbacks.ema) saves the averaged weights as the checkpoint's state_dict, and
         # the callback would load the raw ones back over them on test: the checkpoint is tested as it is read.
         trainer.callbacks = [c for c in trainer.callbacks if not isinstance(c, WeightAveraging)]
