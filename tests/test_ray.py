@@ -16,6 +16,7 @@ import ray
 
 from conftest import DATA, PHOTOS, run_script
 from keypoints.core import outputs
+from keypoints.core.errors import KeypointsError
 
 
 @pytest.fixture(scope="module")
@@ -175,3 +176,17 @@ def test_an_address_ray_cannot_reach_is_one_line(tmp_path):
                       check=False, process=True)  # its own process: this one may have a local Ray running already
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
     assert proc.stderr.startswith("error: engine.address=ray://127.0.0.1:1: Ray could not start or join a cluster (")
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("list.txt", "ok.jpg\na\0b.jpg\n", r"list\.txt: row 2: not a path \('a\\x00b\.jpg'\)"),
+    ("paths.csv", "path\nok.jpg\na\0b.jpg\n", r"paths\.csv: row 2: not a path"),
+    ("paths.csv", 'path\nok.jpg\n"' + "a" * 140_000 + '"\n', r"paths\.csv:3: not a CSV row \(field larger than field limit"),
+    ("list.txt", "a" * 5000 + ".jpg\n", r"list\.txt: row 1: not a path \('a{60}'\.\.\. \(5004 characters\)\)"),
+])
+def test_a_list_or_table_entry_that_names_no_file_is_one_line_naming_its_row(tmp_path, name, content, message):
+    from keypoints.scale.inputs import photo_paths
+
+    (tmp_path / name).write_text(content)
+    with pytest.raises(KeypointsError, match=message):
+        photo_paths(tmp_path / name)

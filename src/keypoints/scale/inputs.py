@@ -9,6 +9,7 @@ from keypoints.core.errors import KeypointsError
 from keypoints.inference.runner import folder_listing, left_out, media_files, without_earlier_outputs
 
 LISTS = (".txt", ".lst")
+MAX_PATH = 4096  # Linux's PATH_MAX: a longer entry, or one with a NUL byte, names no file
 TABLES = (".parquet", ".csv")
 
 
@@ -34,12 +35,15 @@ def photo_paths(spec, column: str = "path") -> tuple[list[str], list[tuple[str, 
         paths = [line.strip() for line in source.read_text(errors="replace").splitlines()]
         paths = [p for p in paths if p and not p.startswith("#")]
     elif suffix == ".csv":
-        with open(source, newline="") as f:
+        with open(source, newline="", errors="replace") as f:
             rows = csv.DictReader(f)
-            if column not in (rows.fieldnames or []):
-                raise KeypointsError(f"{source}: no `{column}` column (engine.column=the column of photo paths; "
-                                     f"it has {', '.join((rows.fieldnames or [])[:5]) or 'none'})")
-            paths = [row[column] for row in rows]
+            try:
+                if column not in (rows.fieldnames or []):
+                    raise KeypointsError(f"{source}: no `{column}` column (engine.column=the column of photo paths; "
+                                         f"it has {', '.join((rows.fieldnames or [])[:5]) or 'none'})")
+                paths = [row[column] for row in rows]
+            except csv.Error as e:  # a field over csv's limit (131,072 characters), a NUL byte
+                raise KeypointsError(f"{source}:{rows.line_num + 1}: not a CSV row ({e})") from None
     elif suffix == ".parquet":
         import pyarrow.parquet as pq  # the `scale` extra
 
@@ -53,9 +57,10 @@ def photo_paths(spec, column: str = "path") -> tuple[list[str], list[tuple[str, 
     else:
         raise KeypointsError(f"{source}: engine=ray takes a folder, a .txt of paths (one a line), or a .parquet/.csv with a "
                              f"`{column}` column, not a {suffix or 'file without a suffix'}")
-    bad = next((i for i, p in enumerate(paths) if not isinstance(p, str) or not p.strip()), None)
+    bad = next((i for i, p in enumerate(paths) if not isinstance(p, str) or not p.strip() or "\0" in p or len(p) > MAX_PATH), None)
     if bad is not None:
-        raise KeypointsError(f"{source}: row {bad + 1}: not a path ({paths[bad]!r})")
+        shown = repr(paths[bad]) if not isinstance(paths[bad], str) or len(paths[bad]) <= 80 else f"{paths[bad][:60]!r}... ({len(paths[bad])} characters)"
+        raise KeypointsError(f"{source}: row {bad + 1}: not a path ({shown})")
     if not paths:
         raise KeypointsError(f"{source}: no photo paths in it")
     unique = list(dict.fromkeys(paths))  # a photo listed twice is one row (its first place)
