@@ -190,3 +190,28 @@ def test_a_list_or_table_entry_that_names_no_file_is_one_line_naming_its_row(tmp
     (tmp_path / name).write_text(content)
     with pytest.raises(KeypointsError, match=message):
         photo_paths(tmp_path / name)
+
+
+def test_a_killed_run_takes_its_local_ray_cluster_with_it(photos, tmp_path):
+    """SIGKILL leaves a driver no time to shut Ray down: the watchdog beside its local cluster ends every
+    process the run started (Ray's agents alone lingered about a minute, ~185 MB)."""
+    import os
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # a cluster of its own, as a user's first run
+    driver = subprocess.Popen([sys.executable, "scripts/detect.py", f"input={photos}", f"output={tmp_path / 'out'}",
+                               "engine=ray", f"hydra.run.dir={tmp_path / 'run'}"], cwd=REPO, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, started = time.monotonic() + 120, []
+    while time.monotonic() < deadline and not any(p.name().startswith("ray::") for p in started):
+        time.sleep(0.5)
+        started = psutil.Process(driver.pid).children(recursive=True)
+    assert any(p.name().startswith("ray::") for p in started), "Ray's processes never started"
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    _, alive = psutil.wait_procs([p for p in started if p.is_running()], timeout=15)
+    alive = [p for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not alive, [(p.pid, p.name()) for p in alive]

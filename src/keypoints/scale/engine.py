@@ -4,6 +4,8 @@ again), each shard written as one Parquet file (shards.py); then the run's figur
 
 import json
 import logging
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,12 +84,17 @@ def start_ray(address):
     if not ray.is_initialized():
         # a local cluster keeps Ray's token authentication on; the warning that says so at every start goes
         logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(logging.ERROR)
+        if address is None and not os.environ.get("RAY_ADDRESS"):  # a local cluster of this run's own: it ends with the run,
+            # watched from before it starts (a kill during ray.init leaves nothing either)
+            subprocess.Popen([sys.executable, "-m", "keypoints.scale.watchdog", str(os.getpid())], start_new_session=True,
+                             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                      runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
         except (ConnectionError, ValueError, RuntimeError) as e:  # no cluster there; ray:// without ray[client]
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
             raise KeypointsError(f"engine.address={address}: Ray could not start or join a cluster ({first})") from None
+
     import ray.data  # noqa: F401  (configures its loggers: their console lines are raised to warnings below)
 
     for handler in logging.getLogger("ray.data").handlers:  # Ray Data's INFO lines (plan, progress) stay in its log file
