@@ -92,3 +92,16 @@ def test_auto_runs_the_chosen_file_and_says_why(cache_home, monkeypatch):
     assert detector.predictor.path == DEFAULT_ONNX_MODEL and len(detector(np.zeros((64, 64, 3), np.uint8))) == 0
     assert explain("auto", "cpu").startswith("face_mobile.onnx under ONNX Runtime (auto: int8 2.00 ms, float 1.00 ms")
     assert resolve_backend("onnxruntime-int8", "cpu")[1] == DEFAULT_INT8_MODEL  # a named file is never measured
+
+
+def test_a_choice_another_process_wrote_while_this_one_measured_stands(cache_home, monkeypatch):
+    """Two first runs at once both measure; the first choice written is the one every run keeps, so resume
+    never sees the file (and so the outputs' provenance) flip between runs."""
+    def measure_while_another_writes(*files, **_):
+        cache_home.parent.mkdir(parents=True, exist_ok=True)
+        cache_home.write_text(json.dumps({choice.machine_key(): {"file": "float", "why": "the other's", "when": "then"}}))
+        return {"int8_ms": 1.0, "float_ms": 2.0, "apart": 0.005, "crops": 4}
+
+    monkeypatch.setattr(choice, "measure", measure_while_another_writes)
+    got = choice.shipped_file()
+    assert got.path == DEFAULT_ONNX_MODEL and got.why.startswith("the other's")

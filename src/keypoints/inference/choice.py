@@ -104,11 +104,14 @@ def decide(measured: dict) -> tuple[str, str]:
 def shipped_file(int8: Path = DEFAULT_INT8_MODEL, float_: Path = DEFAULT_ONNX_MODEL) -> Choice:
     """The shipped model's file for `auto` on this CPU: from the cache, or measured now and remembered."""
     key, path = machine_key(int8, float_), cache_file()
-    known = _read(path)
-    if isinstance(known.get(key), dict) and known[key].get("file") in ("int8", "float"):
-        entry = known[key]
-        return Choice(int8 if entry["file"] == "int8" else float_, f"{entry.get('why', '')} (measured {entry.get('when', '?')}, cached)")
+    cached = _cached(path, key, int8, float_)
+    if cached is not None:
+        return cached
     which, why = decide(measure(int8, float_))
+    cached = _cached(path, key, int8, float_)  # another process measured meanwhile: the first choice written stands
+    if cached is not None:
+        return cached
+    known = _read(path)
     known[key] = {"file": which, "why": why, "cpu": cpu_name(), "onnxruntime": ort.__version__, "when": time.strftime("%Y-%m-%d")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +119,13 @@ def shipped_file(int8: Path = DEFAULT_INT8_MODEL, float_: Path = DEFAULT_ONNX_MO
     except (OSError, KeypointsError):
         pass  # a read-only home: measured again next time, which costs a fraction of a second
     return Choice(int8 if which == "int8" else float_, f"{why} (measured now)")
+
+
+def _cached(path: Path, key: str, int8: Path, float_: Path) -> Choice | None:
+    entry = _read(path).get(key)
+    if not isinstance(entry, dict) or entry.get("file") not in ("int8", "float"):
+        return None
+    return Choice(int8 if entry["file"] == "int8" else float_, f"{entry.get('why', '')} (measured {entry.get('when', '?')}, cached)")
 
 
 def _read(path: Path) -> dict:
