@@ -1,9 +1,15 @@
-"""What this CPU can run right: int8 files whose weights would saturate without VNNI (keypoints.training.quantize
+"""What this CPU is (its vector extensions, as its CPUID tells them) and can run right: int8 files whose weights
+would saturate without VNNI (keypoints.training.quantize
 says why) are refused where they would move keypoints by pixels."""
 
 import json
 import platform
 from pathlib import Path
+
+try:  # what numpy's dispatch read from CPUID at import (cpu_features)
+    from numpy._core._multiarray_umath import __cpu_features__ as NUMPY_FEATURES
+except ImportError:
+    NUMPY_FEATURES = None
 
 # The metadata key (beside model_files.METADATA_KEYS) that says how a file was quantized, as JSON.
 QUANTIZATION_KEY = "quantization"
@@ -27,11 +33,9 @@ def cpu_features() -> set[str]:
     """The vector extensions this process runs with, in numpy's names (AVX2, AVX512F, AVX512VNNI,
     AVX512BF16, ...): numpy's dispatch reads them from the CPU's CPUID at import, as ONNX Runtime's kernels
     do, so an emulated CPU (qemu-x86_64 -cpu Haswell-v4) is seen as itself, not as the host."""
-    try:
-        from numpy._core._multiarray_umath import __cpu_features__
-    except ImportError:  # another numpy layout: the OS's list, in numpy's spelling
+    if NUMPY_FEATURES is None:  # another numpy layout: the OS's list, in numpy's spelling
         return {f.upper().replace("_", "") for f in cpu_flags()}
-    return {name for name, present in __cpu_features__.items() if present}
+    return {name for name, present in NUMPY_FEATURES.items() if present}
 
 
 def cpu_has_vnni(cpuinfo: str | None = None) -> bool:
