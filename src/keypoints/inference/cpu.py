@@ -1,6 +1,6 @@
 """What this CPU is (its vector extensions, as its CPUID tells them) and can run right: int8 files whose weights
-would saturate without VNNI (keypoints.training.quantize
-says why) are refused where they would move keypoints by pixels."""
+would saturate without VNNI (keypoints.training.quantize says why) are refused where they would move keypoints
+by pixels."""
 
 import json
 import platform
