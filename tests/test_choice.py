@@ -105,3 +105,10 @@ def test_a_choice_another_process_wrote_while_this_one_measured_stands(cache_hom
     monkeypatch.setattr(choice, "measure", measure_while_another_writes)
     got = choice.shipped_file()
     assert got.path == DEFAULT_ONNX_MODEL and got.why.startswith("the other's")
+
+
+def test_without_its_probe_crops_auto_takes_int8_and_says_why(cache_home, monkeypatch, tmp_path):
+    monkeypatch.setattr(choice, "PROBE_FACES", tmp_path / "gone.png")
+    got = choice.shipped_file()
+    assert got.path == DEFAULT_INT8_MODEL and "not measured" in got.why and "gone.png" in got.why
+    assert not cache_home.exists()  # measured next time, once the file is back

@@ -23,16 +23,16 @@ pytestmark = pytest.mark.slow
 PHOTO = PHOTOS / "obamas.jpg"
 MAX_MB = 25
 # Every file the wheel may hold: the code, the shipped model and its int8 copy, the 3D face model with its
-# licences, YuNet with its licence,
+# licences, the crops auto times the model files on, YuNet with its licence,
 # the packaged configs, the web page, and the wheel's own metadata. A data set, a test, a run's output
 # (outputs/, .hydra/, *.log, *.json results) matches none of these.
-ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"hydra_plugins/keypoints_configs/__init__\.py", r"keypoints/weights/([a-z_0-9.]+\.(ckpt|onnx|npz)|TERMS\.md|LICENSE-3DDFA(_V2)?)",
+ALLOWED = [r"keypoints/(.+/)?[a-z_0-9]+\.py", r"hydra_plugins/keypoints_configs/__init__\.py", r"keypoints/weights/([a-z_0-9.]+\.(ckpt|onnx|npz)|probe_faces\.png|TERMS\.md|LICENSE-3DDFA(_V2)?)",
            r"keypoints/inference/faces/yunet/(LICENSE|README\.md|yunet_[a-z_0-9]+\.onnx)", r"keypoints/conf/([a-z_]+/)?[a-z_0-9]+\.yaml",
            r"keypoints/web/static/index\.html", r"keypoints-[^/]+\.dist-info/(METADATA|WHEEL|RECORD|entry_points\.txt|top_level\.txt)",
            r"keypoints-[^/]+\.dist-info/licenses/(LICENSE|src/keypoints/weights/(TERMS\.md|LICENSE-3DDFA(_V2)?)|src/keypoints/inference/faces/yunet/LICENSE)"]
 REQUIRED = [f"keypoints/weights/{DEFAULT_MODEL.name}", "keypoints/inference/faces/yunet/yunet_n_640_640.onnx", "keypoints/inference/faces/yunet/yunet_n_dynamic.onnx",
             "keypoints/inference/faces/yunet/LICENSE", "keypoints/weights/TERMS.md", "keypoints/weights/face_model_68.npz",
-            "keypoints/weights/LICENSE-3DDFA", "keypoints/weights/LICENSE-3DDFA_V2",
+            "keypoints/weights/LICENSE-3DDFA", "keypoints/weights/LICENSE-3DDFA_V2", "keypoints/weights/probe_faces.png",
             "keypoints/web/static/index.html", "keypoints/__main__.py",
             *(f"keypoints/conf/{name}.yaml" for name in ("detect", "filter", "serve", "export", "benchmark")),
             *(f"keypoints/conf/{group}/default.yaml" for group in ("paths", "hydra", "video", "overlays")),
