@@ -27,8 +27,9 @@ SCALE_EXTRA = "pip install 'keypoints[scale]'"
 class ShardWriter:
     """A Ray actor: one Detector (one CPU, one ONNX Runtime thread), shards in, Parquet files out. Its settings
     come with each shard (`job`: the composed config and the output folder, as JSON), not as constructor
-    arguments: Ray keeps those in its object store and warns at every run that a restarted actor could not
-    read them (its issue 53727), while a restart is what resume counts on."""
+    arguments, which Ray would keep in its object store for a restart (its issue 53727): a restarted actor
+    needs nothing but the shard it is handed. (Ray Data still passes the pool's pickled function that way,
+    and Ray's core worker says so once a run; the restart works: tests/test_ray.py kills an actor.)"""
 
     def __init__(self):
         self.job, self.detector = None, None
