@@ -79,6 +79,8 @@ class FaceModel:
     products: np.ndarray  # (3, 3, 50, 50): inner directions by axes, whose sum makes the normal equations
     ridge: np.ndarray  # (50, 50): RIDGE times the identity
     mean_solve: np.ndarray  # (3, 51): the mean face's inner points, centred, as least squares' left inverse
+    inner_mean: np.ndarray  # (51, 3): the mean face's inner points
+    inner_centre: np.ndarray  # (3,): their centroid
 
 
 @cache
@@ -90,7 +92,7 @@ def face_model() -> FaceModel:
     inner = basis[INNER]
     centred = mean[INNER] - mean[INNER].mean(axis=0)
     return FaceModel(mean, basis, inner, np.einsum("nak,nbl->abkl", inner, inner), RIDGE * np.eye(basis.shape[2]),
-                     np.linalg.solve(centred.T @ centred, centred.T))
+                     np.linalg.solve(centred.T @ centred, centred.T), mean[INNER], mean[INNER].mean(axis=0))
 
 
 def fit_head(points: np.ndarray) -> HeadFit | None:
@@ -109,22 +111,22 @@ def fit_heads(faces) -> list[HeadFit | None]:
     q = np.asarray([faces[i] for i in good], np.float64) * [1.0, -1.0]  # y up, as the model's
     model = face_model()
     target = q[:, INNER]
-    target_mean = target.mean(axis=1)
+    target_mean = target.sum(axis=1) / len(INNER)
     centred_target = target - target_mean[:, None]
     shape = model.mean
-    rows, scale, shift = _camera(model.mean_solve @ centred_target, model.mean[INNER].mean(axis=0), target_mean)
-    for _ in range(ROUNDS):
-        rows_t = rows.transpose(0, 2, 1)
-        rest = (target - shift[:, None]) / scale[:, None, None] - model.mean[INNER] @ rows_t  # what the shape must add
-        normal = np.einsum("nab,abkl->nkl", rows_t @ rows, model.products) + model.ridge
-        weights = np.linalg.solve(normal, np.einsum("nid,idk->nk", rest @ rows, model.inner_basis)[..., None])[..., 0]
-        shape = model.mean + np.einsum("idk,nk->nid", model.basis, weights)
-        inner = shape[:, INNER]
-        inner_mean = inner.mean(axis=1)
-        centred = inner - inner_mean[:, None]
-        with np.errstate(all="ignore"):  # a degenerate face: NaN, refused below
+    with np.errstate(all="ignore"):  # a degenerate face gives NaN or 0 here: refused below, by its scale
+        rows, scale, shift = _camera(model.mean_solve @ centred_target, model.inner_centre, target_mean)
+        for _ in range(ROUNDS):
+            rows_t = rows.transpose(0, 2, 1)
+            rest = (target - shift[:, None]) / scale[:, None, None] - model.inner_mean @ rows_t  # what the shape must add
+            normal = np.einsum("nab,abkl->nkl", rows_t @ rows, model.products) + model.ridge
+            weights = np.linalg.solve(normal, np.einsum("nid,idk->nk", rest @ rows, model.inner_basis)[..., None])[..., 0]
+            shape = model.mean + np.einsum("idk,nk->nid", model.basis, weights)
+            inner = shape[:, INNER]
+            inner_mean = inner.sum(axis=1) / len(INNER)
+            centred = inner - inner_mean[:, None]
             linear = np.linalg.solve(np.einsum("nia,nib->nab", centred, centred), np.einsum("nia,nij->naj", centred, centred_target))
-        rows, scale, shift = _camera(linear, inner_mean, target_mean)
+            rows, scale, shift = _camera(linear, inner_mean, target_mean)
     rotation = np.empty((len(q), 3, 3))
     rotation[:, :2] = rows
     (a0, a1, a2), (b0, b1, b2) = rows[:, 0].T, rows[:, 1].T
@@ -143,19 +145,19 @@ def fit_heads(faces) -> list[HeadFit | None]:
 def _camera(linear: np.ndarray, model_mean: np.ndarray, target_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The scaled orthographic camera nearest each face's least-squares affine camera (`linear` (N, 3, 2): model
     point -> keypoint, both centred; the means' difference the shift): its linear part's nearest scaled rotation
-    (A Aᵀ)^-1/2 A, in closed form for 2x2. Its first two rows (N, 2, 3), scale (N,) and shift (N, 2)."""
+    (A Aᵀ)^-1/2 A, in closed form for 2x2. Its first two rows (N, 2, 3), scale (N,) and shift (N, 2); called under
+    fit_heads' np.errstate, as a degenerate face gives NaN here."""
     a = linear.transpose(0, 2, 1)  # (N, 2, 3)
-    with np.errstate(all="ignore"):  # a degenerate face gives NaN or 0 here, refused by the scale test
-        k = a @ linear
-        root_det = np.sqrt(np.maximum(k[:, 0, 0] * k[:, 1, 1] - k[:, 0, 1] ** 2, 0))
-        norm = np.sqrt(k[:, 0, 0] + k[:, 1, 1] + 2 * root_det)
-        p, r, s = (k[:, 0, 0] + root_det) / norm, k[:, 0, 1] / norm, (k[:, 1, 1] + root_det) / norm  # the root [[p, r], [r, s]]
-        det = p * s - r * r
-        inverse = np.empty_like(k)
-        inverse[:, 0, 0], inverse[:, 0, 1], inverse[:, 1, 0], inverse[:, 1, 1] = s / det, -r / det, -r / det, p / det
-        rows = inverse @ a
-        scale = (p + s) / 2  # NaN for a degenerate face
-        shift = target_mean - scale[:, None] * (rows @ model_mean if model_mean.ndim == 1 else np.einsum("na,nja->nj", model_mean, rows))
+    k = a @ linear
+    root_det = np.sqrt(np.maximum(k[:, 0, 0] * k[:, 1, 1] - k[:, 0, 1] ** 2, 0))
+    norm = np.sqrt(k[:, 0, 0] + k[:, 1, 1] + 2 * root_det)
+    p, r, s = (k[:, 0, 0] + root_det) / norm, k[:, 0, 1] / norm, (k[:, 1, 1] + root_det) / norm  # the root [[p, r], [r, s]]
+    det = p * s - r * r
+    inverse = np.empty_like(k)
+    inverse[:, 0, 0], inverse[:, 0, 1], inverse[:, 1, 0], inverse[:, 1, 1] = s / det, -r / det, -r / det, p / det
+    rows = inverse @ a
+    scale = (p + s) / 2  # NaN for a degenerate face
+    shift = target_mean - scale[:, None] * (rows @ model_mean if model_mean.ndim == 1 else np.einsum("na,nja->nj", model_mean, rows))
     return rows, scale, shift
 
 
