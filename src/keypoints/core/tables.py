@@ -12,7 +12,15 @@ def markdown(header: list[str], rows: list[list]) -> str:
 
 
 def cpu_name() -> str:
-    """The CPU's model name as lscpu tells it (else Python's guess): every report names its CPU."""
+    """The CPU's model name: every report names its CPU, and `auto`'s cache keys on it (on every first load,
+    so /proc/cpuinfo is read before lscpu is started; lscpu names ARM cores that file leaves unnamed)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            name = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
+    except OSError:
+        name = ""
+    if name:
+        return name
     try:
         out = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
     except (OSError, subprocess.SubprocessError):
