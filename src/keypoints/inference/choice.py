@@ -6,9 +6,10 @@ with the same points, measured on the first load and remembered for this CPU and
 Which file is faster depends on the CPU's int8 kernels (VNNI, AVX2 only, SSE4 under emulation) and on the
 ONNX Runtime build, which no list of CPU flags predicts; so both files run on a few face crops (PROBE_FACES:
 scripts/make_probe_faces.py) on one thread, and the int8 file is kept when it is faster and its points stay
-within AGREE of the float file's. The result lives in the user's cache (CACHE), keyed by the CPU's model
-name and vector extensions (as its CPUID tells them: right under an emulator too), ONNX Runtime's version and both files' size and time: the next run reads it and measures
-nothing. A cache that cannot be read or written is measured around, never a failure.
+within AGREE of the float file's. The result lives in the user's cache (cache_file()), keyed by the CPU's
+model name and vector extensions (as its CPUID tells them: right under an emulator too), ONNX Runtime's
+version and both files' size and time: the next run reads it and measures nothing. A cache that cannot be
+read or written is measured around, never a failure.
 """
 
 import hashlib
@@ -104,17 +105,17 @@ def decide(measured: dict) -> tuple[str, str]:
 def shipped_file(int8: Path = DEFAULT_INT8_MODEL, float_: Path = DEFAULT_ONNX_MODEL) -> Choice:
     """The shipped model's file for `auto` on this CPU: from the cache, or measured now and remembered."""
     key, path = machine_key(int8, float_), cache_file()
-    cached = _cached(path, key, int8, float_)
+    cached = _cached(_read(path).get(key), int8, float_)
     if cached is not None:
         return cached
     try:
         which, why = decide(measure(int8, float_))
     except KeypointsError as e:  # no probe crops (a broken install): int8, the faster on every CPU measured so far; not cached
         return Choice(int8, f"not measured ({e}): the int8 file")
-    cached = _cached(path, key, int8, float_)  # another process measured meanwhile: the first choice written stands
+    known = _read(path)  # read again: another process may have measured meanwhile, and the first choice written stands
+    cached = _cached(known.get(key), int8, float_)
     if cached is not None:
         return cached
-    known = _read(path)
     known[key] = {"file": which, "why": why, "cpu": cpu_name(), "onnxruntime": ort.__version__, "when": time.strftime("%Y-%m-%d")}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -124,8 +125,8 @@ def shipped_file(int8: Path = DEFAULT_INT8_MODEL, float_: Path = DEFAULT_ONNX_MO
     return Choice(int8 if which == "int8" else float_, f"{why} (measured now)")
 
 
-def _cached(path: Path, key: str, int8: Path, float_: Path) -> Choice | None:
-    entry = _read(path).get(key)
+def _cached(entry, int8: Path, float_: Path) -> Choice | None:
+    """The Choice a cache entry holds, or None for none or a malformed one."""
     if not isinstance(entry, dict) or entry.get("file") not in ("int8", "float"):
         return None
     return Choice(int8 if entry["file"] == "int8" else float_, f"{entry.get('why', '')} (measured {entry.get('when', '?')}, cached)")
