@@ -76,10 +76,10 @@ def table(results: dict[str, dict]) -> str:
     for name, r in results.items():
         if "pose_errors" not in r:
             continue
-        fitted = np.isfinite(r["pose_errors"]).all(axis=1)
-        mae = r["pose_errors"][fitted].mean(axis=0) if fitted.any() else np.full(3, np.nan)
-        rows.append([name, f"{int(fitted.sum())} of {len(fitted)}", *(f"{v:.2f}" for v in mae), f"{mae.mean():.2f}",
-                     f"{100 * np.nanmean(r['points_3d_errors'][fitted]):.2f}%" if fitted.any() else "-"])
+        figures = summary(r)
+        fitted = f"{figures['faces']} of {len(r['pose_errors'])}"
+        rows.append([name, fitted, *(f"{figures[k]:.2f}" for k in ("yaw", "pitch", "roll", "mean")), f"{100 * figures['points_3d_box']:.2f}%"]
+                    if figures["faces"] else [name, fitted, "-", "-", "-", "-", "-"])
     rows += [[f"{name} (published, all of AFLW2000)", "-", *(f"{v:.2f}" for v in mae), f"{np.mean(mae):.2f}", "-"]
              for name, mae in PUBLISHED.items()]
     return "Head pose (AFLW2000-3D's convention: mean absolute error) and 3D points\n\n" + tables.markdown(COLUMNS, rows)

@@ -205,7 +205,7 @@ class Detector:
         out, k = [], 0
         with self.clock("pose"):
             every = [f for faces in found for f in faces]
-            fitted = Face.fitted([f.box for f in every], [f.score for f in every], list(points[:len(every)]))
+            fitted = Face.fitted([f.box for f in every], [f.score for f in every], list(points))
             for faces in found:
                 out.append(fitted[k:k + len(faces)])
                 k += len(faces)
